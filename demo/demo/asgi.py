@@ -1,0 +1,32 @@
+"""ASGI entry point of the demo: HTTP through Django, the socket through livebell.
+
+Serve it with ``uvicorn demo.asgi:application`` (or daphne).
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
+# Set up Django (the app registry) before importing anything that touches models.
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+import livebell.routing  # noqa: E402
+
+# uvicorn serves no static files; in DEBUG let Django's handler do it, as runserver would.
+http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app
+
+application = ProtocolTypeRouter(
+    {
+        "http": http_app,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(livebell.routing.websocket_urlpatterns))
+        ),
+    }
+)

@@ -1,0 +1,256 @@
+"""The public entry points: ``notify()`` and its async twin ``anotify()``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
+from django.db import connections, models, router, transaction
+from django.db.models.query import QuerySet
+from django.utils import timezone
+
+from livebell import delivery
+from livebell.conf import livebell_settings
+from livebell.models import (
+    TARGET_TEXT_MAX_LENGTH,
+    TARGET_URL_MAX_LENGTH,
+    VERB_MAX_LENGTH,
+    Level,
+    Notification,
+)
+
+__all__ = ["Recipients", "anotify", "notify"]
+
+Recipients = models.Model | Iterable[models.Model] | QuerySet[Any]
+
+
+def notify(
+    recipients: Recipients,
+    verb: str,
+    *,
+    actor: models.Model | None = None,
+    target: models.Model | None = None,
+    data: dict[str, Any] | None = None,
+    level: str = Level.INFO,
+) -> list[Notification]:
+    """Store a notification for each recipient and push it to their open sockets.
+
+    The rows are inserted in batches inside a transaction; each is pushed to its
+    own recipient's sockets only after the outermost transaction commits, so a
+    rollback stores and pushes nothing. A failed push is logged, never raised.
+
+    Args:
+        recipients: one user, an iterable of users, or a QuerySet of users.
+            Duplicates are notified once.
+        verb: what happened, e.g. ``"liked your post"``; 1 to 128 characters.
+        actor: the user who acted, if any.
+        target: the saved model instance acted upon, if any. Its ``str()`` and
+            ``get_absolute_url()`` are stored with the notification.
+        data: extra JSON-serialisable values for the client (a dict).
+        level: ``"info"``, ``"success"``, ``"warning"`` or ``"error"``.
+
+    Returns:
+        The stored notifications, in recipient order, with their ids.
+
+    Raises:
+        ValueError: no recipient, empty or too long verb, unknown level, unsaved
+            target, or ``data`` larger than ``LIVEBELL["DATA_MAX_BYTES"]``.
+        TypeError: a recipient or actor that is not a saved user, or ``data``
+            that is not a JSON-serialisable dict.
+    """
+    rows = _build_rows(recipients, verb, actor=actor, target=target, data=data, level=level)
+    using = router.db_for_write(Notification)
+    with transaction.atomic(using=using):
+        stored = _insert(rows, using)
+        transaction.on_commit(lambda: delivery.push_now(stored), using=using, robust=True)
+    return stored
+
+
+async def anotify(
+    recipients: Recipients,
+    verb: str,
+    *,
+    actor: models.Model | None = None,
+    target: models.Model | None = None,
+    data: dict[str, Any] | None = None,
+    level: str = Level.INFO,
+) -> list[Notification]:
+    """Async twin of :func:`notify`, for consumers, async views and tasks.
+
+    Stores the rows in a worker thread (in their own transaction), then pushes
+    them from the running event loop. Arguments, return value and errors are
+    those of :func:`notify`; pass a QuerySet or a list of users, not a lazy
+    related manager that would query from async code.
+    """
+    stored: list[Notification]
+    stored, pushes = await database_sync_to_async(_store_and_prepare)(
+        recipients, verb, actor, target, data, level
+    )
+    await delivery.apush(pushes)
+    return stored
+
+
+def _store_and_prepare(
+    recipients: Recipients,
+    verb: str,
+    actor: models.Model | None,
+    target: models.Model | None,
+    data: dict[str, Any] | None,
+    level: str,
+) -> tuple[list[Notification], list[delivery.Push]]:
+    rows = _build_rows(recipients, verb, actor=actor, target=target, data=data, level=level)
+    using = router.db_for_write(Notification)
+    with transaction.atomic(using=using):
+        stored = _insert(rows, using)
+    return stored, delivery.prepare_pushes(stored)
+
+
+def _build_rows(
+    recipients: Recipients,
+    verb: str,
+    *,
+    actor: models.Model | None,
+    target: models.Model | None,
+    data: dict[str, Any] | None,
+    level: str,
+) -> list[Notification]:
+    """Validate everything before any write, and build the unsaved rows."""
+    verb = _clean_verb(verb)
+    if level not in Level.values:
+        raise ValueError(f"level must be one of {', '.join(Level.values)}, not {level!r}.")
+    if actor is not None:
+        _check_user(actor, "actor")
+    data = _clean_data(data)
+    target_fields = _target_fields(target)
+    recipient_ids = _recipient_ids(recipients)
+    now = timezone.now()
+    return [
+        Notification(
+            recipient_id=recipient_id,
+            actor=actor,  # type: ignore[misc]  # any model: the user model is swappable
+            verb=verb,
+            level=level,
+            data=data,
+            created_at=now,
+            **target_fields,
+        )
+        for recipient_id in recipient_ids
+    ]
+
+
+def _insert(rows: list[Notification], using: str) -> list[Notification]:
+    batch_size = livebell_settings.BATCH_SIZE
+    if connections[using].features.can_return_rows_from_bulk_insert:
+        return Notification.objects.using(using).bulk_create(rows, batch_size=batch_size)
+    # MySQL cannot return the new ids from a multi-row INSERT. Inside this
+    # transaction, read back the rows just inserted for these recipients: they
+    # share the exact created_at and verb, and have ids above the current maximum.
+    floor = Notification.objects.using(using).aggregate(m=models.Max("id"))["m"] or 0
+    Notification.objects.using(using).bulk_create(rows, batch_size=batch_size)
+    first = rows[0]
+    fetched = (
+        Notification.objects.using(using)
+        .filter(
+            id__gt=floor,
+            recipient_id__in=[r.recipient_id for r in rows],
+            created_at=first.created_at,
+            verb=first.verb,
+        )
+        .order_by("id")
+    )
+    by_recipient = {n.recipient_id: n for n in fetched}
+    stored = [by_recipient[r.recipient_id] for r in rows]
+    for row in stored:
+        row.actor = first.actor
+    return stored
+
+
+def _clean_verb(verb: object) -> str:
+    if not isinstance(verb, str):
+        raise TypeError(f"verb must be a string, not {type(verb).__name__}.")
+    verb = verb.strip()
+    if not verb:
+        raise ValueError("verb must not be empty.")
+    if len(verb) > VERB_MAX_LENGTH:
+        raise ValueError(f"verb must be at most {VERB_MAX_LENGTH} characters, got {len(verb)}.")
+    return verb
+
+
+def _clean_data(data: object) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise TypeError(f"data must be a dict, not {type(data).__name__}.")
+    try:
+        text = json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"data must be JSON-serialisable: {exc}") from None
+    limit = livebell_settings.DATA_MAX_BYTES
+    if len(text.encode()) > limit:
+        raise ValueError(f"data is {len(text.encode())} bytes as JSON; the limit is {limit}.")
+    # Round-trip so the pushed payload equals what the database gives back later
+    # (tuples become lists, non-string keys become strings).
+    cleaned: dict[str, Any] = json.loads(text)
+    return cleaned
+
+
+def _check_user(user: object, role: str) -> Any:
+    user_model = get_user_model()
+    if not isinstance(user, user_model):
+        raise TypeError(
+            f"{role} must be a {user_model._meta.label} instance, not {type(user).__name__}."
+        )
+    if user.pk is None:
+        raise TypeError(f"{role} must be saved (it has no primary key).")
+    return user.pk
+
+
+def _recipient_ids(recipients: Recipients) -> list[Any]:
+    if recipients is None:
+        raise ValueError("notify() needs at least one recipient, got None.")
+    if isinstance(recipients, QuerySet):
+        if recipients.model is not get_user_model():
+            raise TypeError(
+                f"recipients must be a QuerySet of {get_user_model()._meta.label}, "
+                f"not of {recipients.model._meta.label}."
+            )
+        ids = list(recipients.order_by().values_list("pk", flat=True))
+    elif isinstance(recipients, models.Model):
+        ids = [_check_user(recipients, "recipient")]
+    elif isinstance(recipients, Iterable) and not isinstance(recipients, (str, bytes, dict)):
+        ids = [_check_user(user, "each recipient") for user in recipients]
+    else:
+        raise TypeError(
+            "recipients must be a user, an iterable of users or a QuerySet of users, "
+            f"not {type(recipients).__name__}."
+        )
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        raise ValueError("notify() needs at least one recipient, got none.")
+    return ids
+
+
+def _target_fields(target: object) -> dict[str, Any]:
+    if target is None:
+        return {}
+    if not isinstance(target, models.Model):
+        raise TypeError(f"target must be a model instance, not {type(target).__name__}.")
+    if target.pk is None:
+        raise ValueError("target must be saved (it has no primary key).")
+    from django.contrib.contenttypes.models import ContentType
+
+    object_id = str(target.pk)
+    if len(object_id) > 64:
+        raise ValueError("target's primary key is longer than 64 characters.")
+    url = target.get_absolute_url() if hasattr(target, "get_absolute_url") else ""
+    if len(url) > TARGET_URL_MAX_LENGTH:
+        raise ValueError(f"target's URL is longer than {TARGET_URL_MAX_LENGTH} characters.")
+    return {
+        "target_content_type": ContentType.objects.get_for_model(target),
+        "target_object_id": object_id,
+        "target_text": str(target)[:TARGET_TEXT_MAX_LENGTH],
+        "target_url": url,
+    }

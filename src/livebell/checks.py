@@ -1,0 +1,56 @@
+"""System checks for settings that would make livebell fail at run time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, register
+
+from livebell.conf import livebell_settings
+
+
+@register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``LIVEBELL`` must be a dict of known keys."""
+    try:
+        livebell_settings.reload()
+        livebell_settings.CHANNEL_LAYER  # noqa: B018 - loading validates the dict
+    except (TypeError, KeyError) as exc:
+        return [Error(str(exc).strip("'\""), id="livebell.E001")]
+    return []
+
+
+@register()
+def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The channel layer livebell pushes through must be configured and constructible."""
+    try:
+        alias = livebell_settings.CHANNEL_LAYER
+    except (TypeError, KeyError):
+        return []  # reported by check_settings
+    layers = getattr(settings, "CHANNEL_LAYERS", None)
+    if not layers or alias not in layers:
+        return [
+            Error(
+                f"CHANNEL_LAYERS has no {alias!r} layer, so notifications cannot be pushed.",
+                hint=(
+                    'Add CHANNEL_LAYERS = {"default": {"BACKEND": '
+                    '"channels.layers.InMemoryChannelLayer"}} for one process, or '
+                    '"channels_redis.pubsub.RedisPubSubChannelLayer" for several.'
+                ),
+                id="livebell.E002",
+            )
+        ]
+    from channels.layers import channel_layers
+
+    try:
+        channel_layers.make_backend(alias)
+    except Exception as exc:
+        return [
+            Error(
+                f"CHANNEL_LAYERS[{alias!r}] cannot be used: {exc}",
+                hint="Check BACKEND is an importable dotted path and CONFIG its keyword args.",
+                id="livebell.E003",
+            )
+        ]
+    return []

@@ -1,0 +1,71 @@
+"""livebell's settings: one ``LIVEBELL`` dict in the Django settings, read lazily.
+
+Values are looked up on first use and cached until Django's ``setting_changed``
+signal says ``LIVEBELL`` changed, so ``override_settings(LIVEBELL=...)`` works in
+tests and nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+__all__ = ["DEFAULTS", "livebell_settings"]
+
+DEFAULTS: dict[str, Any] = {
+    # Alias in CHANNEL_LAYERS that carries livebell's pushes.
+    "CHANNEL_LAYER": "default",
+    # Prefix of the per-user group names; change it when two sites share one Redis.
+    "GROUP_PREFIX": "livebell.user",
+    # Largest ``data`` accepted by notify(), measured as compact JSON, in bytes.
+    "DATA_MAX_BYTES": 8192,
+    # Rows per INSERT statement when notifying many recipients at once.
+    "BATCH_SIZE": 1000,
+    # Largest text frame a client may send; larger frames get an error event.
+    "MAX_FRAME_BYTES": 4096,
+    # Token bucket for client frames: a sustained rate per second and a burst size.
+    "RATE_LIMIT_PER_SECOND": 10.0,
+    "RATE_LIMIT_BURST": 30,
+}
+
+
+class LivebellSettings:
+    """Attribute access to ``settings.LIVEBELL`` merged over :data:`DEFAULTS`."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        user = getattr(django_settings, "LIVEBELL", None) or {}
+        if not isinstance(user, dict):
+            raise TypeError(f"settings.LIVEBELL must be a dict, not {type(user).__name__}")
+        unknown = set(user) - set(DEFAULTS)
+        if unknown:
+            raise KeyError(
+                f"Unknown LIVEBELL setting(s): {', '.join(sorted(unknown))}. "
+                f"Known: {', '.join(sorted(DEFAULTS))}."
+            )
+        return {**DEFAULTS, **user}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown LIVEBELL setting {name!r}")
+        if self._cache is None:
+            self._cache = self._load()
+        return self._cache[name]
+
+    def reload(self) -> None:
+        """Forget cached values; the next access reads ``settings.LIVEBELL`` again."""
+        self._cache = None
+
+
+livebell_settings = LivebellSettings()
+
+
+@receiver(setting_changed)
+def _reload_on_change(*, setting: str, **kwargs: Any) -> None:
+    if setting == "LIVEBELL":
+        livebell_settings.reload()

@@ -1,0 +1,108 @@
+"""Pushing stored notifications to their recipients' open sockets.
+
+Pushes happen only after the transaction that stored the rows commits, and only
+to each recipient's own group. A push that fails (channel layer down or slow) is
+logged and counted, never raised into the caller: the row is stored, and the
+client gets it from the database when it next resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from livebell import protocol
+from livebell.conf import livebell_settings
+from livebell.groups import user_group
+from livebell.models import Notification
+from livebell.payloads import notification_payload
+
+__all__ = ["DeliveryStats", "Push", "apush", "prepare_pushes", "push_after_commit", "stats"]
+
+logger = logging.getLogger("livebell.delivery")
+
+# How long one group_send may take before the rest of a batch is given up.
+SEND_TIMEOUT_SECONDS = 5.0
+
+Push = tuple[str, dict[str, Any]]
+
+
+@dataclass
+class DeliveryStats:
+    """Process-wide counters of pushes handed to the channel layer, and of those given up."""
+
+    pushed: int = 0
+    failed: int = 0
+
+
+stats = DeliveryStats()
+
+
+def prepare_pushes(notifications: Sequence[Notification]) -> list[Push]:
+    """Build one layer message per notification, with its recipient's fresh unread count.
+
+    Runs one grouped COUNT query per thousand recipients; call it after commit.
+    """
+    counts = Notification.objects.unread_counts(n.recipient_id for n in notifications)
+    return [
+        (
+            user_group(n.recipient_id),
+            {
+                "type": "livebell.notification",
+                "id": n.pk,
+                "frame": protocol.notification_frame(
+                    notification_payload(n), counts[n.recipient_id]
+                ),
+            },
+        )
+        for n in notifications
+    ]
+
+
+async def apush(pushes: Sequence[Push]) -> None:
+    """Send prepared messages to their groups; on the first failure give up the rest."""
+    if not pushes:
+        return
+    layer = get_channel_layer(livebell_settings.CHANNEL_LAYER)
+    if layer is None:
+        stats.failed += len(pushes)
+        logger.warning(
+            "livebell: no channel layer %r; %d notification(s) stored but not pushed.",
+            livebell_settings.CHANNEL_LAYER,
+            len(pushes),
+        )
+        return
+    for index, (group, message) in enumerate(pushes):
+        try:
+            await asyncio.wait_for(layer.group_send(group, message), SEND_TIMEOUT_SECONDS)
+        except Exception:
+            missed = len(pushes) - index
+            stats.failed += missed
+            logger.warning(
+                "livebell: channel layer push failed; %d notification(s) stored but not pushed. "
+                "Clients receive them when they resume.",
+                missed,
+                exc_info=True,
+            )
+            return
+        stats.pushed += 1
+
+
+def push_now(notifications: Sequence[Notification]) -> None:
+    """Push committed notifications from synchronous code."""
+    async_to_sync(apush)(prepare_pushes(notifications))
+
+
+def push_after_commit(notifications: Sequence[Notification], using: str) -> None:
+    """Push ``notifications`` once the current transaction on ``using`` commits.
+
+    Outside a transaction this pushes at once; on rollback nothing is pushed.
+    """
+    transaction.on_commit(lambda: push_now(notifications), using=using)

@@ -1,0 +1,25 @@
+"""The one place that names channel-layer groups."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from livebell.conf import livebell_settings
+
+__all__ = ["user_group"]
+
+# Channels accepts group names of ASCII letters, digits, '-', '_' and '.', under 100 characters.
+_SAFE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def user_group(user_id: Any) -> str:
+    """Name of the group that holds every open socket of the user with this primary key.
+
+    Primary keys that are not safe in a group name (arbitrary strings) are hashed.
+    """
+    key = str(user_id)
+    if not _SAFE.match(key):
+        key = hashlib.sha256(key.encode()).hexdigest()[:40]
+    return f"{livebell_settings.GROUP_PREFIX}.{key}"

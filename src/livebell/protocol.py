@@ -1,0 +1,103 @@
+"""The wire protocol, free of I/O: server frames out, client frames in.
+
+Every frame is a JSON object with a ``"type"``. ``docs/protocol.md`` is the
+reference; this module is the one place that encodes and parses frames, so the
+consumer stays a thin I/O shell around it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from livebell.payloads import NotificationPayload
+
+__all__ = [
+    "ProtocolError",
+    "TokenBucket",
+    "encode",
+    "error_frame",
+    "notification_frame",
+    "parse_client_frame",
+]
+
+# Client frame types the server understands, with the fields each may carry.
+CLIENT_TYPES = frozenset({"ping"})
+
+
+class ProtocolError(Exception):
+    """A client frame the server cannot act on; becomes an ``error`` frame."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def encode(frame: dict[str, Any]) -> str:
+    """Serialise a server frame to the text sent on the socket."""
+    return orjson.dumps(frame).decode()
+
+
+def notification_frame(payload: NotificationPayload, unread_count: int) -> str:
+    """The frame that delivers one notification, with the recipient's unread count."""
+    return encode({"type": "notification", "notification": payload, "unread_count": unread_count})
+
+
+def error_frame(error: ProtocolError) -> str:
+    """The frame that answers a client frame the server could not act on."""
+    return encode({"type": "error", "code": error.code, "message": error.message})
+
+
+def parse_client_frame(text: str | None, *, max_bytes: int) -> dict[str, Any]:
+    """Decode and validate one client frame.
+
+    Raises:
+        ProtocolError: binary frame, frame over ``max_bytes``, bad JSON, not an
+            object, missing or unknown ``type``.
+    """
+    if text is None:
+        raise ProtocolError("binary_not_supported", "Send JSON text frames, not binary frames.")
+    # A character is at most 4 bytes of UTF-8: skip the encode for frames that are surely small.
+    if len(text) * 4 > max_bytes and len(text.encode()) > max_bytes:
+        raise ProtocolError("frame_too_large", f"Frames are limited to {max_bytes} bytes.")
+    try:
+        frame = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
+    if not isinstance(frame, dict):
+        raise ProtocolError("bad_frame", "A frame must be a JSON object.")
+    kind = frame.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("bad_frame", 'A frame needs a string "type".')
+    if kind not in CLIENT_TYPES:
+        raise ProtocolError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
+    return frame
+
+
+class TokenBucket:
+    """Allow ``rate`` events per second on average, with bursts of up to ``burst``."""
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = float(burst)
+        self._clock = clock
+        self._tokens = float(burst)
+        self._last = clock()
+
+    def allow(self) -> bool:
+        """Take one token if there is one; say whether the event may proceed."""
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False

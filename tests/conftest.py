@@ -1,0 +1,204 @@
+"""Shared fixtures: users, sessions, channel layers on real servers, live ASGI servers.
+
+A required service that is down skips its tests on a developer's machine but
+fails the run in CI (``CI`` set), so a green CI always means the real parts ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+IN_CI = bool(os.environ.get("CI"))
+REDIS_URL = os.environ.get("LIVEBELL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# One prefix per run, so runs sharing a Redis never see each other's messages.
+RUN_PREFIX = f"lbtest{uuid.uuid4().hex[:8]}"
+
+
+def service_missing(what: str) -> None:
+    """Skip locally, fail in CI: a CI run must exercise every real service."""
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but is not available.", pytrace=False)
+    pytest.skip(f"{what} is not available")
+
+
+def tcp_reachable(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+        return True
+    return False
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A database server that is down stops the run: skipped locally, failed in CI."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        return
+    host, port = database.get("HOST") or "127.0.0.1", int(database.get("PORT") or 0)
+    if not tcp_reachable(host, port):
+        what = f"{database['ENGINE'].rsplit('.', 1)[-1]} at {host}:{port}"
+        if IN_CI:
+            pytest.exit(f"{what} is required in CI but is not reachable.", returncode=1)
+        pytest.exit(f"{what} is not reachable; this run is skipped.", returncode=0)
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL naming the test database, for processes started by a test."""
+    from django.db import connection
+
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    scheme = {"postgresql": "postgres", "mysql": "mysql"}[connection.vendor]
+    auth = settings["USER"] + (f":{settings['PASSWORD']}" if settings["PASSWORD"] else "")
+    return f"{scheme}://{auth}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
+
+
+test_database_url.__test__ = False  # type: ignore[attr-defined]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def redis_layers() -> dict[str, dict[str, Any]]:
+    return {
+        "memory": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
+        "redis": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": RUN_PREFIX},
+        },
+        "redis_pubsub": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": RUN_PREFIX},
+        },
+    }
+
+
+@pytest.fixture(params=["memory", "redis", "redis_pubsub"])
+def layer_kind(request: pytest.FixtureRequest, settings: Any) -> str:
+    """Run the test once per channel layer: in-memory, Redis, and Redis pub/sub."""
+    kind: str = request.param
+    if kind.startswith("redis"):
+        from redis import Redis
+
+        try:
+            Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+        except Exception:
+            service_missing(f"Redis at {REDIS_URL}")
+    settings.CHANNEL_LAYERS = {"default": redis_layers()[kind]}
+    return kind
+
+
+@pytest.fixture
+def make_user(django_user_model: Any) -> Callable[..., Any]:
+    def make(username: str, **fields: Any) -> Any:
+        return django_user_model.objects.create_user(username=username, password="pw", **fields)
+
+    return make
+
+
+@pytest.fixture
+def amake_user(make_user: Callable[..., Any]) -> Callable[..., Any]:
+    return database_sync_to_async(make_user)
+
+
+def session_cookie(user: Any) -> str:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+asession_cookie = database_sync_to_async(session_cookie)
+
+
+def application() -> Any:
+    from demo.asgi import application
+
+    return application
+
+
+async def open_socket(
+    user: Any | None = None, *, origin: str = "http://testserver", path: str = "/ws/notifications/"
+) -> WebsocketCommunicator:
+    """A connected WebsocketCommunicator through the demo's full ASGI stack."""
+    headers = [(b"origin", origin.encode())]
+    if user is not None:
+        headers.append((b"cookie", (await asession_cookie(user)).encode()))
+    communicator = WebsocketCommunicator(application(), path, headers=headers)
+    return communicator
+
+
+async def receive_json(communicator: WebsocketCommunicator, timeout: float = 3) -> Any:
+    return await communicator.receive_json_from(timeout=timeout)
+
+
+@pytest.fixture
+async def group_listener() -> AsyncIterator[Callable[..., Any]]:
+    """Subscribe a bare layer channel to a group and read what the group receives."""
+    layer = get_channel_layer()
+    joined: list[tuple[str, str]] = []
+
+    async def listen(group: str) -> Callable[..., Any]:
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        joined.append((group, channel))
+
+        async def next_message(timeout: float = 3) -> Any:
+            return await asyncio.wait_for(layer.receive(channel), timeout)
+
+        return next_message
+
+    yield listen
+    for group, channel in joined:
+        await layer.group_discard(group, channel)
+
+
+@pytest.fixture
+async def live_server_url(transactional_db: None) -> AsyncIterator[str]:
+    """A real uvicorn serving the demo's ASGI app on a free port, in this event loop.
+
+    Same loop and process as the test, so the in-memory channel layer works too.
+    """
+    import uvicorn
+    from channels.routing import ProtocolTypeRouter
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    from demo.asgi import application as demo_app
+
+    # Serve the JS client too (DEBUG is off under test, so demo.asgi does not).
+    app = ProtocolTypeRouter(
+        {
+            "http": ASGIStaticFilesHandler(demo_app.application_mapping["http"]),
+            "websocket": demo_app.application_mapping["websocket"],
+        }
+    )
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise RuntimeError("uvicorn did not start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -1,0 +1,125 @@
+"""Pushes go to the recipient's own group, only after commit, on every channel layer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from livebell import anotify, delivery, notify
+from livebell.groups import user_group
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+async def assert_silent(next_message: Any, within: float = 0.3) -> None:
+    with pytest.raises(asyncio.TimeoutError):
+        await next_message(timeout=within)
+
+
+async def test_commit_pushes_once_to_the_recipient_only(
+    layer_kind: str, amake_user: Any, group_listener: Any
+) -> None:
+    bob, alice = await amake_user("bob"), await amake_user("alice")
+    bob_inbox = await group_listener(user_group(bob.pk))
+    alice_inbox = await group_listener(user_group(alice.pk))
+
+    def create_in_transaction() -> Any:
+        with transaction.atomic():
+            return notify(bob, "liked your post", actor=alice)
+
+    [n] = await sync_to_async(create_in_transaction)()
+
+    message = await bob_inbox()
+    assert message["type"] == "livebell.notification" and message["id"] == n.pk
+    frame = orjson.loads(message["frame"])
+    assert frame["type"] == "notification" and frame["unread_count"] == 1
+    assert frame["notification"]["id"] == n.pk
+    assert frame["notification"]["actor"] == {"id": alice.pk, "username": "alice"}
+    await assert_silent(bob_inbox)  # exactly once
+    await assert_silent(alice_inbox)
+
+
+async def test_rollback_pushes_nothing(
+    layer_kind: str, amake_user: Any, group_listener: Any
+) -> None:
+    bob = await amake_user("bob")
+    inbox = await group_listener(user_group(bob.pk))
+
+    class Abort(Exception):
+        pass
+
+    def create_then_fail() -> None:
+        with transaction.atomic():
+            notify(bob, "never")
+            raise Abort
+
+    with pytest.raises(Abort):
+        await sync_to_async(create_then_fail)()
+    await assert_silent(inbox, within=0.5)
+    from livebell.models import Notification
+
+    assert not await Notification.objects.aexists()
+
+
+async def test_push_waits_for_the_outermost_commit(
+    layer_kind: str, amake_user: Any, group_listener: Any
+) -> None:
+    bob = await amake_user("bob")
+    inbox = await group_listener(user_group(bob.pk))
+    pushed_inside: list[bool] = []
+
+    def nested() -> None:
+        with transaction.atomic():
+            with transaction.atomic():
+                notify(bob, "inner")
+            # Still inside the outer transaction: nothing may have been pushed.
+            pushed_inside.append(delivery.stats.pushed > before)
+
+    before = delivery.stats.pushed
+    await sync_to_async(nested)()
+    assert pushed_inside == [False]
+    assert orjson.loads((await inbox())["frame"])["notification"]["verb"] == "inner"
+
+
+async def test_anotify_pushes_with_unread_counts(
+    layer_kind: str, amake_user: Any, group_listener: Any
+) -> None:
+    bob, carol = await amake_user("bob"), await amake_user("carol")
+    await anotify(bob, "first")
+    bob_inbox = await group_listener(user_group(bob.pk))
+    carol_inbox = await group_listener(user_group(carol.pk))
+
+    rows = await anotify([bob, carol], "second", data={"post": 7})
+
+    bob_frame = orjson.loads((await bob_inbox())["frame"])
+    carol_frame = orjson.loads((await carol_inbox())["frame"])
+    assert bob_frame["unread_count"] == 2 and carol_frame["unread_count"] == 1
+    assert {bob_frame["notification"]["id"], carol_frame["notification"]["id"]} == {
+        r.pk for r in rows
+    }
+    assert carol_frame["notification"]["data"] == {"post": 7}
+
+
+async def test_failed_push_is_counted_and_not_raised(
+    amake_user: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A dead channel layer must not break the caller: the row is stored regardless."""
+    from tests.conftest import free_port
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}"]},  # nothing listens
+        }
+    }
+    bob = await amake_user("bob")
+    failed_before = delivery.stats.failed
+    rows = await sync_to_async(notify)(bob, "stored anyway")
+    assert rows[0].pk
+    assert delivery.stats.failed == failed_before + 1
+    assert "stored but not pushed" in caplog.text

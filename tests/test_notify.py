@@ -1,0 +1,148 @@
+"""notify(): validation, storage, batching, and what it returns."""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from livebell import notify
+from livebell.models import Notification
+from tests.testapp.models import Post, Tag
+
+pytestmark = pytest.mark.django_db
+
+
+def test_stores_one_row_with_every_field(make_user: Any) -> None:
+    bob, alice = make_user("bob"), make_user("alice")
+    post = Post.objects.create(title="Hello")
+
+    [n] = notify(bob, "liked your post", actor=alice, target=post, data={"k": 1}, level="success")
+
+    stored = Notification.objects.get()
+    assert stored.pk == n.pk
+    assert (stored.recipient, stored.actor, stored.verb, stored.level) == (
+        bob,
+        alice,
+        "liked your post",
+        "success",
+    )
+    assert stored.target == post
+    assert (stored.target_text, stored.target_url) == ("Hello", f"/posts/{post.pk}/")
+    assert stored.data == {"k": 1}
+    assert stored.read_at is None and stored.unread
+
+
+def test_target_without_url_stores_empty_url(make_user: Any) -> None:
+    tag = Tag.objects.create(name="django")
+    [n] = notify(make_user("bob"), "tagged you", target=tag)
+    assert (n.target_text, n.target_url) == ("django", "")
+
+
+def test_list_and_queryset_recipients_deduplicated(make_user: Any, django_user_model: Any) -> None:
+    bob, carol = make_user("bob"), make_user("carol")
+    assert [n.recipient_id for n in notify([bob, carol, bob], "x")] == [bob.pk, carol.pk]
+    rows = notify(django_user_model.objects.order_by("username"), "y")
+    assert sorted(n.recipient_id for n in rows) == sorted([bob.pk, carol.pk])
+    assert Notification.objects.count() == 4
+
+
+def test_ten_thousand_recipients_use_batched_inserts(django_user_model: Any) -> None:
+    django_user_model.objects.bulk_create(
+        django_user_model(username=f"u{i}") for i in range(10_000)
+    )
+    users = django_user_model.objects.all()
+    with CaptureQueriesContext(connection) as queries:
+        rows = notify(users, "announcement")
+    inserts = [q for q in queries if q["sql"].lstrip().upper().startswith("INSERT")]
+    assert len(rows) == 10_000 == Notification.objects.count()
+    assert len({n.pk for n in rows}) == 10_000 and all(n.pk for n in rows)
+    # At most BATCH_SIZE (1000) rows per INSERT; SQLite's parameter limit splits further
+    # (about 90 rows). Either way, a few statements, never one per row.
+    assert 10 <= len(inserts) <= 10_000 // 50
+
+
+def test_bulk_insert_without_returning_ids_reads_rows_back(make_user: Any) -> None:
+    """The MySQL path: no ids from a multi-row INSERT."""
+    bob, carol = make_user("bob"), make_user("carol")
+    notify(bob, "earlier")
+    with mock.patch.object(
+        type(connection.features),
+        "can_return_rows_from_bulk_insert",
+        new_callable=mock.PropertyMock,
+        return_value=False,
+    ):
+        rows = notify([carol, bob], "later", actor=carol)
+    assert [n.recipient_id for n in rows] == [carol.pk, bob.pk]
+    assert all(n.pk and n.actor == carol for n in rows)
+    assert set(Notification.objects.filter(verb="later").values_list("pk", flat=True)) == {
+        n.pk for n in rows
+    }
+
+
+def test_verb_is_stripped(make_user: Any) -> None:
+    [n] = notify(make_user("bob"), "  waved  ")
+    assert n.verb == "waved"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"verb": ""}, ValueError, "verb must not be empty"),
+        ({"verb": "   "}, ValueError, "verb must not be empty"),
+        ({"verb": "x" * 129}, ValueError, "at most 128"),
+        ({"verb": 5}, TypeError, "verb must be a string"),
+        ({"level": "loud"}, ValueError, "level must be one of"),
+        ({"data": {"when": object()}}, TypeError, "JSON-serialisable"),
+        ({"data": {"n": float("nan")}}, TypeError, "JSON-serialisable"),
+        ({"data": [1, 2]}, TypeError, "data must be a dict"),
+        ({"data": {"big": "x" * 9000}}, ValueError, "the limit is 8192"),
+        ({"actor": "alice"}, TypeError, "actor must be a"),
+        ({"target": "post"}, TypeError, "target must be a model instance"),
+        ({"target": Post(title="unsaved")}, ValueError, "target must be saved"),
+    ],
+)
+def test_bad_input_raises_and_stores_nothing(
+    make_user: Any, kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    bob = make_user("bob")
+    args = {"verb": "ok", **kwargs}
+    verb = args.pop("verb")
+    with pytest.raises(error, match=message):
+        notify(bob, verb, **args)
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("recipients", "error", "message"),
+    [
+        (None, ValueError, "at least one recipient"),
+        ([], ValueError, "at least one recipient"),
+        ("bob", TypeError, "recipients must be"),
+        ([object()], TypeError, "each recipient must be"),
+        (Post.objects.all(), TypeError, "QuerySet of auth.User"),
+    ],
+)
+def test_bad_recipients_raise(recipients: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        notify(recipients, "hello")
+    assert not Notification.objects.exists()
+
+
+def test_empty_queryset_raises(django_user_model: Any) -> None:
+    with pytest.raises(ValueError, match="at least one recipient"):
+        notify(django_user_model.objects.none(), "hello")
+
+
+def test_unsaved_recipient_raises(django_user_model: Any) -> None:
+    with pytest.raises(TypeError, match="must be saved"):
+        notify(django_user_model(username="ghost"), "hello")
+
+
+def test_data_round_trips_to_what_the_database_returns(make_user: Any) -> None:
+    [n] = notify(make_user("bob"), "x", data={1: (1, 2)})
+    assert n.data == {"1": [1, 2]}
+    assert Notification.objects.get().data == n.data

@@ -1,0 +1,96 @@
+"""Lazy settings, the system checks, and the package's public surface."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from django.core import checks
+from django.test import override_settings
+
+import livebell
+from livebell.conf import DEFAULTS, livebell_settings
+from livebell.groups import user_group
+
+
+def test_settings_are_read_lazily_and_follow_override_settings() -> None:
+    assert DEFAULTS["DATA_MAX_BYTES"] == livebell_settings.DATA_MAX_BYTES
+    with override_settings(LIVEBELL={"DATA_MAX_BYTES": 10, "GROUP_PREFIX": "site2"}):
+        assert livebell_settings.DATA_MAX_BYTES == 10
+        assert user_group(7) == "site2.7"
+    assert user_group(7) == "livebell.user.7"
+
+
+def test_unusual_primary_keys_make_valid_group_names() -> None:
+    name = user_group("ünïcode pk/with spaces")
+    assert name.startswith("livebell.user.") and len(name) < 100
+    assert name.replace(".", "").replace("-", "").replace("_", "").isalnum()
+
+
+def run_checks() -> list[str]:
+    return [m.id or "" for m in checks.run_checks() if m.id and m.id.startswith("livebell.")]
+
+
+def test_checks_pass_with_the_test_settings() -> None:
+    assert run_checks() == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"LIVEBELL": {"NOT_A_SETTING": 1}}, "livebell.E001"),
+        ({"LIVEBELL": ["not", "a", "dict"]}, "livebell.E001"),
+        ({"CHANNEL_LAYERS": {}}, "livebell.E002"),
+        ({"LIVEBELL": {"CHANNEL_LAYER": "push"}}, "livebell.E002"),
+        ({"CHANNEL_LAYERS": {"default": {"BACKEND": "no.such.Layer"}}}, "livebell.E003"),
+        (
+            {
+                "CHANNEL_LAYERS": {
+                    "default": {
+                        "BACKEND": "channels.layers.InMemoryChannelLayer",
+                        "CONFIG": {"no_such_option": 1},
+                    }
+                }
+            },
+            "livebell.E003",
+        ),
+    ],
+)
+def test_misconfiguration_is_reported(overrides: dict[str, Any], expected: str) -> None:
+    with override_settings(**overrides):
+        assert run_checks() == [expected]
+
+
+def test_unknown_setting_raises_a_clear_error() -> None:
+    with (
+        override_settings(LIVEBELL={"DATA_MAX_BYTE": 1}),
+        pytest.raises(KeyError, match="Unknown LIVEBELL setting"),
+    ):
+        livebell_settings.DATA_MAX_BYTES  # noqa: B018
+
+
+def test_public_surface() -> None:
+    assert livebell.__all__ == ["__version__", "anotify", "notify"]
+    from livebell.api import anotify, notify
+
+    assert (livebell.notify, livebell.anotify) == (notify, anotify)
+    with pytest.raises(AttributeError):
+        livebell.nothing_here  # noqa: B018
+
+
+def test_importing_the_package_does_not_touch_the_app_registry() -> None:
+    """With no settings configured at all, as when a settings file imports it."""
+    code = (
+        "import sys, livebell; "
+        "assert 'livebell.models' not in sys.modules, 'models imported'; "
+        "print(livebell.__version__)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == livebell.__version__
