@@ -27,8 +27,8 @@ demo: $(STAMP)
 		--host 127.0.0.1 --port 8000
 
 lint: $(STAMP)
-	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
+	$(PY) -m ruff check src tests demo
+	$(PY) -m ruff format --check src tests demo
 	$(PY) -m mypy
 	cd demo && $(PY) manage.py makemigrations --check --dry-run livebell
 
