@@ -147,6 +147,16 @@ async def receive_json(communicator: WebsocketCommunicator, timeout: float = 3) 
     return await communicator.receive_json_from(timeout=timeout)
 
 
+async def connect_synced(user: Any, **kwargs: Any) -> WebsocketCommunicator:
+    """Open an authenticated socket and read its opening ``synced`` frame."""
+    communicator = await open_socket(user, **kwargs)
+    connected, _ = await communicator.connect()
+    assert connected
+    synced = await receive_json(communicator)
+    assert synced["type"] == "synced", synced
+    return communicator
+
+
 @pytest.fixture
 async def group_listener() -> AsyncIterator[Callable[..., Any]]:
     """Subscribe a bare layer channel to a group and read what the group receives."""

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from livebell import anotify
-from tests.conftest import open_socket, receive_json
+from tests.conftest import connect_synced, open_socket, receive_json
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -17,13 +17,10 @@ async def test_notification_reaches_every_socket_of_the_recipient_and_nobody_els
 ) -> None:
     bob, alice = await amake_user("bob"), await amake_user("alice")
     bob_tab1, bob_tab2, alice_tab = (
-        await open_socket(bob),
-        await open_socket(bob),
-        await open_socket(alice),
+        await connect_synced(bob),
+        await connect_synced(bob),
+        await connect_synced(alice),
     )
-    for socket in (bob_tab1, bob_tab2, alice_tab):
-        connected, _ = await socket.connect()
-        assert connected
 
     [n] = await anotify(bob, "liked your post", actor=alice)
 
@@ -44,8 +41,7 @@ async def test_payload_shape(amake_user: Any) -> None:
 
     bob, alice = await amake_user("bob"), await amake_user("alice")
     post = await Post.objects.acreate(title="My post")
-    socket = await open_socket(bob)
-    await socket.connect()
+    socket = await connect_synced(bob)
     [n] = await anotify(bob, "commented", actor=alice, target=post, data={"x": [1]})
     frame = await receive_json(socket)
     assert frame == {
@@ -94,8 +90,7 @@ async def test_foreign_origin_is_refused(amake_user: Any) -> None:
 
 
 async def test_ping_pong(amake_user: Any) -> None:
-    socket = await open_socket(await amake_user("bob"))
-    await socket.connect()
+    socket = await connect_synced(await amake_user("bob"))
     await socket.send_json_to({"type": "ping"})
     assert await receive_json(socket) == {"type": "pong"}
     await socket.disconnect()
@@ -115,8 +110,7 @@ async def test_ping_pong(amake_user: Any) -> None:
 async def test_bad_frames_get_an_error_and_the_socket_survives(
     amake_user: Any, frame: str, code: str
 ) -> None:
-    socket = await open_socket(await amake_user("bob"))
-    await socket.connect()
+    socket = await connect_synced(await amake_user("bob"))
     await socket.send_to(text_data=frame)
     error = await receive_json(socket)
     assert error["type"] == "error" and error["code"] == code and error["message"]
@@ -126,8 +120,7 @@ async def test_bad_frames_get_an_error_and_the_socket_survives(
 
 
 async def test_binary_frames_get_an_error(amake_user: Any) -> None:
-    socket = await open_socket(await amake_user("bob"))
-    await socket.connect()
+    socket = await connect_synced(await amake_user("bob"))
     await socket.send_to(bytes_data=b"\x00\x01")
     assert (await receive_json(socket))["code"] == "binary_not_supported"
     await socket.disconnect()
@@ -135,8 +128,7 @@ async def test_binary_frames_get_an_error(amake_user: Any) -> None:
 
 async def test_frames_over_the_rate_limit_are_refused(amake_user: Any, settings: Any) -> None:
     settings.LIVEBELL = {"RATE_LIMIT_PER_SECOND": 0.001, "RATE_LIMIT_BURST": 3}
-    socket = await open_socket(await amake_user("bob"))
-    await socket.connect()
+    socket = await connect_synced(await amake_user("bob"))
     for _ in range(5):
         await socket.send_json_to({"type": "ping"})
     replies = [await receive_json(socket) for _ in range(5)]

@@ -37,6 +37,8 @@ async def test_form_post_reaches_the_recipients_open_socket(
         connect(url, additional_headers=headers(await asession_cookie(bob))) as bob_ws,
         connect(url, additional_headers=headers(await asession_cookie(carol))) as carol_ws,
     ):
+        for ws in (bob_ws, carol_ws):
+            assert json.loads(await asyncio.wait_for(ws.recv(), 3))["type"] == "synced"
         alice_cookie = await asession_cookie(alice)
         await sync_to_async(post_send_form)(live_server_url, alice_cookie, bob.pk)
 
@@ -99,6 +101,7 @@ async def test_ping_and_bad_json_over_the_wire(live_server_url: str, amake_user:
     async with connect(
         ws_url(live_server_url), additional_headers={"Origin": live_server_url, "Cookie": cookie}
     ) as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 3))["type"] == "synced"
         await ws.send("{oops")
         assert json.loads(await asyncio.wait_for(ws.recv(), 3))["code"] == "bad_json"
         await ws.send(json.dumps({"type": "ping"}))

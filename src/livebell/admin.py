@@ -1,36 +1,57 @@
+"""Admin for notifications. Read state changes and deletions go through
+:mod:`livebell.inbox`, so the recipients' open tabs are told."""
+
 from __future__ import annotations
 
-from django.contrib import admin
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
 
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from livebell import inbox
 from livebell.models import Notification
+
+
+def _by_recipient(
+    queryset: QuerySet[Notification], change: Callable[[Any, list[int]], Iterable[int]]
+) -> int:
+    ids_by_user: dict[Any, list[int]] = defaultdict(list)
+    for user_id, pk in queryset.values_list("recipient_id", "pk"):
+        ids_by_user[user_id].append(pk)
+    changed = 0
+    for user_id, ids in ids_by_user.items():
+        for start in range(0, len(ids), inbox.MAX_IDS):
+            changed += len(list(change(user_id, ids[start : start + inbox.MAX_IDS])))
+    return changed
 
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = (
-        "id",
-        "recipient",
-        "verb",
-        "actor",
-        "level",
-        "created_at",
-        "read_at",
-    )
-    list_filter = (
-        "level",
-        ("read_at", admin.EmptyFieldListFilter),
-    )
-    list_select_related = (
-        "recipient",
-        "actor",
-    )
-    search_fields = (
-        "verb",
-        "recipient__username",
-    )
-    raw_id_fields = (
-        "recipient",
-        "actor",
-    )
-    readonly_fields = ("created_at",)
+    list_display = ("id", "recipient", "verb", "actor", "level", "created_at", "read_at")
+    list_filter = ("level", ("read_at", admin.EmptyFieldListFilter))
+    list_select_related = ("recipient", "actor")
+    search_fields = ("verb", "recipient__username")
+    raw_id_fields = ("recipient", "actor")
+    # Read state changes through the actions, which tell the recipient's tabs.
+    readonly_fields = ("created_at", "read_at")
     date_hierarchy = "created_at"
+    actions = ("mark_read", "mark_unread")
+
+    @admin.action(description="Mark selected notifications read")
+    def mark_read(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        changed = _by_recipient(queryset, inbox.mark_read)
+        self.message_user(request, f"{changed} marked read.", messages.SUCCESS)
+
+    @admin.action(description="Mark selected notifications unread")
+    def mark_unread(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        changed = _by_recipient(queryset, inbox.mark_unread)
+        self.message_user(request, f"{changed} marked unread.", messages.SUCCESS)
+
+    def delete_model(self, request: HttpRequest, obj: Notification) -> None:
+        inbox.delete(obj.recipient_id, [obj.pk])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        _by_recipient(queryset, inbox.delete)

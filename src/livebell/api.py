@@ -64,8 +64,12 @@ def notify(
     rows = _build_rows(recipients, verb, actor=actor, target=target, data=data, level=level)
     using = router.db_for_write(Notification)
     with transaction.atomic(using=using):
-        stored = _insert(rows, using)
-        transaction.on_commit(lambda: delivery.push_now(stored), using=using, robust=True)
+        stored, previous_ids = _insert(rows, using)
+        transaction.on_commit(
+            lambda: delivery.push_now(delivery.prepare_pushes(stored, previous_ids)),
+            using=using,
+            robust=True,
+        )
     return stored
 
 
@@ -104,8 +108,8 @@ def _store_and_prepare(
     rows = _build_rows(recipients, verb, actor=actor, target=target, data=data, level=level)
     using = router.db_for_write(Notification)
     with transaction.atomic(using=using):
-        stored = _insert(rows, using)
-    return stored, delivery.prepare_pushes(stored)
+        stored, previous_ids = _insert(rows, using)
+    return stored, delivery.prepare_pushes(stored, previous_ids)
 
 
 def _build_rows(
@@ -141,31 +145,65 @@ def _build_rows(
     ]
 
 
-def _insert(rows: list[Notification], using: str) -> list[Notification]:
+def _insert(rows: list[Notification], using: str) -> tuple[list[Notification], dict[Any, Any]]:
+    """Insert the rows in batches; return them with ids, and each recipient's previous id.
+
+    Runs inside a transaction. The recipients' user rows are locked first, so two
+    transactions notifying the same user insert one after the other: a user's ids
+    then increase in commit order, which is what makes ``last_id`` a safe resume
+    point and lets a socket detect a missed push (``prev_id`` ≠ what it last sent).
+    """
+    previous_ids = _lock_recipients([row.recipient_id for row in rows], using)
     batch_size = livebell_settings.BATCH_SIZE
     if connections[using].features.can_return_rows_from_bulk_insert:
-        return Notification.objects.using(using).bulk_create(rows, batch_size=batch_size)
-    # MySQL cannot return the new ids from a multi-row INSERT. Inside this
-    # transaction, read back the rows just inserted for these recipients: they
-    # share the exact created_at and verb, and have ids above the current maximum.
-    floor = Notification.objects.using(using).aggregate(m=models.Max("id"))["m"] or 0
+        stored = Notification.objects.using(using).bulk_create(rows, batch_size=batch_size)
+        return stored, previous_ids
+    # MySQL cannot return the new ids from a multi-row INSERT. The recipients are
+    # locked, so their rows above the previous ids are exactly the ones just inserted.
     Notification.objects.using(using).bulk_create(rows, batch_size=batch_size)
-    first = rows[0]
-    fetched = (
-        Notification.objects.using(using)
-        .filter(
-            id__gt=floor,
-            recipient_id__in=[r.recipient_id for r in rows],
-            created_at=first.created_at,
-            verb=first.verb,
+    by_recipient: dict[Any, Notification] = {}
+    for start in range(0, len(rows), LOCK_CHUNK):
+        chunk = rows[start : start + LOCK_CHUNK]
+        floor = min((previous_ids[r.recipient_id] or 0) for r in chunk)
+        fetched = Notification.objects.using(using).filter(
+            recipient_id__in=[r.recipient_id for r in chunk], id__gt=floor
         )
-        .order_by("id")
-    )
-    by_recipient = {n.recipient_id: n for n in fetched}
+        for n in fetched:
+            if n.pk > (previous_ids[n.recipient_id] or 0):
+                by_recipient[n.recipient_id] = n
     stored = [by_recipient[r.recipient_id] for r in rows]
     for row in stored:
-        row.actor = first.actor
-    return stored
+        row.actor = rows[0].actor
+    return stored, previous_ids
+
+
+# Recipients locked (and looked up) per query.
+LOCK_CHUNK = 1000
+
+
+def _lock_recipients(user_ids: list[Any], using: str) -> dict[Any, Any]:
+    """Lock the users' rows (in primary-key order, against deadlocks) and return
+    each one's newest notification id, or None, in one query per chunk."""
+    User = get_user_model()
+    newest = (
+        Notification.objects.using(using)
+        .filter(recipient_id=models.OuterRef("pk"))
+        .order_by("-id")
+        .values("id")[:1]
+    )
+    previous: dict[Any, Any] = {}
+    ordered = sorted(user_ids)
+    for start in range(0, len(ordered), LOCK_CHUNK):
+        locked = (
+            User._default_manager.using(using)
+            .select_for_update()
+            .filter(pk__in=ordered[start : start + LOCK_CHUNK])
+            .order_by("pk")
+            .annotate(livebell_prev=models.Subquery(newest))
+            .values_list("pk", "livebell_prev")
+        )
+        previous.update(locked)
+    return previous
 
 
 def _clean_verb(verb: object) -> str:

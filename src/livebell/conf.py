@@ -29,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     # Token bucket for client frames: a sustained rate per second and a burst size.
     "RATE_LIMIT_PER_SECOND": 10.0,
     "RATE_LIMIT_BURST": 30,
+    # Most notifications replayed on resume; past it the newest are sent and the
+    # client is told to refetch the list (``"truncated": true``).
+    "RESUME_MAX": 500,
 }
 
 

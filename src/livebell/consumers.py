@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from livebell import protocol
+from livebell import inbox, protocol
 from livebell.conf import livebell_settings
 from livebell.groups import user_group
+from livebell.resume import catch_up
 
 __all__ = ["CLOSE_UNAUTHENTICATED", "NotificationConsumer"]
 
@@ -22,9 +25,18 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     Anonymous sockets are accepted and closed at once with code 4401, so browsers
     see a reason instead of a failed handshake. Bad client frames get an ``error``
     frame and the socket stays open.
+
+    Each socket keeps ``last_id``, the newest notification id its client has. The
+    socket joins the user's group *before* reading the database, and the consumer
+    handles one message at a time, so live pushes that arrive during a catch-up
+    wait in the channel; those the catch-up already sent (``id <= last_id``) are
+    then dropped. A push whose ``prev_id`` is newer than ``last_id`` reveals a
+    missed push (the layer was down, say), and the socket catches up from the
+    database. So each client gets each notification once, in id order.
     """
 
     group: str | None = None
+    last_id: int = 0
 
     @property
     def channel_layer_alias(self) -> str:
@@ -37,18 +49,40 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        self.user_id = user.pk
         self.rate_limit = protocol.TokenBucket(
             livebell_settings.RATE_LIMIT_PER_SECOND, livebell_settings.RATE_LIMIT_BURST
         )
         self.max_frame_bytes = int(livebell_settings.MAX_FRAME_BYTES)
         self.group = user_group(user.pk)
+        # Join first: nothing created from now on can be missed by the catch-up below.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        after, bad_last_id = None, None
+        raw = parse_qs(self.scope.get("query_string", b"").decode()).get("last_id")
+        if raw:
+            try:
+                after = protocol.parse_last_id(raw[-1])
+            except protocol.ProtocolError as error:
+                bad_last_id = error
+        if bad_last_id is not None:
+            await self.send(text_data=protocol.error_frame(bad_last_id))
+        await self.catch_up(after)
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             self.group = None
+
+    async def catch_up(self, after: int | None) -> None:
+        """Send the notifications after ``after`` (none if None), then ``synced``."""
+        catchup = await database_sync_to_async(catch_up)(
+            self.user_id, after, limit=livebell_settings.RESUME_MAX
+        )
+        for payload in catchup.notifications:
+            await self.send(text_data=protocol.notification_frame(payload, catchup.unread_count))
+        self.last_id = catchup.last_id
+        await self.send(text_data=protocol.synced_frame(catchup))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.group is None:  # closed as anonymous; ignore anything still in flight
@@ -64,11 +98,38 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.send(text_data=protocol.error_frame(error))
 
     async def handle_frame(self, frame: dict[str, Any]) -> None:
-        """Act on one valid client frame (its type is one of ``protocol.CLIENT_TYPES``)."""
-        if frame["type"] == "ping":
+        """Act on one valid client frame (its type is one of ``protocol.CLIENT_TYPES``).
+
+        Read-state changes are answered by the ``read``/``unread`` event that every
+        socket of the user receives, this one included.
+        """
+        kind = frame["type"]
+        if kind == "ping":
             await self.send(text_data=protocol.encode({"type": "pong"}))
+        elif kind == "resume":
+            await self.catch_up(frame["last_id"])
+        elif kind == "mark_all_read":
+            await inbox.amark_all_read(self.user_id, before_id=frame.get("before_id"))
+        else:
+            change = inbox.amark_read if kind == "mark_read" else inbox.amark_unread
+            try:
+                ids = inbox.clean_ids(frame.get("ids"))
+            except (TypeError, ValueError) as exc:
+                raise protocol.ProtocolError("bad_frame", str(exc)) from None
+            await change(self.user_id, ids)
 
     # Channel-layer events, named by their "type" ("livebell.notification" → livebell_notification).
 
     async def livebell_notification(self, event: dict[str, Any]) -> None:
+        if event["id"] <= self.last_id:
+            return  # already sent by a catch-up
+        previous = event.get("prev_id")
+        if previous is not None and previous > self.last_id:
+            # A push before this one never arrived: the database has it.
+            await self.catch_up(self.last_id)
+            return
+        self.last_id = event["id"]
+        await self.send(text_data=event["frame"])
+
+    async def livebell_event(self, event: dict[str, Any]) -> None:
         await self.send(text_data=event["frame"])

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
 
 from livebell import protocol
 from livebell.conf import livebell_settings
@@ -24,7 +23,15 @@ from livebell.groups import user_group
 from livebell.models import Notification
 from livebell.payloads import notification_payload
 
-__all__ = ["DeliveryStats", "Push", "apush", "prepare_pushes", "push_after_commit", "stats"]
+__all__ = [
+    "DeliveryStats",
+    "Push",
+    "apush",
+    "prepare_pushes",
+    "prepare_state_push",
+    "push_now",
+    "stats",
+]
 
 logger = logging.getLogger("livebell.delivery")
 
@@ -45,10 +52,15 @@ class DeliveryStats:
 stats = DeliveryStats()
 
 
-def prepare_pushes(notifications: Sequence[Notification]) -> list[Push]:
+def prepare_pushes(
+    notifications: Sequence[Notification], previous_ids: Mapping[Any, int | None]
+) -> list[Push]:
     """Build one layer message per notification, with its recipient's fresh unread count.
 
-    Runs one grouped COUNT query per thousand recipients; call it after commit.
+    ``previous_ids`` maps each recipient to the id of their notification before this
+    one (None for their first): a socket that has not sent that id knows it missed
+    something and catches up from the database. Runs one grouped COUNT query per
+    thousand recipients; call it after commit.
     """
     counts = Notification.objects.unread_counts(n.recipient_id for n in notifications)
     return [
@@ -57,6 +69,7 @@ def prepare_pushes(notifications: Sequence[Notification]) -> list[Push]:
             {
                 "type": "livebell.notification",
                 "id": n.pk,
+                "prev_id": previous_ids.get(n.recipient_id),
                 "frame": protocol.notification_frame(
                     notification_payload(n), counts[n.recipient_id]
                 ),
@@ -95,14 +108,17 @@ async def apush(pushes: Sequence[Push]) -> None:
         stats.pushed += 1
 
 
-def push_now(notifications: Sequence[Notification]) -> None:
-    """Push committed notifications from synchronous code."""
-    async_to_sync(apush)(prepare_pushes(notifications))
+def prepare_state_push(user_id: Any, event: dict[str, Any]) -> Push:
+    """Build the layer message telling a user's sockets that their inbox changed.
 
-
-def push_after_commit(notifications: Sequence[Notification], using: str) -> None:
-    """Push ``notifications`` once the current transaction on ``using`` commits.
-
-    Outside a transaction this pushes at once; on rollback nothing is pushed.
+    ``event`` is the frame without its count (e.g. ``{"type": "read", "ids": [3]}``);
+    the user's fresh unread count is added. Call it after commit.
     """
-    transaction.on_commit(lambda: push_now(notifications), using=using)
+    count = Notification.objects.for_user(user_id).unread_count()
+    frame = protocol.encode({**event, "unread_count": count})
+    return (user_group(user_id), {"type": "livebell.event", "frame": frame})
+
+
+def push_now(pushes: Sequence[Push]) -> None:
+    """Send prepared messages from synchronous code (e.g. an on_commit callback)."""
+    async_to_sync(apush)(pushes)

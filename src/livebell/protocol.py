@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from livebell.payloads import NotificationPayload
+from livebell.resume import Catchup
 
 __all__ = [
     "ProtocolError",
@@ -22,10 +23,12 @@ __all__ = [
     "error_frame",
     "notification_frame",
     "parse_client_frame",
+    "parse_last_id",
+    "synced_frame",
 ]
 
-# Client frame types the server understands, with the fields each may carry.
-CLIENT_TYPES = frozenset({"ping"})
+# Client frame types the server understands.
+CLIENT_TYPES = frozenset({"ping", "resume", "mark_read", "mark_unread", "mark_all_read"})
 
 
 class ProtocolError(Exception):
@@ -75,7 +78,42 @@ def parse_client_frame(text: str | None, *, max_bytes: int) -> dict[str, Any]:
         raise ProtocolError("bad_frame", 'A frame needs a string "type".')
     if kind not in CLIENT_TYPES:
         raise ProtocolError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
+    if kind == "resume":
+        frame["last_id"] = parse_last_id(frame.get("last_id"))
+    elif kind == "mark_all_read" and frame.get("before_id") is not None:
+        frame["before_id"] = _positive_int(frame["before_id"], "before_id")
     return frame
+
+
+def parse_last_id(value: object) -> int:
+    """Validate a resume point: a non-negative integer (also given as a digit string).
+
+    Raises:
+        ProtocolError: anything else.
+    """
+    if isinstance(value, str) and value.isdigit() and len(value) < 20:
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProtocolError("bad_last_id", "last_id must be a non-negative integer.")
+    return value
+
+
+def _positive_int(value: object, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ProtocolError("bad_frame", f"{name} must be a positive integer.")
+    return value
+
+
+def synced_frame(catchup: Catchup) -> str:
+    """The frame that ends a catch-up: what the client now has, and the unread count."""
+    frame: dict[str, Any] = {
+        "type": "synced",
+        "last_id": catchup.last_id,
+        "unread_count": catchup.unread_count,
+    }
+    if catchup.truncated:
+        frame["truncated"] = True
+    return encode(frame)
 
 
 class TokenBucket:

@@ -8,7 +8,9 @@
  * It reconnects with jittered exponential backoff (not after close code 4401:
  * the user must log in), sends a ping when the socket has been quiet so dead
  * connections are noticed, drops notifications it has already delivered, and
- * remembers the highest id seen so a reconnect can resume from it.
+ * remembers the newest id it has so a reconnect resumes from it: the server
+ * replays what was missed, then sends "synced" (with "truncated": true when
+ * too much was missed to replay — refetch the list over REST then).
  * The wire protocol is described in docs/protocol.md.
  */
 (function (global) {
@@ -71,6 +73,18 @@
     this._setState("closed");
   };
 
+  /** Mark notifications read in every tab: answered by a "read" event. */
+  LiveBell.prototype.markRead = function (ids) {
+    return this.send({ type: "mark_read", ids: ids });
+  };
+
+  /** Mark everything up to beforeId (default: all) read: answered by a "read" event. */
+  LiveBell.prototype.markAllRead = function (beforeId) {
+    var frame = { type: "mark_all_read" };
+    if (typeof beforeId === "number") { frame.before_id = beforeId; }
+    return this.send(frame);
+  };
+
   /** Send a client frame (an object with a "type"); false if the socket is not open. */
   LiveBell.prototype.send = function (frame) {
     if (!this._socket || this._socket.readyState !== WebSocket.OPEN) { return false; }
@@ -122,6 +136,7 @@
       if (this._seen.size > 2000) { this._seen.delete(this._seen.values().next().value); }
       if (this.lastId === null || id > this.lastId) { this.lastId = id; }
     }
+    if (frame.type === "synced") { this.lastId = frame.last_id; }
     if (frame.type === "pong") { return; }
     this._emit(frame.type, frame);
   };
