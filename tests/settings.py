@@ -3,6 +3,7 @@
 ``DATABASE_URL`` selects the database as for the demo (SQLite when unset).
 """
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -11,7 +12,11 @@ from demo.settings import *  # noqa: F403
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Processes started by the fault tests get their layer (a private Redis) from the test.
+CHANNEL_LAYERS = json.loads(
+    os.environ.get("LIVEBELL_TEST_CHANNEL_LAYERS")
+    or '{"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}'
+)
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405

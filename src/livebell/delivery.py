@@ -95,15 +95,19 @@ async def apush(pushes: Sequence[Push]) -> None:
     for index, (group, message) in enumerate(pushes):
         try:
             await asyncio.wait_for(layer.group_send(group, message), SEND_TIMEOUT_SECONDS)
-        except Exception:
+        except Exception as exc:
             missed = len(pushes) - index
             stats.failed += missed
+            # One line per failed batch, not a traceback per push: during an outage
+            # every notify() fails the same way.
             logger.warning(
-                "livebell: channel layer push failed; %d notification(s) stored but not pushed. "
-                "Clients receive them when they resume.",
+                "livebell: channel layer push failed (%s: %s); %d push(es) given up. "
+                "The notifications are stored: clients get them on their next push or resume.",
+                type(exc).__name__,
+                exc,
                 missed,
-                exc_info=True,
             )
+            logger.debug("livebell: push failure", exc_info=True)
             return
         stats.pushed += 1
 

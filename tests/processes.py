@@ -1,0 +1,205 @@
+"""Real server processes for the fault tests: a private Redis, uvicorn, a producer.
+
+Everything here binds to 127.0.0.1 on a free port and is killed when the test ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import connect
+
+from tests.conftest import free_port, service_missing, tcp_reachable, test_database_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening")
+        if tcp_reachable("127.0.0.1", port):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on port {port} after {timeout}s")
+
+
+class RedisServer:
+    """A throwaway redis-server on a free port, that a test may kill and restart."""
+
+    def __init__(self) -> None:
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            service_missing("redis-server (to start a private instance)")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert self.binary is not None
+        self.process = subprocess.Popen(
+            [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for_port(self.port, self.process)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def child_env(layer: dict[str, Any]) -> dict[str, str]:
+    """Environment of a child process sharing the test's database and channel layer."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "demo"), str(ROOT)]),
+        "DATABASE_URL": test_database_url(),
+        "LIVEBELL_TEST_CHANNEL_LAYERS": json.dumps({"default": layer}),
+    }
+
+
+class AsgiServer:
+    """uvicorn serving the demo's ASGI app in its own process."""
+
+    def __init__(self, layer: dict[str, Any]) -> None:
+        self.port = free_port()
+        self.url = f"ws://127.0.0.1:{self.port}/ws/notifications/"
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "demo.asgi:application", "--host", "127.0.0.1",
+             "--port", str(self.port), "--lifespan", "off", "--log-level", "warning"],
+            env=child_env(layer),
+            cwd=ROOT,
+        )  # fmt: skip
+        wait_for_port(self.port, self.process)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.alive():
+            self.process.send_signal(sig)
+            self.process.wait(10)
+
+
+@contextlib.contextmanager
+def asgi_servers(layer: dict[str, Any], count: int) -> Iterator[list[AsgiServer]]:
+    servers: list[AsgiServer] = []
+    try:
+        for _ in range(count):
+            servers.append(AsgiServer(layer))
+        yield servers
+    finally:
+        for server in servers:
+            server.kill()
+
+
+def start_producer(
+    layer: dict[str, Any], usernames: list[str], count: int, interval: float
+) -> subprocess.Popen[str]:
+    """A separate process calling notify() ``count`` times, round-robin over users."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.producer", ",".join(usernames), str(count), str(interval)],
+        env=child_env(layer),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish_producer(process: subprocess.Popen[str], timeout: float = 60) -> dict[str, Any]:
+    out, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+class ResumingClient:
+    """A WebSocket client that behaves like livebell.js: it reconnects (to the next
+    server when one fails) and resumes from the last id it has.
+
+    ``received`` keeps every notification id in arrival order, duplicates included,
+    so a test can assert exactly-once delivery on the wire rather than after dedup.
+    """
+
+    def __init__(self, servers: list[AsgiServer], cookie: str, first: int = 0) -> None:
+        self.servers = servers
+        self.cookie = cookie
+        self.index = first
+        self.received: list[int] = []
+        self.last_id: int | None = None
+        self.connects = 0
+        self.synced = asyncio.Event()
+        self.socket: Any = None
+        self.stopping = False
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        self.stopping = True
+        if self.socket is not None:
+            await self.socket.close()
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 10)
+
+    async def resume(self) -> None:
+        """Ask the server for anything after ``last_id`` on the open socket."""
+        self.synced.clear()
+        await self.socket.send(json.dumps({"type": "resume", "last_id": self.last_id or 0}))
+        await asyncio.wait_for(self.synced.wait(), 10)
+
+    async def _run(self) -> None:
+        while not self.stopping:
+            server = self.servers[self.index % len(self.servers)]
+            query = "" if self.last_id is None else f"?last_id={self.last_id}"
+            try:
+                async with connect(
+                    server.url + query,
+                    additional_headers={"Origin": server.origin, "Cookie": self.cookie},
+                    open_timeout=3,
+                ) as socket:
+                    self.socket = socket
+                    self.connects += 1
+                    async for raw in socket:
+                        self._on_frame(json.loads(raw))
+            except (OSError, TimeoutError, websockets.WebSocketException):
+                self.index += 1  # try the next server
+            finally:
+                self.socket = None
+            if not self.stopping:
+                await asyncio.sleep(0.2)
+
+    def _on_frame(self, frame: dict[str, Any]) -> None:
+        if frame["type"] == "notification":
+            self.received.append(frame["notification"]["id"])
+            self.last_id = frame["notification"]["id"]
+        elif frame["type"] == "synced":
+            self.last_id = frame["last_id"]
+            self.synced.set()
+
+
+async def eventually(check: Any, timeout: float = 15, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout}s")
+        await asyncio.sleep(0.05)

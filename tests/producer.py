@@ -1,0 +1,31 @@
+"""A producer process for the fault tests: ``python -m tests.producer USERS COUNT INTERVAL``.
+
+Calls notify() COUNT times, round-robin over the comma-separated USERS, sleeping
+INTERVAL seconds between calls; prints a JSON summary as its last line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+
+def main(usernames: str, count: str, interval: str) -> None:
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    from livebell import delivery, notify
+
+    users = list(get_user_model().objects.filter(username__in=usernames.split(",")))
+    created = []
+    for i in range(int(count)):
+        created.extend(n.pk for n in notify(users[i % len(users)], f"produced {i}"))
+        time.sleep(float(interval))
+    print(json.dumps({"created": created, "push_failures": delivery.stats.failed}))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
