@@ -31,6 +31,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check src tests demo
 	$(PY) -m mypy
 	cd demo && $(PY) manage.py makemigrations --check --dry-run livebell
+	cd demo && $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 # Every test on SQLite (with the browser), then again on PostgreSQL and MariaDB.
 # Redis is used by every run (channel-layer tests run on in-memory, Redis and Redis pub/sub).

@@ -212,3 +212,20 @@ async def live_server_url(transactional_db: None) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+@pytest.fixture
+def rest_client() -> Callable[..., Any]:
+    """Make a DRF ``APIClient``: logged in with a session as ``user``, or anonymous for None.
+
+    Extra keyword arguments go to ``APIClient`` (e.g. ``enforce_csrf_checks=True``).
+    """
+    from rest_framework.test import APIClient
+
+    def make(user: Any | None = None, **kwargs: Any) -> Any:
+        client = APIClient(**kwargs)
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make

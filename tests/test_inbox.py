@@ -114,8 +114,10 @@ async def test_a_user_cannot_touch_another_users_notifications_over_the_socket(
         ({"type": "mark_read", "ids": [1, "2"]}, "ids must be integers"),
         ({"type": "mark_read", "ids": [True]}, "ids must be integers"),
         ({"type": "mark_unread", "ids": [0]}, "ids must be positive"),
+        ({"type": "mark_read", "ids": [2**63]}, "ids must be positive 64-bit"),
         ({"type": "mark_read", "ids": list(range(1, 1002))}, "At most 1000 ids"),
-        ({"type": "mark_all_read", "before_id": "5"}, "before_id must be a positive integer"),
+        ({"type": "mark_all_read", "before_id": "5"}, "before_id must be a positive"),
+        ({"type": "mark_all_read", "before_id": 2**64}, "before_id must be a positive"),
     ],
 )
 async def test_bad_read_frames_get_an_error(

@@ -107,7 +107,7 @@ async def test_a_last_id_beyond_the_newest_does_not_hide_future_notifications(
     await socket.disconnect()
 
 
-@pytest.mark.parametrize("value", ["-1", "abc", "1e3", ""])
+@pytest.mark.parametrize("value", ["-1", "abc", "1e3", "", "9" * 19, "١٢"])
 async def test_a_bad_last_id_gets_an_error_then_a_plain_sync(amake_user: Any, value: str) -> None:
     bob = await amake_user("bob")
     socket = await open_socket(bob, path=f"/ws/notifications/?last_id={value}")

@@ -24,6 +24,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "livebell",
     "demo",
 ]
@@ -98,6 +102,24 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+
+# The REST API (livebell.urls, at /api/notifications/). livebell's views need no
+# setting here: they require a logged-in user and accept token and session
+# authentication by default. drf-spectacular needs its schema class.
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "livebell demo API",
+    "DESCRIPTION": "The inbox of the signed-in user. See docs/api.md.",
+    "VERSION": "0.1.0",
+    # The schema endpoint itself is not part of the API.
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files from the drf-spectacular-sidecar package, not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOGGING = {

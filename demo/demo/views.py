@@ -5,23 +5,13 @@ from django.views.decorators.http import require_POST
 
 from demo.forms import SendForm
 from livebell import notify
-from livebell.models import Notification
-
-LATEST = 20
 
 
 @login_required
 def home(request):
-    mine = Notification.objects.for_user(request.user)
-    return render(
-        request,
-        "demo/home.html",
-        {
-            "notifications": mine.with_related()[:LATEST],
-            "unread_count": mine.unread_count(),
-            "form": SendForm(sender=request.user),
-        },
-    )
+    # The list and the badge are loaded by home.js from the REST API (livebell.urls),
+    # then kept current by the socket.
+    return render(request, "demo/home.html", {"form": SendForm(sender=request.user)})
 
 
 @login_required

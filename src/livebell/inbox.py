@@ -18,7 +18,7 @@ from django.db import router, transaction
 from django.utils import timezone
 
 from livebell import delivery
-from livebell.models import Notification
+from livebell.models import MAX_ID, Notification
 
 __all__ = [
     "MAX_IDS",
@@ -101,7 +101,7 @@ def clean_ids(ids: object) -> list[int]:
 
     Raises:
         TypeError: not a list (or tuple/set) of integers.
-        ValueError: more than :data:`MAX_IDS` ids, or an id below 1.
+        ValueError: more than :data:`MAX_IDS` ids, or an id below 1 or above ``MAX_ID``.
     """
     if isinstance(ids, (str, bytes)) or not isinstance(ids, (list, tuple, set, frozenset)):
         raise TypeError("ids must be a list of integers.")
@@ -111,8 +111,8 @@ def clean_ids(ids: object) -> list[int]:
         # bool is an int subclass; true is not an id.
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError(f"ids must be integers, got {value!r}.")
-        if value < 1:
-            raise ValueError(f"ids must be positive, got {value}.")
+        if not 1 <= value <= MAX_ID:
+            raise ValueError(f"ids must be positive 64-bit integers, got {value}.")
     return sorted(set(ids))
 
 
@@ -121,7 +121,7 @@ def _clean_before_id(before_id: object) -> int | None:
         return None
     if not isinstance(before_id, int) or isinstance(before_id, bool):
         raise TypeError(f"before_id must be an integer or null, got {before_id!r}.")
-    return before_id
+    return min(before_id, MAX_ID)
 
 
 # Each change runs inside a transaction on ``using`` and says what to push.

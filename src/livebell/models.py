@@ -12,9 +12,13 @@ from django.utils import timezone
 
 from livebell.querysets import NotificationQuerySet
 
-__all__ = ["VERB_MAX_LENGTH", "Level", "Notification"]
+__all__ = ["MAX_ID", "VERB_MAX_LENGTH", "Level", "Notification"]
 
 VERB_MAX_LENGTH = 128
+# The largest value of a BigAutoField on every backend Django supports. Larger
+# integers cannot name a row, and SQLite raises OverflowError when one is bound as
+# a parameter, so ids from clients are refused above it before any query.
+MAX_ID = 2**63 - 1
 TARGET_TEXT_MAX_LENGTH = 255
 TARGET_URL_MAX_LENGTH = 1024
 

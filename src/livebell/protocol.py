@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from livebell.models import MAX_ID
 from livebell.payloads import NotificationPayload
 from livebell.resume import Catchup
 
@@ -91,16 +92,16 @@ def parse_last_id(value: object) -> int:
     Raises:
         ProtocolError: anything else.
     """
-    if isinstance(value, str) and value.isdigit() and len(value) < 20:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
         value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ProtocolError("bad_last_id", "last_id must be a non-negative integer.")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
+        raise ProtocolError("bad_last_id", "last_id must be a non-negative 64-bit integer.")
     return value
 
 
 def _positive_int(value: object, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ProtocolError("bad_frame", f"{name} must be a positive integer.")
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_ID:
+        raise ProtocolError("bad_frame", f"{name} must be a positive 64-bit integer.")
     return value
 
 

@@ -1,0 +1,152 @@
+"""Shapes of the REST API's bodies.
+
+A notification is serialised by :func:`livebell.payloads.notification_payload`,
+the builder the socket uses, so both send the very same object. The fields
+declared on :class:`NotificationSerializer` only describe that object in the
+OpenAPI schema (a test keeps them equal to ``NotificationPayload``'s keys).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import models
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import build_basic_type
+from drf_spectacular.types import OpenApiTypes
+from rest_framework import serializers
+
+from livebell.inbox import MAX_IDS
+from livebell.models import VERB_MAX_LENGTH, Level, Notification
+from livebell.payloads import notification_payload
+from livebell.rest.ids import MAX_ID
+
+__all__ = [
+    "ActorSerializer",
+    "IdsRequestSerializer",
+    "IdsResultSerializer",
+    "MarkAllReadRequestSerializer",
+    "MarkAllReadResultSerializer",
+    "NotificationSerializer",
+    "TargetSerializer",
+    "UnreadCountSerializer",
+]
+
+
+class UserPrimaryKeyField(serializers.ReadOnlyField):
+    """A user's primary key, typed in the schema after the project's user model."""
+
+
+class UserPrimaryKeyFieldExtension(OpenApiSerializerFieldExtension):  # type: ignore[no-untyped-call]
+    """Documents :class:`UserPrimaryKeyField` as an integer, a UUID or a string.
+
+    The user model is swappable, so its key's type is only known in the project.
+    """
+
+    target_class = UserPrimaryKeyField
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> Any:
+        pk = get_user_model()._meta.pk
+        # A key that is a one-to-one link (multi-table inheritance) has the parent's type.
+        while isinstance(pk, models.ForeignKey):
+            pk = pk.target_field
+        if isinstance(pk, models.IntegerField):  # AutoField and BigAutoField included
+            return build_basic_type(OpenApiTypes.INT)
+        if isinstance(pk, models.UUIDField):
+            return build_basic_type(OpenApiTypes.UUID)
+        return build_basic_type(OpenApiTypes.STR)
+
+
+class ActorSerializer(serializers.Serializer[Any]):
+    """The user who acted."""
+
+    id = UserPrimaryKeyField(help_text="The actor's primary key.")
+    username = serializers.CharField(read_only=True)
+
+
+class TargetSerializer(serializers.Serializer[Any]):
+    """What was acted upon, as stored when the notification was made."""
+
+    type = serializers.CharField(read_only=True, help_text="`app_label.model`, e.g. `blog.post`.")
+    id = serializers.CharField(read_only=True, help_text="The target's primary key, as a string.")
+    text = serializers.CharField(read_only=True, help_text="The target's `str()`.")
+    url = serializers.CharField(
+        read_only=True, help_text="The target's `get_absolute_url()`, or an empty string."
+    )
+
+
+class NotificationSerializer(serializers.Serializer[Notification]):
+    """One notification: the very object the socket's `notification` frame carries."""
+
+    # The class docstrings of these serializers are their descriptions in the schema.
+
+    id = serializers.IntegerField(read_only=True, help_text="Increases in creation order.")
+    verb = serializers.CharField(
+        read_only=True, max_length=VERB_MAX_LENGTH, help_text="What happened."
+    )
+    actor = ActorSerializer(read_only=True, allow_null=True)
+    target = TargetSerializer(read_only=True, allow_null=True)
+    level = serializers.ChoiceField(choices=Level.choices, read_only=True)
+    # The metaclass moves declared fields out of the class, so ``.data`` stays the output.
+    data = serializers.DictField(  # type: ignore[assignment]
+        read_only=True, help_text="Extra values from the sender."
+    )
+    created_at = serializers.DateTimeField(read_only=True)
+    unread = serializers.BooleanField(read_only=True)
+
+    def to_representation(self, instance: Notification) -> dict[str, Any]:
+        """Delegate to the one builder of the wire object."""
+        return dict(notification_payload(instance))
+
+
+class UnreadCountSerializer(serializers.Serializer[Any]):
+    """The user's unread total."""
+
+    count = serializers.IntegerField(min_value=0)
+
+
+class IdsRequestSerializer(serializers.Serializer[Any]):
+    """The notifications to change."""
+
+    # Documentation only: livebell.rest.bodies reads the body, with inbox.clean_ids.
+
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        max_length=MAX_IDS,
+        help_text=f"Notification ids, at most {MAX_IDS}. Ids that are not the user's "
+        "are ignored exactly like ids that do not exist.",
+    )
+
+
+class IdsResultSerializer(serializers.Serializer[Any]):
+    """What changed."""
+
+    ids = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="The ids whose state changed, ascending; the others already had that "
+        "state or are not the user's.",
+    )
+    unread_count = serializers.IntegerField(min_value=0, help_text="The user's unread total now.")
+
+
+class MarkAllReadRequestSerializer(serializers.Serializer[Any]):
+    """Optional: which notifications to mark read."""
+
+    # Documentation only: livebell.rest.bodies reads the body.
+
+    before_id = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        allow_null=True,
+        help_text="Mark only notifications with id <= before_id: pass the newest id "
+        "the user has seen, so what arrived since stays unread. Omitted or null: all.",
+    )
+
+
+class MarkAllReadResultSerializer(serializers.Serializer[Any]):
+    """What changed."""
+
+    marked = serializers.IntegerField(min_value=0, help_text="How many became read.")
+    unread_count = serializers.IntegerField(min_value=0, help_text="The user's unread total now.")

@@ -1,0 +1,219 @@
+"""The inbox endpoints. Each acts on ``request.user``'s own notifications only.
+
+Changes go through :mod:`livebell.inbox`, which also tells every open socket of
+the user after the transaction commits, so other tabs update their badge.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import ListAPIView
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from livebell import inbox
+from livebell.models import Notification
+from livebell.rest.auth import authentication_classes
+from livebell.rest.bodies import read_before_id, read_ids
+from livebell.rest.errors import error_responses
+from livebell.rest.filters import NotificationFilter
+from livebell.rest.ids import MAX_ID, parse_id
+from livebell.rest.pagination import NotificationCursorPagination
+from livebell.rest.serializers import (
+    IdsRequestSerializer,
+    IdsResultSerializer,
+    MarkAllReadRequestSerializer,
+    MarkAllReadResultSerializer,
+    NotificationSerializer,
+    UnreadCountSerializer,
+)
+
+__all__ = [
+    "MarkAllReadView",
+    "MarkReadView",
+    "MarkUnreadView",
+    "NotificationDetailView",
+    "NotificationListView",
+    "UnreadCountView",
+]
+
+TAGS = ["notifications"]
+
+# Error responses of the write endpoints' bodies.
+_BODY_ERRORS = {
+    400: "The body is not valid JSON or not a JSON object, or a value is invalid; "
+    "`detail` says which.",
+    415: "The body is not `application/json`.",
+}
+
+
+class InboxView(APIView):
+    """Base of the inbox endpoints: an authenticated user is required, whatever
+    the project's ``REST_FRAMEWORK`` defaults (see :mod:`livebell.rest.auth`)."""
+
+    permission_classes = (IsAuthenticated,)
+
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        return [authenticator() for authenticator in authentication_classes()]
+
+
+def unread_count(user: Any) -> int:
+    """The user's unread total (one COUNT on the recipient/read_at index)."""
+    return Notification.objects.for_user(user).unread_count()
+
+
+class NotificationListView(InboxView, ListAPIView):  # type: ignore[type-arg]
+    """``GET /`` — the user's notifications, newest first, a cursor page at a time."""
+
+    serializer_class = NotificationSerializer
+    pagination_class = NotificationCursorPagination
+    filter_backends = (NotificationFilter,)
+
+    def get_queryset(self) -> QuerySet[Notification]:
+        # with_related() joins the actor: a page costs one query whatever its size.
+        return Notification.objects.for_user(self.request.user).with_related()
+
+    @extend_schema(
+        operation_id="notifications_list",
+        tags=TAGS,
+        summary="List the user's notifications, newest first",
+        description="A page of notifications, newest first. Follow `next` for older ones: "
+        "cursors stay exact while new notifications arrive.",
+        responses={
+            200: NotificationSerializer(many=True),
+            **error_responses(
+                {
+                    400: "A filter or page_size value is invalid; `detail` says which.",
+                    404: "The cursor is invalid (not one from a next or previous link).",
+                }
+            ),
+        },
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class UnreadCountView(InboxView):
+    """``GET unread-count/`` — ``{"count": N}``."""
+
+    @extend_schema(
+        operation_id="notifications_unread_count",
+        tags=TAGS,
+        summary="Count the user's unread notifications",
+        description='`{"count": N}`, the number the bell shows.',
+        responses={200: UnreadCountSerializer, **error_responses({})},
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"count": unread_count(request.user)})
+
+
+class _ChangeIdsView(InboxView):
+    """Apply one of :mod:`livebell.inbox`'s id-list changes to the body's ``ids``."""
+
+    parser_classes = (JSONParser,)
+
+    @staticmethod
+    def change(user: Any, ids: list[int]) -> list[int]:
+        raise NotImplementedError
+
+    def post(self, request: Request) -> Response:
+        ids = read_ids(request.data)
+        changed = self.change(request.user, ids)
+        return Response({"ids": changed, "unread_count": unread_count(request.user)})
+
+
+def _ids_schema(event: str, **kwargs: Any) -> Any:
+    """The schema of a ``_ChangeIdsView``'s POST, which pushes ``event`` to the sockets."""
+    return extend_schema_view(
+        post=extend_schema(
+            tags=TAGS,
+            description="Every open socket of the user then receives "
+            f'`{{"type": "{event}", "ids": [...], "unread_count": N}}`.',
+            request=IdsRequestSerializer,
+            responses={200: IdsResultSerializer, **error_responses(_BODY_ERRORS)},
+            **kwargs,
+        )
+    )
+
+
+@_ids_schema("read", operation_id="notifications_mark_read", summary="Mark notifications read")
+class MarkReadView(_ChangeIdsView):
+    """``POST mark-read/`` with ``{"ids": [...]}``."""
+
+    change = staticmethod(inbox.mark_read)
+
+
+@_ids_schema(
+    "unread", operation_id="notifications_mark_unread", summary="Mark notifications unread"
+)
+class MarkUnreadView(_ChangeIdsView):
+    """``POST mark-unread/`` with ``{"ids": [...]}``."""
+
+    change = staticmethod(inbox.mark_unread)
+
+
+class MarkAllReadView(InboxView):
+    """``POST mark-all-read/``, optionally with ``{"before_id": N}``."""
+
+    parser_classes = (JSONParser,)
+
+    @extend_schema(
+        operation_id="notifications_mark_all_read",
+        tags=TAGS,
+        summary="Mark all notifications read (up to before_id)",
+        description="The body is optional. Every open socket of the user then receives "
+        '`{"type": "read", "ids": "all", "before_id": N|null, "unread_count": N}`.',
+        request=MarkAllReadRequestSerializer,
+        responses={200: MarkAllReadResultSerializer, **error_responses(_BODY_ERRORS)},
+    )
+    def post(self, request: Request) -> Response:
+        marked = inbox.mark_all_read(request.user, before_id=read_before_id(request.data))
+        return Response({"marked": marked, "unread_count": unread_count(request.user)})
+
+
+class NotificationDetailView(InboxView):
+    """``DELETE <id>/`` — 204, or 404 for an id that is not the user's or does not exist."""
+
+    @extend_schema(
+        operation_id="notifications_destroy",
+        tags=TAGS,
+        summary="Delete a notification",
+        description="Every open socket of the user then receives "
+        '`{"type": "deleted", "ids": [id], "unread_count": N}`.',
+        parameters=[
+            OpenApiParameter(
+                "id",
+                {"type": "integer", "minimum": 1, "maximum": MAX_ID, "format": "int64"},
+                OpenApiParameter.PATH,
+                description="The notification's id.",
+            )
+        ],
+        responses={
+            204: OpenApiResponse(description="Deleted."),
+            **error_responses(
+                {
+                    404: "No such notification of this user. Another user's id is "
+                    "answered exactly like an id that does not exist.",
+                }
+            ),
+        },
+    )
+    def delete(self, request: Request, id: str) -> Response:
+        # Malformed, out of range, another user's or gone: the same 404.
+        pk = parse_id(id)
+        if pk is None or not inbox.delete(request.user, [pk]):
+            raise NotFound()
+        return Response(status=204)
