@@ -8,13 +8,13 @@ STAMP := $(VENV)/.installed-stamp
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_MARIADB_URL ?= mysql://root@127.0.0.1:3306/test
 
-.PHONY: install demo test lint test-sqlite test-postgres test-mariadb clean
+.PHONY: install demo test lint test-sqlite test-postgres test-mariadb clean bench bench-quick
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	bash .ci/system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[dev,redis,postgres,mysql]"
+	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[dev,redis,postgres,mysql,bench]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -48,3 +48,11 @@ test-mariadb: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo/db.sqlite3 .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmarks (docs/benchmarks.md): livebell vs the Channels tutorial design vs a raw server.
+# They start their own Redis and use only the PostgreSQL database livebell_bench on 127.0.0.1.
+bench: $(STAMP)
+	$(PY) -m bench
+
+bench-quick: $(STAMP)
+	$(PY) -m bench --quick

@@ -1,0 +1,332 @@
+"""The load client: an agent process holding pools of WebSockets and timing what arrives.
+
+Started by the bench as ``python -m bench.client``; commands (see
+:mod:`bench.agent`):
+
+- ``connect``: open a named pool of sockets, ``concurrency`` handshakes at a time,
+  with the ``picows`` client (C-accelerated, never offers per-message deflate) or,
+  with ``deflate=true``, the ``websockets`` client offering permessage-deflate as
+  browsers do.
+- ``status`` / ``close``: how many sockets of a pool are open; close a pool.
+- ``collect``: wait until ``expect`` frames of a phase have arrived (or ``within``
+  seconds, or ``idle`` seconds without one), then report their count, first and last
+  receipt times and latencies.
+
+Every text frame is parsed; the bench's marker (see :mod:`bench.stats`) is found
+at the pool's ``marker`` path, so one client serves every target. Each socket
+also remembers the newest notification id it saw (``id_paths``), which the
+reconnect-storm workload (W4) will send back as ``?last_id=``; each pool counts its
+frames by ``"type"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from array import array
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import uvloop
+import websockets
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+from bench.agent import Reply, serve_async
+from bench.stats import dig, now_ns, summarise
+
+__all__ = ["Bucket", "Pool", "Recorder", "main"]
+
+
+@dataclass
+class Bucket:
+    """What arrived for one phase: count, first and last receipt, latencies (ns)."""
+
+    count: int = 0
+    first_ns: int = 0
+    last_ns: int = 0
+    latencies: array[int] = field(default_factory=lambda: array("q"))
+
+    def add(self, received_ns: int, sent_ns: int) -> None:
+        if not self.count:
+            self.first_ns = received_ns
+        self.count += 1
+        self.last_ns = received_ns
+        self.latencies.append(received_ns - sent_ns)
+
+
+class Recorder:
+    """Sorts marked frames into per-phase buckets; counts frames without a marker."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[int, Bucket] = {}
+        self.unmarked = 0
+
+    def record(self, frame: Any, marker_path: Sequence[str], received_ns: int) -> None:
+        try:
+            marker = dig(frame, marker_path)
+            phase, sent_ns = marker["p"], marker["t"]
+        except (KeyError, TypeError, IndexError):
+            self.unmarked += 1
+            return
+        bucket = self.buckets.get(phase)
+        if bucket is None:
+            bucket = self.buckets[phase] = Bucket()
+        bucket.add(received_ns, sent_ns)
+
+
+class Conn:
+    """One client socket, whichever library opened it."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.open = False
+        self.close_code: int | None = None
+        self.last_id: Any = None  # the newest notification id seen (for resume, W4)
+        self.deflate = False
+
+    def on_text(self, payload: bytes | str | memoryview) -> None:
+        received = now_ns()
+        frame = orjson.loads(payload)
+        pool = self.pool
+        pool.recorder.record(frame, pool.marker, received)
+        if isinstance(frame, dict):
+            pool.kinds[str(frame.get("type"))] += 1
+        for path in pool.id_paths:
+            try:
+                self.last_id = dig(frame, path)
+            except (KeyError, TypeError, IndexError):
+                continue
+            break
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class PicowsConn(Conn, WSListener):
+    """A socket opened by picows; frames arrive in a callback, no task per socket."""
+
+    transport: WSTransport | None = None
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+        self.open = True
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type == WSMsgType.TEXT:
+            self.on_text(frame.get_payload_as_memoryview())
+        elif frame.msg_type == WSMsgType.CLOSE:
+            self.close_code = frame.get_close_code().value
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.open = False
+
+    async def close(self) -> None:
+        if self.transport is not None and not self.transport.is_disconnected:
+            self.transport.send_close(WSCloseCode.OK)
+            self.transport.disconnect()
+            await self.transport.wait_disconnected()
+
+
+class WebsocketsConn(Conn):
+    """A socket opened by the ``websockets`` client, read by one task."""
+
+    ws: websockets.ClientConnection
+    reader: asyncio.Task[None]
+
+    def start(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+        self.open = True
+        self.deflate = bool(ws.protocol.extensions)
+        self.reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for message in self.ws:
+                self.on_text(message)
+        self.open = False
+        self.close_code = self.ws.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self.reader
+
+
+@dataclass
+class Pool:
+    """Sockets opened together for one workload on one target."""
+
+    recorder: Recorder
+    marker: Sequence[str]
+    id_paths: Sequence[Sequence[str]] = ()
+    conns: list[Conn] = field(default_factory=list)
+    kinds: Counter[str] = field(default_factory=Counter)
+
+    def status(self) -> Reply:
+        codes = Counter(str(c.close_code) for c in self.conns if not c.open)
+        return {
+            "open": sum(c.open for c in self.conns),
+            "closed": sum(not c.open for c in self.conns),
+            "close_codes": dict(codes),
+            "deflate": sum(c.deflate for c in self.conns),
+            "frames_by_type": dict(self.kinds),
+        }
+
+
+async def _open_picows(pool: Pool, url: str, headers: dict[str, str], within: float) -> Conn:
+    conn = PicowsConn(pool)
+    await ws_connect(
+        lambda: conn,
+        url,
+        extra_headers=headers,
+        websocket_handshake_timeout=within,
+        max_redirects=0,
+    )
+    return conn
+
+
+async def _open_websockets(pool: Pool, url: str, headers: dict[str, str], within: float) -> Conn:
+    conn = WebsocketsConn(pool)
+    ws = await websockets.connect(
+        url,
+        origin=websockets.Origin(headers.pop("Origin")),
+        additional_headers=headers,
+        compression="deflate",
+        proxy=None,
+        open_timeout=within,
+        ping_interval=None,
+        max_queue=None,
+    )
+    conn.start(ws)
+    return conn
+
+
+Opener = Callable[[Pool, str, dict[str, str], float], Awaitable[Conn]]
+
+
+class Client:
+    """The agent's state: its recorder and its named pools."""
+
+    def __init__(self) -> None:
+        self.recorder = Recorder()
+        self.pools: dict[str, Pool] = {}
+
+    async def connect(
+        self,
+        *,
+        pool: str,
+        url: str,
+        sockets: list[dict[str, Any]],
+        origin: str,
+        marker: list[str],
+        id_paths: list[list[str]] | None = None,
+        deflate: bool = False,
+        concurrency: int = 100,
+        within: float = 60.0,
+        settle: float = 0.5,
+    ) -> Reply:
+        """Open one socket per entry of ``sockets`` (``u``: user id, ``s``: session key).
+
+        ``url`` is formatted with each entry, e.g. ``ws://…/?u={u}``. Reports how many
+        opened, how long it took from the first handshake to the last, and how many
+        are still open ``settle`` seconds later (the server may close after accepting).
+        """
+        if pool in self.pools:
+            raise ValueError(f"pool {pool!r} is already open")
+        target = self.pools[pool] = Pool(self.recorder, marker, id_paths or ())
+        opener: Opener = _open_websockets if deflate else _open_picows
+        gate = asyncio.Semaphore(concurrency)
+        errors: Counter[str] = Counter()
+        done_ns: list[int] = []
+
+        async def one(entry: dict[str, Any]) -> None:
+            headers = {"Origin": origin, "Cookie": f"sessionid={entry['s']}"}
+            async with gate:
+                try:
+                    conn = await opener(target, url.format(**entry), headers, within)
+                except Exception as exc:
+                    errors[f"{type(exc).__name__}: {exc}"[:160]] += 1
+                    return
+                target.conns.append(conn)
+                done_ns.append(now_ns())
+
+        start = now_ns()
+        tasks = [asyncio.ensure_future(one(entry)) for entry in sockets]
+        _, pending = await asyncio.wait(tasks, timeout=within)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+            errors["timed out"] += len(pending)
+        seconds = ((max(done_ns) if done_ns else now_ns()) - start) / 1e9
+        await asyncio.sleep(settle)
+        return {
+            "opened": len(target.conns),
+            "failed": sum(errors.values()),
+            "errors": dict(errors.most_common(3)),
+            "seconds": seconds,
+            **target.status(),
+        }
+
+    async def status(self, *, pool: str) -> Reply:
+        return self.pools[pool].status()
+
+    async def close(self, *, pool: str, within: float = 30.0) -> Reply:
+        """Close every socket of ``pool`` and forget it."""
+        target = self.pools.pop(pool)
+        start = now_ns()
+        tasks = [asyncio.ensure_future(conn.close()) for conn in target.conns]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=within)
+            for task in pending:
+                task.cancel()
+        return {"closed": len(tasks), "seconds": (now_ns() - start) / 1e9}
+
+    async def collect(self, *, phase: int, expect: int, within: float, idle: float) -> Reply:
+        """Wait for ``expect`` frames of ``phase``, then report them.
+
+        Gives up after ``within`` seconds, or once no frame of the phase has arrived
+        for ``idle`` seconds (frames were lost: waiting longer measures nothing).
+        """
+        start = now_ns()
+        deadline = start + int(within * 1e9)
+        idle_ns = int(idle * 1e9)
+        while (now := now_ns()) < deadline:
+            bucket = self.recorder.buckets.get(phase)
+            if bucket is not None and bucket.count >= expect:
+                break
+            if now - (bucket.last_ns if bucket else start) > idle_ns:
+                break
+            await asyncio.sleep(0.01)
+        bucket = self.recorder.buckets.pop(phase, None) or Bucket()
+        return {
+            "received": bucket.count,
+            "first_ns": bucket.first_ns,
+            "last_ns": bucket.last_ns,
+            "unmarked": self.recorder.unmarked,
+            **summarise(bucket.latencies),
+        }
+
+
+async def _main() -> None:
+    client = Client()
+    await serve_async(
+        {
+            "connect": client.connect,
+            "status": client.status,
+            "close": client.close,
+            "collect": client.collect,
+        }
+    )
+
+
+def main() -> None:
+    uvloop.run(_main())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The bench's data: its own PostgreSQL database, users ``bench0…`` and their sessions.
+
+Run by the bench as ``python -m bench.fixtures --users N`` with ``DATABASE_URL``
+pointing at the ``livebell_bench`` database and the demo's settings. It creates
+that database if missing (and refuses any other name), migrates it, empties
+livebell's table, makes sure users ``bench0`` to ``bench{N-1}`` exist, gives
+each a fresh logged-in session, and prints ``{"users": [[id, session_key], ...]}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+__all__ = ["BENCH_DATABASE", "ensure_database", "main", "make_users_and_sessions"]
+
+BENCH_DATABASE = "livebell_bench"
+USERNAME_PREFIX = "bench"
+
+
+def ensure_database(url: str) -> None:
+    """Create the bench's database on the server of ``url`` if it does not exist yet."""
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if name != BENCH_DATABASE or parts.hostname not in ("127.0.0.1", "localhost"):
+        raise SystemExit(
+            f"refusing to use {url!r}: the bench owns only {BENCH_DATABASE} on loopback"
+        )
+    admin_url = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+
+
+def make_users_and_sessions(count: int) -> list[tuple[Any, str]]:
+    """Users ``bench0…`` (created when missing) and one new logged-in session each."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+    from django.utils.crypto import get_random_string
+
+    user_model = get_user_model()
+    names = [f"{USERNAME_PREFIX}{i}" for i in range(count)]
+    existing = set(
+        user_model.objects.filter(username__startswith=USERNAME_PREFIX).values_list(
+            "username", flat=True
+        )
+    )
+    user_model.objects.bulk_create(
+        # An unusable password: nobody logs in with it, and no slow hashing here.
+        [
+            user_model(username=name, password=make_password(None))
+            for name in names
+            if name not in existing
+        ],
+        batch_size=1000,
+    )
+    by_name = {u.get_username(): u for u in user_model.objects.filter(username__in=names)}
+    users = [by_name[name] for name in names]
+
+    store = SessionStore()
+    expires = timezone.now() + timedelta(days=1)
+    Session.objects.all().delete()  # the bench database's sessions are all the bench's
+    sessions = [
+        Session(
+            session_key=get_random_string(32, "abcdefghijklmnopqrstuvwxyz0123456789"),
+            session_data=store.encode(
+                {
+                    "_auth_user_id": str(user.pk),
+                    "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+                    "_auth_user_hash": user.get_session_auth_hash(),
+                }
+            ),
+            expire_date=expires,
+        )
+        for user in users
+    ]
+    Session.objects.bulk_create(sessions, batch_size=1000)
+    return [(user.pk, session.session_key) for user, session in zip(users, sessions, strict=True)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, required=True)
+    args = parser.parse_args(argv)
+
+    ensure_database(os.environ["DATABASE_URL"])
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
+    import django
+    from django.core.management import call_command
+    from django.db import connection
+
+    django.setup()
+    call_command("migrate", interactive=False, verbosity=0)
+    from livebell.models import Notification
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {connection.ops.quote_name(Notification._meta.db_table)}")
+    users = make_users_and_sessions(args.users)
+    sys.stdout.buffer.write(orjson.dumps({"users": users}) + b"\n")
+
+
+if __name__ == "__main__":
+    main()

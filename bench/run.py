@@ -1,0 +1,258 @@
+"""``python -m bench [--quick]``: start everything, run the workloads, print the tables, clean up.
+
+One command does it all: a private Redis on a free port, the ``livebell_bench``
+PostgreSQL database with its users and sessions, one server per target, the
+senders and the client; then W3, the client ceiling, W1, W2 (sync, then async)
+and W3 again with deflate on fresh servers. Every child is stopped at the end,
+also on Ctrl-C or failure. Exit status 1 if a workload failed to deliver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import orjson
+
+from bench import workloads
+from bench.agent import Agent, AgentError
+from bench.harness import Harness, Target
+from bench.procs import LOOPBACK, Service, Services, free_port, raise_fd_limit, wait_for_port
+from bench.profile import Profiler
+from bench.report import Results
+from bench.sizes import FULL, QUICK, Sizes
+from bench.targets import REPO, TARGETS
+
+__all__ = ["main"]
+
+DATABASE_URL = f"postgres://postgres@{LOOPBACK}:5432/livebell_bench"
+FIXTURE_SECONDS = 180.0
+PACKAGES = ("django", "channels", "channels-redis", "uvicorn", "websockets", "picows", "redis")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes (the CI smoke run)")
+    parser.add_argument("--targets", help="comma-separated subset of: " + ", ".join(TARGETS))
+    parser.add_argument("--users", type=int, help="sockets (one per user) for W1 and W2")
+    parser.add_argument("--sockets", type=int, help="sockets for W3 (with and without deflate)")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs")
+    parser.add_argument(
+        "--profile",
+        metavar="TEXT",
+        help='py-spy the server and sender in phases matching TEXT, e.g. "W2 sync saturation"',
+    )
+    return parser.parse_args(argv)
+
+
+def choose_sizes(args: argparse.Namespace) -> Sizes:
+    sizes = QUICK if args.quick else FULL
+    targets = tuple(args.targets.split(",")) if args.targets else None
+    for name in targets or ():
+        if name not in TARGETS:
+            raise SystemExit(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")
+    return sizes.with_overrides(
+        targets=targets,
+        users=args.users,
+        w3_sockets=args.sockets,
+        w3_deflate_sockets=args.sockets,
+    )
+
+
+def child_env(redis_url: str) -> dict[str, str]:
+    """The environment of every child: loopback services, no proxy, no DEBUG."""
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.update(
+        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", DATABASE_URL),
+        REDIS_URL=redis_url,
+        # One secret for every process, so a session made by the fixtures logs in everywhere.
+        DJANGO_SECRET_KEY="livebell-bench-not-secret",
+        DJANGO_DEBUG="0",
+        PYTHONPATH=os.pathsep.join([str(REPO / "demo"), str(REPO)]),
+    )
+    return env
+
+
+def start_redis(services: Services) -> tuple[Service, str]:
+    """A private, memory-only Redis on a free loopback port, owned by this run."""
+    port = free_port()
+    redis = services.start(
+        "redis",
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            LOOPBACK,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(services.log_dir),
+        ],
+        env=os.environ,
+        cwd=services.log_dir,
+    )
+    wait_for_port(port, redis, 10)
+    return redis, f"redis://{LOOPBACK}:{port}/0"
+
+
+def make_fixtures(services: Services, env: dict[str, str], count: int) -> list[tuple[Any, str]]:
+    """Run :mod:`bench.fixtures`; return ``[(user id, session key), ...]``."""
+    job = services.start(
+        "fixtures",
+        [sys.executable, "-m", "bench.fixtures", f"--users={count}"],
+        env={**env, "DJANGO_SETTINGS_MODULE": "demo.settings"},
+        cwd=REPO,
+        pipes=True,
+    )
+    try:
+        out, _ = job.proc.communicate(timeout=FIXTURE_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise TimeoutError(f"fixtures took over {FIXTURE_SECONDS:.0f} s") from None
+    finally:
+        services.stop(job)
+    if job.proc.returncode != 0:
+        raise RuntimeError(f"fixtures failed:\n{job.log_tail()}")
+    return [tuple(pair) for pair in orjson.loads(out)["users"]]
+
+
+def start_agent(services: Services, name: str, argv: list[str], env: dict[str, str]) -> Agent:
+    return Agent(services.start(name, [sys.executable, "-m", *argv], env=env, cwd=REPO, pipes=True))
+
+
+def header(sizes: Sizes) -> str:
+    versions = ", ".join(f"{p} {version(p)}" for p in PACKAGES)
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    return (
+        f"livebell bench ({sizes.name}), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{os.cpu_count()} CPUs, load {' '.join(load)}, Python {platform.python_version()}\n"
+        f"{versions}"
+    )
+
+
+def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) -> Results:
+    results = Results(sizes.targets, {name: TARGETS[name].title for name in sizes.targets})
+    redis, redis_url = start_redis(services)
+    env = child_env(redis_url)
+    users = make_fixtures(services, env, sizes.fixture_users)
+    client = start_agent(services, "client", ["bench.client"], env)
+    h = Harness(
+        sizes=sizes,
+        services=services,
+        env=env,
+        users=users,
+        client=client,
+        redis=redis,
+        results=results,
+        profiler=profiler,
+        started=started,
+    )
+    h.log(f"{len(users):,} users with sessions; starting {', '.join(sizes.targets)}")
+    specs = [TARGETS[name] for name in sizes.targets]
+    servers = h.start_servers(specs)
+    targets: list[Target] = []
+    for spec, (server, port) in zip(specs, servers, strict=True):
+        sender = start_agent(
+            services,
+            f"{spec.name}-sender",
+            ["bench.sender", f"--target={spec.sender}"],
+            {**env, **spec.env},
+        )
+        sender.call("init", wait=60, user_ids=[u for u, _ in users[: sizes.users]])
+        targets.append(Target(spec, server, port, sender))
+    by_name = {t.name: t for t in targets}
+
+    def running(workload: str) -> list[Target]:
+        return [t for t in targets if workload in t.spec.workloads]
+
+    # W3 first: its memory figures need servers that have not served anything yet.
+    for target in running("W3"):
+        h.log(f"W3 {target.name}: {sizes.w3_sockets:,} sockets")
+        workloads.w3_connections(h, target, deflate=False)
+    ceiling = None
+    if "raw" in by_name:
+        h.log("client ceiling (raw burst)")
+        ceiling = workloads.client_ceiling(h, by_name["raw"])
+    for target in running("W1"):
+        h.log(f"W1 {target.name}: broadcast to {sizes.users:,}")
+        workloads.w1_broadcast(h, target)
+    for target in running("W2"):
+        h.log(f"W2 {target.name}: targeted, sync then async")
+        workloads.w2_targeted(h, target)
+    h.log("restarting the servers for W3 with deflate")
+    h.restart_servers(running("W3"))
+    for target in running("W3"):
+        h.log(f"W3 {target.name}: {sizes.w3_deflate_sockets:,} sockets, deflate offered")
+        workloads.w3_connections(h, target, deflate=True)
+    if "livebell" in by_name:
+        workloads.w4_reconnect_storm(h, by_name["livebell"])
+    if ceiling:
+        note_headroom(results, ceiling)
+    h.log("done; stopping everything")
+    return results
+
+
+def note_headroom(results: Results, ceiling: float) -> None:
+    """Say how close the Django targets came to the client's ceiling."""
+    best = max(
+        ((p.rate, p.phase, p.target) for p in results.phases if p.target != "raw" and p.rate),
+        default=None,
+    )
+    if best is None:
+        return
+    results.notes.append(
+        f"Fastest Django-side phase: {best[0]:,.0f} frames/s ({best[2]}, {best[1]}), "
+        f"{100 * best[0] / ceiling:.0f}% of the client ceiling."
+    )
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = choose_sizes(args)
+    signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C stops the run cleanly even when started with SIGINT ignored (``cmd &``).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    limit = raise_fd_limit(2 * sizes.fixture_users + 4096)
+    log_dir = Path(tempfile.mkdtemp(prefix="livebell-bench-"))
+    started = time.monotonic()
+    print(header(sizes), flush=True)
+    print(f"open-file limit {limit}; logs in {log_dir}", flush=True)
+    try:
+        with Services(log_dir) as services:
+            profiler = Profiler(services, args.profile)
+            results = run(sizes, services, profiler, started)
+    except (AgentError, RuntimeError, TimeoutError, OSError) as exc:
+        print(f"\nbench failed: {exc}\nlogs kept in {log_dir}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; every process stopped; logs in {log_dir}", file=sys.stderr)
+        return 130
+    print(f"\nTotal {time.monotonic() - started:.1f} s.\n")
+    print(results.render())
+    for summary in profiler.summaries:
+        print(f"\n{summary}")
+    if results.failures:
+        print(f"\nlogs kept in {log_dir}", file=sys.stderr)
+        return 1
+    if not args.keep_logs:
+        shutil.rmtree(log_dir, ignore_errors=True)
+    return 0

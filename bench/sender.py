@@ -1,0 +1,285 @@
+"""The sender: an agent process that creates notifications the way each target's users would.
+
+Started by the bench as ``python -m bench.sender --target livebell|reference|raw``
+with that target's settings in the environment; commands (see :mod:`bench.agent`):
+
+- ``init``: the ids of the users whose sockets are connected.
+- ``broadcast``: ``count`` messages to every one of those users.
+- ``targeted``: ``count`` messages, each to one user picked at random, from
+  synchronous code (``mode="sync"``) or from one event loop (``mode="async"``).
+
+Both pace themselves at ``rate`` messages per second (``None``: back to back), stop
+at ``seconds``, and stamp each message with the bench's marker carrying the time
+it was *scheduled*, so a sender that falls behind shows up in the latencies.
+
+Each target is a :class:`Backend`; the pacing, timing and reporting are shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from bench.agent import Reply, serve
+from bench.stats import Marker, make_marker, now_ns
+
+__all__ = ["Backend", "LivebellBackend", "RawBackend", "ReferenceBackend", "main"]
+
+VERB = "bench"
+
+
+class Backend:
+    """How one target sends: to everybody, to one user, and the same from async code."""
+
+    user_ids: list[Any]
+
+    def init(self, user_ids: list[Any]) -> None:
+        self.user_ids = user_ids
+
+    def broadcast(self, marker: Marker) -> None:
+        raise NotImplementedError
+
+    def targeted(self, index: int, marker: Marker) -> None:
+        raise NotImplementedError
+
+    async def atargeted(self, index: int, marker: Marker) -> None:
+        raise NotImplementedError
+
+
+class LivebellBackend(Backend):
+    """Stored notifications through ``livebell.notify()`` / ``anotify()``."""
+
+    def __init__(self) -> None:
+        import django
+
+        django.setup()
+
+    def init(self, user_ids: list[Any]) -> None:
+        from django.contrib.auth import get_user_model
+
+        super().init(user_ids)
+        model = get_user_model()
+        self.everybody = model.objects.filter(pk__in=user_ids)
+        by_id = {user.pk: user for user in self.everybody}
+        self.users = [by_id[pk] for pk in user_ids]
+
+    def broadcast(self, marker: Marker) -> None:
+        from livebell import notify
+
+        notify(self.everybody, VERB, data=dict(marker))
+
+    def targeted(self, index: int, marker: Marker) -> None:
+        from livebell import notify
+
+        notify(self.users[index], VERB, data=dict(marker))
+
+    async def atargeted(self, index: int, marker: Marker) -> None:
+        from livebell import anotify
+
+        await anotify(self.users[index], VERB, data=dict(marker))
+
+
+class ReferenceBackend(Backend):
+    """The tutorial's push: ``group_send`` of a small JSON message; nothing stored."""
+
+    def __init__(self) -> None:
+        import django
+
+        django.setup()
+        from channels.layers import get_channel_layer
+
+        self.layer = get_channel_layer()
+
+    @staticmethod
+    def _event(marker: Marker) -> dict[str, Any]:
+        from bench.reference.consumers import EVENT_TYPE
+
+        return {"type": EVENT_TYPE, "message": {"verb": VERB, **marker}}
+
+    def broadcast(self, marker: Marker) -> None:
+        from asgiref.sync import async_to_sync
+
+        from bench.reference.consumers import BROADCAST_GROUP
+
+        async_to_sync(self.layer.group_send)(BROADCAST_GROUP, self._event(marker))
+
+    def targeted(self, index: int, marker: Marker) -> None:
+        from asgiref.sync import async_to_sync
+
+        from bench.reference.consumers import user_group
+
+        group = user_group(self.user_ids[index])
+        async_to_sync(self.layer.group_send)(group, self._event(marker))
+
+    async def atargeted(self, index: int, marker: Marker) -> None:
+        from bench.reference.consumers import user_group
+
+        await self.layer.group_send(user_group(self.user_ids[index]), self._event(marker))
+
+
+class RawBackend(Backend):
+    """A bare Redis PUBLISH, read by :mod:`bench.raw_server`."""
+
+    def __init__(self) -> None:
+        import redis
+
+        self.url = os.environ["REDIS_URL"]
+        self.redis = redis.Redis.from_url(self.url)
+        self._aredis: Any = None
+        self._aredis_loop: asyncio.AbstractEventLoop | None = None
+
+    def _async_redis(self) -> Any:
+        """An asyncio client for the running loop (each async phase runs its own loop)."""
+        import redis.asyncio
+
+        loop = asyncio.get_running_loop()
+        if self._aredis_loop is not loop:
+            self._aredis = redis.asyncio.Redis.from_url(self.url)
+            self._aredis_loop = loop
+        return self._aredis
+
+    def publish(self, channel: str, message: dict[str, Any]) -> None:
+        import orjson
+
+        self.redis.publish(channel, orjson.dumps(message))
+
+    def broadcast(self, marker: Marker) -> None:
+        from bench.raw_server import BROADCAST_CHANNEL
+
+        self.publish(BROADCAST_CHANNEL, dict(marker))
+
+    def targeted(self, index: int, marker: Marker) -> None:
+        from bench.raw_server import user_channel
+
+        self.publish(user_channel(self.user_ids[index]), dict(marker))
+
+    async def atargeted(self, index: int, marker: Marker) -> None:
+        import orjson
+
+        from bench.raw_server import user_channel
+
+        await self._async_redis().publish(user_channel(self.user_ids[index]), orjson.dumps(marker))
+
+    def burst(self, phase: int, frames: int) -> None:
+        """Ask the raw server to send ``frames`` frames to every socket at once."""
+        from bench.raw_server import BROADCAST_CHANNEL
+
+        self.publish(BROADCAST_CHANNEL, {**make_marker(phase, now_ns()), "burst": frames})
+
+
+BACKENDS: dict[str, type[Backend]] = {
+    "livebell": LivebellBackend,
+    "reference": ReferenceBackend,
+    "raw": RawBackend,
+}
+
+
+def schedule(count: int, rate: float | None, seconds: float) -> Iterator[int]:
+    """Yield the planned send time (monotonic ns) of up to ``count`` messages.
+
+    At ``rate`` per second the plan is fixed in advance (the caller is expected to
+    sleep until each time); with no rate each message is planned "now". Stops
+    early once ``seconds`` have passed.
+    """
+    start = now_ns()
+    deadline = start + int(seconds * 1e9)
+    interval = int(1e9 / rate) if rate else 0
+    for i in range(count):
+        planned = start + i * interval if rate else now_ns()
+        if planned > deadline or now_ns() > deadline:
+            return
+        yield planned
+
+
+def _report(sent: int, start_ns: int) -> Reply:
+    return {"sent": sent, "first_ns": start_ns, "seconds": (now_ns() - start_ns) / 1e9}
+
+
+class Sender:
+    """The agent's commands, over one backend."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def init(self, *, user_ids: list[Any]) -> Reply:
+        self.backend.init(user_ids)
+        return {"users": len(user_ids)}
+
+    def broadcast(self, *, phase: int, count: int, rate: float | None, seconds: float) -> Reply:
+        start, sent = now_ns(), 0
+        for planned in schedule(count, rate, seconds):
+            _sleep_until(planned)
+            self.backend.broadcast(make_marker(phase, planned))
+            sent += 1
+        return _report(sent, start)
+
+    def targeted(
+        self,
+        *,
+        phase: int,
+        count: int,
+        rate: float | None,
+        seconds: float,
+        mode: str = "sync",
+        seed: int = 0,
+    ) -> Reply:
+        picks = random.Random(seed)
+        if mode == "async":
+            return asyncio.run(self._atargeted(phase, count, rate, seconds, picks))
+        n = len(self.backend.user_ids)
+        start, sent = now_ns(), 0
+        for planned in schedule(count, rate, seconds):
+            _sleep_until(planned)
+            self.backend.targeted(picks.randrange(n), make_marker(phase, planned))
+            sent += 1
+        return _report(sent, start)
+
+    async def _atargeted(
+        self, phase: int, count: int, rate: float | None, seconds: float, picks: random.Random
+    ) -> Reply:
+        start, sent = now_ns(), 0
+        n = len(self.backend.user_ids)
+        for planned in schedule(count, rate, seconds):
+            delay = (planned - now_ns()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self.backend.atargeted(picks.randrange(n), make_marker(phase, planned))
+            sent += 1
+        return _report(sent, start)
+
+    def burst(self, *, phase: int, frames: int, seconds: float) -> Reply:
+        if not isinstance(self.backend, RawBackend):
+            raise TypeError("only the raw target can burst")
+        start = now_ns()
+        self.backend.burst(phase, frames)
+        return _report(1, start)
+
+
+def _sleep_until(planned_ns: int) -> None:
+    delay = (planned_ns - now_ns()) / 1e9
+    if delay > 0:
+        time.sleep(delay)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--target", choices=sorted(BACKENDS), required=True)
+    args = parser.parse_args(argv)
+    sender = Sender(BACKENDS[args.target]())
+    serve(
+        {
+            "init": sender.init,
+            "broadcast": sender.broadcast,
+            "targeted": sender.targeted,
+            "burst": sender.burst,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

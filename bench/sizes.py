@@ -1,0 +1,87 @@
+"""How big each workload is: ``FULL`` for ``make bench``, ``QUICK`` for ``make bench-quick``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+__all__ = ["FULL", "QUICK", "Sizes"]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Counts, rates and time limits of one run. Every loop is bounded by both."""
+
+    name: str
+    targets: tuple[str, ...]
+    # W1 and W2: one socket per user, this many users.
+    users: int
+    # W1: broadcasts sent back to back (saturation), then at a fixed rate (latency).
+    w1_saturation_broadcasts: int
+    w1_latency_broadcasts: int
+    w1_latency_rate: float  # broadcasts per second
+    # W2: single-user notifications back to back (saturation), then at a fixed rate.
+    w2_saturation_count: int
+    w2_saturation_seconds: float
+    w2_latency_count: int
+    w2_latency_rate: float  # notifications per second
+    # W3: sockets held open at once, without and with per-message deflate offered.
+    w3_sockets: int
+    w3_deflate_sockets: int
+    connect_concurrency: int
+    # Client ceiling: frames the raw server sends to each socket in one burst.
+    burst_frames: int
+    # Longest wait for the last frames of a phase; give up sooner after this long
+    # without any frame; longest wait for a pool to connect.
+    drain_seconds: float
+    idle_seconds: float
+    connect_seconds: float
+
+    @property
+    def fixture_users(self) -> int:
+        return max(self.users, self.w3_sockets, self.w3_deflate_sockets)
+
+    def with_overrides(self, **changes: Any) -> Sizes:
+        """A copy with the changes that are not None."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+FULL = Sizes(
+    name="full",
+    targets=("livebell", "reference", "reference-core", "raw"),
+    users=1000,
+    w1_saturation_broadcasts=20,
+    w1_latency_broadcasts=5,
+    w1_latency_rate=1.0,
+    w2_saturation_count=5000,
+    w2_saturation_seconds=4.0,
+    w2_latency_count=150,
+    w2_latency_rate=50.0,
+    w3_sockets=10_000,
+    w3_deflate_sockets=2_000,
+    connect_concurrency=100,
+    burst_frames=200,
+    drain_seconds=20.0,
+    idle_seconds=3.0,
+    connect_seconds=120.0,
+)
+
+QUICK = Sizes(
+    name="quick",
+    targets=("livebell", "reference", "raw"),
+    users=50,
+    w1_saturation_broadcasts=5,
+    w1_latency_broadcasts=4,
+    w1_latency_rate=4.0,
+    w2_saturation_count=200,
+    w2_saturation_seconds=1.0,
+    w2_latency_count=30,
+    w2_latency_rate=50.0,
+    w3_sockets=100,
+    w3_deflate_sockets=100,
+    connect_concurrency=50,
+    burst_frames=100,
+    drain_seconds=5.0,
+    idle_seconds=2.0,
+    connect_seconds=15.0,
+)
