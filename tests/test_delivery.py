@@ -123,3 +123,33 @@ async def test_failed_push_is_counted_and_not_raised(
     assert rows[0].pk
     assert delivery.stats.failed == failed_before + 1
     assert "push(es) given up" in caplog.text and "ConnectionError" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sync_notify_outside_a_server_reuses_one_connection(make_user: Any, settings: Any) -> None:
+    """From plain synchronous code (WSGI, Celery, commands) every notify() must not open
+    a new Redis connection: pushes go through one long-lived loop per process."""
+    from redis import Redis
+
+    from tests.processes import RedisServer
+
+    redis = RedisServer()
+    redis.start()
+    try:
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [redis.url]},
+            }
+        }
+        bob = make_user("bob")
+        info = Redis.from_url(redis.url)
+        pushed = delivery.stats.pushed
+        before = info.info("stats")["total_connections_received"]
+        for i in range(20):
+            notify(bob, f"n{i}")
+        opened = info.info("stats")["total_connections_received"] - before
+        assert delivery.stats.pushed == pushed + 20
+        assert opened <= 2, f"{opened} connections for 20 notify() calls"
+    finally:
+        redis.kill()

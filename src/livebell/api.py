@@ -21,6 +21,7 @@ from livebell.models import (
     Level,
     Notification,
 )
+from livebell.querysets import newest_id_subquery, unread_count_subquery
 
 __all__ = ["Recipients", "anotify", "notify"]
 
@@ -64,12 +65,9 @@ def notify(
     rows = _build_rows(recipients, verb, actor=actor, target=target, data=data, level=level)
     using = router.db_for_write(Notification)
     with transaction.atomic(using=using):
-        stored, previous_ids = _insert(rows, using)
-        transaction.on_commit(
-            lambda: delivery.push_now(delivery.prepare_pushes(stored, previous_ids)),
-            using=using,
-            robust=True,
-        )
+        stored, recipients_before = _insert(rows, using)
+        pushes = delivery.prepare_pushes(stored, recipients_before)
+        transaction.on_commit(lambda: delivery.push_now(pushes), using=using, robust=True)
     return stored
 
 
@@ -108,8 +106,8 @@ def _store_and_prepare(
     rows = _build_rows(recipients, verb, actor=actor, target=target, data=data, level=level)
     using = router.db_for_write(Notification)
     with transaction.atomic(using=using):
-        stored, previous_ids = _insert(rows, using)
-    return stored, delivery.prepare_pushes(stored, previous_ids)
+        stored, recipients_before = _insert(rows, using)
+        return stored, delivery.prepare_pushes(stored, recipients_before)
 
 
 def _build_rows(
@@ -145,19 +143,23 @@ def _build_rows(
     ]
 
 
-def _insert(rows: list[Notification], using: str) -> tuple[list[Notification], dict[Any, Any]]:
-    """Insert the rows in batches; return them with ids, and each recipient's previous id.
+def _insert(
+    rows: list[Notification], using: str
+) -> tuple[list[Notification], dict[Any, delivery.RecipientState]]:
+    """Insert the rows in batches; return them with ids, and each recipient's state
+    before the insert (their previous notification id and unread count).
 
     Runs inside a transaction. The recipients' user rows are locked first, so two
     transactions notifying the same user insert one after the other: a user's ids
     then increase in commit order, which is what makes ``last_id`` a safe resume
     point and lets a socket detect a missed push (``prev_id`` ≠ what it last sent).
     """
-    previous_ids = _lock_recipients([row.recipient_id for row in rows], using)
+    before = _lock_recipients([row.recipient_id for row in rows], using)
+    previous_ids = {user_id: state.previous_id for user_id, state in before.items()}
     batch_size = livebell_settings.BATCH_SIZE
     if connections[using].features.can_return_rows_from_bulk_insert:
         stored = Notification.objects.using(using).bulk_create(rows, batch_size=batch_size)
-        return stored, previous_ids
+        return stored, before
     # MySQL cannot return the new ids from a multi-row INSERT. The recipients are
     # locked, so their rows above the previous ids are exactly the ones just inserted.
     Notification.objects.using(using).bulk_create(rows, batch_size=batch_size)
@@ -174,24 +176,19 @@ def _insert(rows: list[Notification], using: str) -> tuple[list[Notification], d
     stored = [by_recipient[r.recipient_id] for r in rows]
     for row in stored:
         row.actor = rows[0].actor
-    return stored, previous_ids
+    return stored, before
 
 
 # Recipients locked (and looked up) per query.
 LOCK_CHUNK = 1000
 
 
-def _lock_recipients(user_ids: list[Any], using: str) -> dict[Any, Any]:
-    """Lock the users' rows (in primary-key order, against deadlocks) and return
-    each one's newest notification id, or None, in one query per chunk."""
+def _lock_recipients(user_ids: list[Any], using: str) -> dict[Any, delivery.RecipientState]:
+    """Lock the users' rows (in primary-key order, against deadlocks) and read each
+    one's newest notification id and unread count, in one query per chunk."""
     User = get_user_model()
-    newest = (
-        Notification.objects.using(using)
-        .filter(recipient_id=models.OuterRef("pk"))
-        .order_by("-id")
-        .values("id")[:1]
-    )
-    previous: dict[Any, Any] = {}
+    user = models.OuterRef("pk")
+    states: dict[Any, delivery.RecipientState] = {}
     ordered = sorted(user_ids)
     for start in range(0, len(ordered), LOCK_CHUNK):
         locked = (
@@ -199,11 +196,15 @@ def _lock_recipients(user_ids: list[Any], using: str) -> dict[Any, Any]:
             .select_for_update()
             .filter(pk__in=ordered[start : start + LOCK_CHUNK])
             .order_by("pk")
-            .annotate(livebell_prev=models.Subquery(newest))
-            .values_list("pk", "livebell_prev")
+            .annotate(
+                livebell_prev=newest_id_subquery(user),
+                livebell_unread=unread_count_subquery(user),
+            )
+            .values_list("pk", "livebell_prev", "livebell_unread")
         )
-        previous.update(locked)
-    return previous
+        for pk, previous_id, unread in locked:
+            states[pk] = delivery.RecipientState(previous_id, unread or 0)
+    return states
 
 
 def _clean_verb(verb: object) -> str:

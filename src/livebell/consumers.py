@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -37,6 +38,16 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     group: str | None = None
     last_id: int = 0
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels runs close_old_connections() in a worker thread before every
+        # message: a thread hop per delivered notification, most of the cost of a
+        # push. livebell's pushes and client frames touch the database only through
+        # database_sync_to_async, which does that housekeeping itself.
+        if message["type"].startswith("livebell.") or message["type"] == "websocket.receive":
+            await getattr(self, get_handler_name(message))(message)
+        else:
+            await super().dispatch(message)
 
     @property
     def channel_layer_alias(self) -> str:

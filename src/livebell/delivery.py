@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from livebell import protocol
 from livebell.conf import livebell_settings
@@ -26,6 +28,7 @@ from livebell.payloads import notification_payload
 __all__ = [
     "DeliveryStats",
     "Push",
+    "RecipientState",
     "apush",
     "prepare_pushes",
     "prepare_state_push",
@@ -52,26 +55,33 @@ class DeliveryStats:
 stats = DeliveryStats()
 
 
-def prepare_pushes(
-    notifications: Sequence[Notification], previous_ids: Mapping[Any, int | None]
-) -> list[Push]:
-    """Build one layer message per notification, with its recipient's fresh unread count.
+class RecipientState(NamedTuple):
+    """A recipient as ``notify()`` found them, under lock, before inserting."""
 
-    ``previous_ids`` maps each recipient to the id of their notification before this
-    one (None for their first): a socket that has not sent that id knows it missed
-    something and catches up from the database. Runs one grouped COUNT query per
-    thousand recipients; call it after commit.
+    #: Their newest notification's id, None if they had none.
+    previous_id: int | None
+    #: How many of their notifications were unread.
+    unread: int
+
+
+def prepare_pushes(
+    notifications: Sequence[Notification], before: Mapping[Any, RecipientState]
+) -> list[Push]:
+    """Build one layer message per new notification (one per recipient), without a query.
+
+    ``before`` is each recipient's state before the insert: the pushed unread count
+    is theirs plus this notification, and ``prev_id`` lets a socket that has not
+    sent that id know it missed something and catch up from the database.
     """
-    counts = Notification.objects.unread_counts(n.recipient_id for n in notifications)
     return [
         (
             user_group(n.recipient_id),
             {
                 "type": "livebell.notification",
                 "id": n.pk,
-                "prev_id": previous_ids.get(n.recipient_id),
+                "prev_id": before[n.recipient_id].previous_id,
                 "frame": protocol.notification_frame(
-                    notification_payload(n), counts[n.recipient_id]
+                    notification_payload(n), before[n.recipient_id].unread + 1
                 ),
             },
         )
@@ -124,5 +134,36 @@ def prepare_state_push(user_id: Any, event: dict[str, Any]) -> Push:
 
 
 def push_now(pushes: Sequence[Push]) -> None:
-    """Send prepared messages from synchronous code (e.g. an on_commit callback)."""
-    async_to_sync(apush)(pushes)
+    """Send prepared messages from synchronous code (e.g. an on_commit callback).
+
+    Blocks until they are handed to the layer (or given up).
+    """
+    if not pushes:
+        return
+    layer = get_channel_layer(livebell_settings.CHANNEL_LAYER)
+    if layer is None or isinstance(layer, InMemoryChannelLayer):
+        # The in-memory layer's queues belong to the server's event loop:
+        # async_to_sync runs the push there when called from a sync view's thread.
+        async_to_sync(apush)(pushes)
+        return
+    # A network layer is fine from any loop. Outside an ASGI server (WSGI, Celery,
+    # commands) async_to_sync would make a new event loop, and so a new Redis
+    # connection, per call: keep one loop per process instead.
+    asyncio.run_coroutine_threadsafe(apush(pushes), _push_loop()).result()
+
+
+_loop_guard = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid = 0
+
+
+def _push_loop() -> asyncio.AbstractEventLoop:
+    """This process's event loop for pushes from synchronous code, started on first use."""
+    global _loop, _loop_pid
+    with _loop_guard:
+        # After a fork the thread running the parent's loop does not exist.
+        if _loop is None or _loop_pid != os.getpid():
+            _loop = asyncio.new_event_loop()
+            _loop_pid = os.getpid()
+            threading.Thread(target=_loop.run_forever, name="livebell-push", daemon=True).start()
+        return _loop

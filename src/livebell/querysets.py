@@ -16,6 +16,35 @@ if TYPE_CHECKING:
     from livebell.models import Notification  # noqa: F401 - named in the base class below
 
 
+def newest_id_subquery(user: models.Expression | models.F) -> models.Subquery:
+    """The id of ``user``'s newest notification (NULL if none), as a subquery.
+
+    ``user`` is an outer reference to a user's primary key, e.g. ``OuterRef("pk")``.
+    One backward step on the (recipient, id) index.
+    """
+    from livebell.models import Notification
+
+    newest = Notification.objects.filter(recipient_id=user).order_by("-id").values("id")[:1]
+    return models.Subquery(newest)
+
+
+def unread_count_subquery(user: models.Expression | models.F) -> models.Subquery:
+    """How many of ``user``'s notifications are unread, as a subquery.
+
+    A range on the (recipient, read_at, id) index.
+    """
+    from livebell.models import Notification
+
+    unread = (
+        Notification.objects.filter(recipient_id=user, read_at__isnull=True)
+        .order_by()
+        .values("recipient_id")
+        .annotate(n=models.Count("id"))
+        .values("n")
+    )
+    return models.Subquery(unread, output_field=models.IntegerField())
+
+
 class NotificationQuerySet(models.QuerySet["Notification"]):
     """QuerySet used as ``Notification.objects``."""
 

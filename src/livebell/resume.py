@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import models
 
 from livebell.models import Notification
 from livebell.payloads import NotificationPayload, notification_payload
+from livebell.querysets import newest_id_subquery, unread_count_subquery
 
 __all__ = ["Catchup", "catch_up"]
 
@@ -33,21 +35,38 @@ def catch_up(user_id: Any, after: int | None, *, limit: int) -> Catchup:
     """Load the user's notifications with ``id > after``, oldest first, at most ``limit``.
 
     ``after=None`` loads nothing and only reports the newest id and unread count.
-    Costs two or three indexed queries whatever the size of the inbox.
+    Costs one query (two with ``after``), each on an index, whatever the size of
+    the inbox.
     """
-    mine = Notification.objects.for_user(user_id)
     rows: list[Notification] = []
-    truncated = False
     if after is not None:
-        newest_first = list(mine.with_related().filter(pk__gt=after).order_by("-pk")[: limit + 1])
-        truncated = len(newest_first) > limit
+        newest_first = list(
+            Notification.objects.for_user(user_id)
+            .with_related()
+            .filter(pk__gt=after)
+            .order_by("-pk")[: limit + 1]
+        )
         rows = newest_first[:limit][::-1]
-    # Not the client's ``after`` when nothing is newer: a client claiming more than
-    # exists must not hide future notifications (with no rows past it, newest <= it).
-    last_id = rows[-1].pk if rows else mine.aggregate(newest=models.Max("pk"))["newest"] or 0
+    # With no newer rows, the newest id (<= after) rather than the client's ``after``:
+    # a client claiming more than exists must not hide future notifications.
+    newest, unread = _newest_and_unread(user_id)
     return Catchup(
         notifications=[notification_payload(n) for n in rows],
-        last_id=last_id,
-        unread_count=mine.unread_count(),
-        truncated=truncated,
+        last_id=rows[-1].pk if rows else newest,
+        unread_count=unread,
+        truncated=after is not None and len(newest_first) > limit,
     )
+
+
+def _newest_and_unread(user_id: Any) -> tuple[int, int]:
+    """The user's newest notification id (0 if none) and unread count, in one query."""
+    user = models.OuterRef("pk")
+    found = (
+        get_user_model()
+        ._default_manager.filter(pk=user_id)
+        .annotate(newest=newest_id_subquery(user), unread=unread_count_subquery(user))
+        .values_list("newest", "unread")
+        .first()
+    )
+    newest, unread = found or (None, None)
+    return newest or 0, unread or 0
