@@ -20,6 +20,9 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+# The browser fixture lives with the other browser helpers.
+pytest_plugins = ["tests.browser"]
+
 IN_CI = bool(os.environ.get("CI"))
 REDIS_URL = os.environ.get("LIVEBELL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # One prefix per run, so runs sharing a Redis never see each other's messages.

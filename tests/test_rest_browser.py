@@ -3,52 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from livebell import anotify
-from tests.conftest import service_missing
+from tests.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = os.environ.get("LIVEBELL_CHROMIUM", "/usr/bin/chromium")
-# Flags for a root, headless, offline machine (no sandbox, no background fetches).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        service_missing(f"Chromium at {CHROMIUM}")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        await browser.close()
-
-
-async def log_in(browser: Any, base: str, username: str) -> Any:
-    page = await (await browser.new_context()).new_page()
-    await page.goto(base + "/")
-    assert "/accounts/login/" in page.url
-    await page.fill("#id_username", username)
-    await page.fill("#id_password", "pw")
-    await page.click("button[type=submit]")
-    await page.wait_for_url(base + "/")
-    return page
 
 
 async def test_two_tabs_of_bob_stay_in_step(
