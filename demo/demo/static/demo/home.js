@@ -210,10 +210,13 @@
       setCount(frame.unread_count);
       refreshChrome();
     });
+    var syncs = 0;
     bell.on("synced", function (frame) {
       setCount(frame.unread_count);
-      // More was missed than the socket replays: the list itself is stale.
-      if (frame.truncated) { reload().catch(report); }
+      syncs += 1;
+      // More was missed than the socket replays, or this is a reconnect (read and
+      // delete events sent while away are not replayed): the list itself is stale.
+      if (frame.truncated || syncs > 1) { reload().catch(report); }
     });
     bell.on("read", function (frame) {
       applyRead(frame.ids, frame.before_id);
