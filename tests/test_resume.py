@@ -157,3 +157,24 @@ async def test_pushes_during_a_catch_up_are_not_sent_twice(amake_user: Any) -> N
             ids.append(frame["notification"]["id"])
     assert ids == [r.pk for r in rows + more]
     await socket.disconnect()
+
+
+@pytest.mark.django_db
+def test_a_catch_up_costs_one_query(make_user: Any, django_assert_num_queries: Any) -> None:
+    """Bounded whatever the inbox size: one query, two when nothing is newer."""
+    from livebell import notify
+    from livebell.resume import catch_up
+
+    bob, alice = make_user("bob"), make_user("alice")
+    rows = [notify(bob, f"n{i}", actor=alice)[0] for i in range(30)]
+    with django_assert_num_queries(1):
+        replay = catch_up(bob.pk, rows[9].pk, limit=500)
+    assert [n["id"] for n in replay.notifications] == [r.pk for r in rows[10:]]
+    assert (replay.last_id, replay.unread_count) == (rows[-1].pk, 30)
+    assert replay.notifications[0]["actor"] == {"id": alice.pk, "username": "alice"}
+    with django_assert_num_queries(1):
+        plain = catch_up(bob.pk, None, limit=500)
+    assert (plain.notifications, plain.last_id, plain.unread_count) == ([], rows[-1].pk, 30)
+    with django_assert_num_queries(2):
+        nothing_new = catch_up(bob.pk, rows[-1].pk, limit=500)
+    assert (nothing_new.last_id, nothing_new.unread_count) == (rows[-1].pk, 30)

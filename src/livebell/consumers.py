@@ -41,13 +41,15 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels runs close_old_connections() in a worker thread before every
-        # message: a thread hop per delivered notification, most of the cost of a
-        # push. livebell's pushes and client frames touch the database only through
-        # database_sync_to_async, which does that housekeeping itself.
-        if message["type"].startswith("livebell.") or message["type"] == "websocket.receive":
-            await getattr(self, get_handler_name(message))(message)
-        else:
-            await super().dispatch(message)
+        # message: a turn on the one database thread per delivered notification and
+        # per connect, most of the cost of a push and a queue behind every resume
+        # in a reconnect storm. This consumer (and AuthMiddlewareStack before it)
+        # reaches the database only through database_sync_to_async, which does that
+        # housekeeping itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     @property
     def channel_layer_alias(self) -> str:

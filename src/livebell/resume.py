@@ -35,25 +35,33 @@ def catch_up(user_id: Any, after: int | None, *, limit: int) -> Catchup:
     """Load the user's notifications with ``id > after``, oldest first, at most ``limit``.
 
     ``after=None`` loads nothing and only reports the newest id and unread count.
-    Costs one query (two with ``after``), each on an index, whatever the size of
-    the inbox.
+    Costs one query on the indexes whatever the size of the inbox (two when
+    ``after`` is given and nothing is newer).
     """
     rows: list[Notification] = []
+    unread: int | None = None
     if after is not None:
         newest_first = list(
             Notification.objects.for_user(user_id)
             .with_related()
             .filter(pk__gt=after)
+            # Uncorrelated (the user is a constant), so computed once per query.
+            .annotate(livebell_unread=unread_count_subquery(models.Value(user_id)))
             .order_by("-pk")[: limit + 1]
         )
         rows = newest_first[:limit][::-1]
-    # With no newer rows, the newest id (<= after) rather than the client's ``after``:
-    # a client claiming more than exists must not hide future notifications.
-    newest, unread = _newest_and_unread(user_id)
+        if rows:
+            unread = getattr(rows[-1], "livebell_unread", 0)
+    if rows:
+        last_id = rows[-1].pk
+    else:
+        # The newest id (<= after) rather than the client's ``after``: a client
+        # claiming more than exists must not hide future notifications.
+        last_id, unread = _newest_and_unread(user_id)
     return Catchup(
         notifications=[notification_payload(n) for n in rows],
-        last_id=rows[-1].pk if rows else newest,
-        unread_count=unread,
+        last_id=last_id,
+        unread_count=unread or 0,
         truncated=after is not None and len(newest_first) > limit,
     )
 
