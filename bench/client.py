@@ -8,6 +8,9 @@ Started by the bench as ``python -m bench.client``; commands (see
   with ``deflate=true``, the ``websockets`` client offering permessage-deflate as
   browsers do.
 - ``status`` / ``close``: how many sockets of a pool are open; close a pool.
+- ``drop`` / ``resume`` (the reconnect storm, W4): close every socket of a pool at
+  once but remember each one's user and newest notification id; then reopen them
+  all, each resuming from that id, and report what each received and when.
 - ``collect``: wait until ``expect`` frames of a phase have arrived (or ``within``
   seconds, or ``idle`` seconds without one), then report their count, first and last
   receipt times and latencies.
@@ -15,8 +18,9 @@ Started by the bench as ``python -m bench.client``; commands (see
 Every text frame is parsed; the bench's marker (see :mod:`bench.stats`) is found
 at the pool's ``marker`` path, so one client serves every target. Each socket
 also remembers the newest notification id it saw (``id_paths``), which the
-reconnect-storm workload (W4) will send back as ``?last_id=``; each pool counts its
-frames by ``"type"``.
+reconnect-storm workload (W4) sends back as ``?last_id=``; each pool counts its
+frames by ``"type"``, and notes when each socket receives its ``done_type`` frame
+(livebell's ``synced``, which ends a catch-up).
 """
 
 from __future__ import annotations
@@ -86,20 +90,42 @@ class Conn:
         self.close_code: int | None = None
         self.last_id: Any = None  # the newest notification id seen (for resume, W4)
         self.deflate = False
+        # Who this socket is ({"u": user id, "s": session key}), to reopen it (W4).
+        self.entry: dict[str, Any] = {}
+        self.opened_ns = 0
+        # When the pool's ``done_type`` frame arrived (0: not yet).
+        self.done_ns = 0
+        # Ids of the notifications received, in order, when the pool tracks them (W4).
+        self.ids: list[Any] | None = [] if pool.track_ids else None
+
+    def on_opened(self) -> None:
+        self.open = True
+        self.opened_ns = now_ns()
 
     def on_text(self, payload: bytes | str | memoryview) -> None:
         received = now_ns()
         frame = orjson.loads(payload)
         pool = self.pool
         pool.recorder.record(frame, pool.marker, received)
+        kind = frame.get("type") if isinstance(frame, dict) else None
         if isinstance(frame, dict):
-            pool.kinds[str(frame.get("type"))] += 1
+            pool.kinds[str(kind)] += 1
+        done = kind is not None and kind == pool.done_type
+        if done and not self.done_ns:
+            self.done_ns = received
         for path in pool.id_paths:
             try:
                 self.last_id = dig(frame, path)
             except (KeyError, TypeError, IndexError):
                 continue
+            if self.ids is not None and not done:
+                self.ids.append(self.last_id)
             break
+
+    @property
+    def finished(self) -> bool:
+        """Open and, if the pool waits for a ``done_type`` frame, past it."""
+        return self.opened_ns > 0 and (self.pool.done_type is None or self.done_ns > 0)
 
     async def close(self) -> None:
         raise NotImplementedError
@@ -112,7 +138,7 @@ class PicowsConn(Conn, WSListener):
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
-        self.open = True
+        self.on_opened()
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.TEXT:
@@ -140,7 +166,7 @@ class WebsocketsConn(Conn):
 
     def start(self, ws: websockets.ClientConnection) -> None:
         self.ws = ws
-        self.open = True
+        self.on_opened()
         self.deflate = bool(ws.protocol.extensions)
         self.reader = asyncio.ensure_future(self._read())
 
@@ -163,6 +189,10 @@ class Pool:
     recorder: Recorder
     marker: Sequence[str]
     id_paths: Sequence[Sequence[str]] = ()
+    # The frame type that ends a socket's catch-up (livebell's "synced"), if any.
+    done_type: str | None = None
+    # Keep each socket's received notification ids (W4 checks them).
+    track_ids: bool = False
     conns: list[Conn] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)
 
@@ -208,6 +238,77 @@ async def _open_websockets(pool: Pool, url: str, headers: dict[str, str], within
 Opener = Callable[[Pool, str, dict[str, str], float], Awaitable[Conn]]
 
 
+@dataclass
+class Opened:
+    """What opening a batch of sockets gave: the sockets (None where it failed) and errors."""
+
+    conns: list[Conn | None]
+    errors: Counter[str]
+    start_ns: int
+    # When the last handshake completed (when opening ended, if none did).
+    last_ns: int
+
+
+async def _open_many(
+    pool: Pool,
+    url: str,
+    entries: list[dict[str, Any]],
+    *,
+    origin: str,
+    opener: Opener,
+    concurrency: int,
+    within: float,
+) -> Opened:
+    """Open one socket per entry, ``concurrency`` handshakes at a time, for ``within`` s.
+
+    ``url`` is formatted with each entry (``{u}``, ``{last_id}``…). Each socket is
+    added to ``pool`` as soon as it opens.
+    """
+    gate = asyncio.Semaphore(concurrency)
+    opened = Opened([None] * len(entries), Counter(), now_ns(), 0)
+
+    async def one(index: int, entry: dict[str, Any]) -> None:
+        headers = {"Origin": origin, "Cookie": f"sessionid={entry['s']}"}
+        async with gate:
+            try:
+                conn = await opener(pool, url.format(**entry), headers, within)
+            except Exception as exc:
+                opened.errors[f"{type(exc).__name__}: {exc}"[:160]] += 1
+                return
+        conn.entry = entry
+        pool.conns.append(conn)
+        opened.conns[index] = conn
+
+    tasks = [asyncio.ensure_future(one(i, entry)) for i, entry in enumerate(entries)]
+    _, pending = await asyncio.wait(tasks, timeout=within)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+        opened.errors["timed out"] += len(pending)
+    opened.last_ns = max((c.opened_ns for c in opened.conns if c), default=now_ns())
+    return opened
+
+
+async def _close_all(conns: list[Conn], within: float) -> float:
+    """Close every socket at once; return the seconds it took."""
+    start = now_ns()
+    tasks = [asyncio.ensure_future(conn.close()) for conn in conns]
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=within)
+        for task in pending:
+            task.cancel()
+    return (now_ns() - start) / 1e9
+
+
+async def _until(done: Callable[[], bool], deadline_ns: int) -> None:
+    """Poll ``done`` every 10 ms until it is true or the deadline passes."""
+    while now_ns() < deadline_ns:
+        if done():
+            return
+        await asyncio.sleep(0.01)
+
+
 class Client:
     """The agent's state: its recorder and its named pools."""
 
@@ -224,6 +325,7 @@ class Client:
         origin: str,
         marker: list[str],
         id_paths: list[list[str]] | None = None,
+        done_type: str | None = None,
         deflate: bool = False,
         concurrency: int = 100,
         within: float = 60.0,
@@ -234,41 +336,31 @@ class Client:
         ``url`` is formatted with each entry, e.g. ``ws://…/?u={u}``. Reports how many
         opened, how long it took from the first handshake to the last, and how many
         are still open ``settle`` seconds later (the server may close after accepting).
+        With ``done_type``, also waits (within the same ``within``) until every open
+        socket has received a frame of that type.
         """
         if pool in self.pools:
             raise ValueError(f"pool {pool!r} is already open")
-        target = self.pools[pool] = Pool(self.recorder, marker, id_paths or ())
+        target = self.pools[pool] = Pool(self.recorder, marker, id_paths or (), done_type)
         opener: Opener = _open_websockets if deflate else _open_picows
-        gate = asyncio.Semaphore(concurrency)
-        errors: Counter[str] = Counter()
-        done_ns: list[int] = []
-
-        async def one(entry: dict[str, Any]) -> None:
-            headers = {"Origin": origin, "Cookie": f"sessionid={entry['s']}"}
-            async with gate:
-                try:
-                    conn = await opener(target, url.format(**entry), headers, within)
-                except Exception as exc:
-                    errors[f"{type(exc).__name__}: {exc}"[:160]] += 1
-                    return
-                target.conns.append(conn)
-                done_ns.append(now_ns())
-
-        start = now_ns()
-        tasks = [asyncio.ensure_future(one(entry)) for entry in sockets]
-        _, pending = await asyncio.wait(tasks, timeout=within)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
-            errors["timed out"] += len(pending)
-        seconds = ((max(done_ns) if done_ns else now_ns()) - start) / 1e9
+        opened = await _open_many(
+            target,
+            url,
+            sockets,
+            origin=origin,
+            opener=opener,
+            concurrency=concurrency,
+            within=within,
+        )
+        deadline = opened.start_ns + int(within * 1e9)
+        await _until(lambda: all(c.finished for c in target.conns if c.open), deadline)
         await asyncio.sleep(settle)
         return {
             "opened": len(target.conns),
-            "failed": sum(errors.values()),
-            "errors": dict(errors.most_common(3)),
-            "seconds": seconds,
+            "failed": sum(opened.errors.values()),
+            "errors": dict(opened.errors.most_common(3)),
+            "seconds": (opened.last_ns - opened.start_ns) / 1e9,
+            "unfinished": sum(c.open and not c.finished for c in target.conns),
             **target.status(),
         }
 
@@ -278,13 +370,77 @@ class Client:
     async def close(self, *, pool: str, within: float = 30.0) -> Reply:
         """Close every socket of ``pool`` and forget it."""
         target = self.pools.pop(pool)
-        start = now_ns()
-        tasks = [asyncio.ensure_future(conn.close()) for conn in target.conns]
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=within)
-            for task in pending:
-                task.cancel()
-        return {"closed": len(tasks), "seconds": (now_ns() - start) / 1e9}
+        seconds = await _close_all(target.conns, within)
+        return {"closed": len(target.conns), "seconds": seconds}
+
+    async def drop(self, *, pool: str, within: float = 30.0) -> Reply:
+        """Close every socket of ``pool`` at once (a clean close by the client), but keep
+        each socket's user and newest notification id for :meth:`resume`."""
+        target = self.pools[pool]
+        seconds = await _close_all(target.conns, within)
+        return {
+            "closed": len(target.conns),
+            "still_open": target.status()["open"],
+            "seconds": seconds,
+        }
+
+    async def resume(
+        self,
+        *,
+        pool: str,
+        url: str,
+        origin: str,
+        concurrency: int,
+        within: float,
+        settle: float = 0.5,
+    ) -> Reply:
+        """Reopen every socket of a dropped pool at once, each from the newest id it had.
+
+        ``url`` is formatted with each socket's ``u``, ``s`` and ``last_id``. Waits until
+        every socket is open and (with the pool's ``done_type``) caught up, or
+        ``within`` seconds, then ``settle`` seconds more for stray frames. Reports, per
+        socket, its user, the id it resumed from, the seconds from the start of the
+        storm to its handshake and to its ``done_type`` frame (None if none came), and
+        the notification ids it received in order.
+        """
+        old = self.pools[pool]
+        if old.status()["open"]:
+            raise ValueError(f"pool {pool!r} has open sockets: drop it first")
+        fresh = self.pools[pool] = Pool(
+            self.recorder, old.marker, old.id_paths, old.done_type, track_ids=True
+        )
+        entries = [{**c.entry, "last_id": c.last_id} for c in old.conns]
+        opened = await _open_many(
+            fresh,
+            url,
+            entries,
+            origin=origin,
+            opener=_open_picows,
+            concurrency=concurrency,
+            within=within,
+        )
+        start = opened.start_ns
+        await _until(lambda: all(c.finished for c in fresh.conns), start + int(within * 1e9))
+        await asyncio.sleep(settle)
+
+        def since(ns: int) -> float | None:
+            return (ns - start) / 1e9 if ns else None
+
+        return {
+            "sockets": [
+                {
+                    "u": entry["u"],
+                    "from": entry["last_id"],
+                    "opened": since(conn.opened_ns) if conn else None,
+                    "done": since(conn.done_ns) if conn else None,
+                    "ids": (conn.ids or []) if conn else [],
+                }
+                for entry, conn in zip(entries, opened.conns, strict=True)
+            ],
+            "errors": dict(opened.errors.most_common(3)),
+            "failed": sum(opened.errors.values()),
+            **fresh.status(),
+        }
 
     async def collect(self, *, phase: int, expect: int, within: float, idle: float) -> Reply:
         """Wait for ``expect`` frames of ``phase``, then report them.
@@ -319,6 +475,8 @@ async def _main() -> None:
             "connect": client.connect,
             "status": client.status,
             "close": client.close,
+            "drop": client.drop,
+            "resume": client.resume,
             "collect": client.collect,
         }
     )

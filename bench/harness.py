@@ -155,9 +155,20 @@ class Harness:
     # Pools of client sockets.
 
     def connect(
-        self, target: Target, pool: str, path: str, count: int, *, deflate: bool = False
+        self,
+        target: Target,
+        pool: str,
+        path: str,
+        count: int,
+        *,
+        deflate: bool = False,
+        synced: bool = False,
     ) -> Reply:
-        """Open ``count`` sockets (users 0…count-1) on ``target``; record a failure if any fail."""
+        """Open ``count`` sockets (users 0…count-1) on ``target``; record a failure if any fail.
+
+        With ``synced``, also wait until each has received the target's ``synced_type``
+        frame (so that it knows its newest notification id).
+        """
         if count > len(self.users):
             raise ValueError(f"{count} sockets but only {len(self.users)} users")
         sockets = [{"u": user_id, "s": session} for user_id, session in self.users[:count]]
@@ -171,6 +182,7 @@ class Harness:
             origin=target.origin,
             marker=list(target.spec.marker),
             id_paths=[list(path) for path in target.spec.id_paths],
+            done_type=target.spec.synced_type if synced else None,
             deflate=deflate,
             concurrency=self.sizes.connect_concurrency,
             within=timeout,
@@ -180,6 +192,12 @@ class Harness:
                 target,
                 f"{pool}: {reply['open']} of {count} sockets open "
                 f"(errors {reply['errors']}, close codes {reply['close_codes']})",
+            )
+        if reply["unfinished"]:
+            self.problem(
+                target,
+                f"{pool}: {reply['unfinished']} of {reply['open']} open sockets got no "
+                f"{target.spec.synced_type!r} frame",
             )
         return reply
 
@@ -193,6 +211,26 @@ class Harness:
 
     def close(self, pool: str) -> None:
         self.client.call("close", wait=60, pool=pool)
+
+    def take(self, phase: int) -> Reply:
+        """The frames of ``phase`` received so far (count, times, latencies), forgotten."""
+        return self.client.call("collect", wait=30, phase=phase, expect=0, within=0, idle=0)
+
+    def drop(self, pool: str) -> Reply:
+        """Close every socket of ``pool`` at once; the client keeps what each had."""
+        return self.client.call("drop", wait=60, pool=pool)
+
+    def resume(self, target: Target, pool: str, *, concurrency: int, within: float) -> Reply:
+        """Reopen every socket of a dropped pool at once on the target's reconnect path."""
+        return self.client.call(
+            "resume",
+            wait=within + 30,
+            pool=pool,
+            url=target.url(target.spec.reconnect_path),
+            origin=target.origin,
+            concurrency=concurrency,
+            within=within,
+        )
 
     def deliver(
         self,

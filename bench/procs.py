@@ -25,8 +25,10 @@ __all__ = [
     "Services",
     "cpu_seconds",
     "free_port",
+    "listen_overflows",
     "raise_fd_limit",
     "rss_kib",
+    "socket_count",
     "wait_for_port",
 ]
 
@@ -60,6 +62,26 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def socket_count(pid: int) -> int:
+    """How many sockets ``pid`` has open (its ``/proc/<pid>/fd`` entries that are sockets)."""
+    fds = Path(f"/proc/{pid}/fd")
+    count = 0
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):  # closed while we looked
+            count += os.readlink(fd).startswith("socket:")
+    return count
+
+
+def listen_overflows() -> int:
+    """Connections dropped so far because a listen queue was full (``TcpExt
+    ListenOverflows`` of ``/proc/net/netstat``; all of this network namespace)."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split(), values.split(), strict=True))["ListenOverflows"])
+    return 0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -115,6 +137,22 @@ class Service:
         code = self.proc.poll()
         if code is not None:
             raise RuntimeError(f"{self.name} exited with status {code}:\n{self.log_tail()}")
+
+    def log_size(self) -> int:
+        """The log's length in bytes now, to read what is logged after (:meth:`log_since`)."""
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_since(self, offset: int) -> str:
+        """What the process logged after ``offset`` bytes."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def log_tail(self, lines: int = 25) -> str:
         try:

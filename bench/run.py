@@ -2,9 +2,10 @@
 
 One command does it all: a private Redis on a free port, the ``livebell_bench``
 PostgreSQL database with its users and sessions, one server per target, the
-senders and the client; then W3, the client ceiling, W1, W2 (sync, then async)
-and W3 again with deflate on fresh servers. Every child is stopped at the end,
-also on Ctrl-C or failure. Exit status 1 if a workload failed to deliver.
+senders and the client; then W3, the client ceiling, W1, W2 (sync, then async),
+W3 again with deflate on fresh servers, and W4 (``--workloads`` picks some).
+Every child is stopped at the end, also on Ctrl-C or failure. Exit status 1 if a
+workload failed to deliver.
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ from typing import Any
 
 import orjson
 
-from bench import workloads
+from bench import dbstats, workloads
 from bench.agent import Agent, AgentError
 from bench.harness import Harness, Target
 from bench.procs import LOOPBACK, Service, Services, free_port, raise_fd_limit, wait_for_port
 from bench.profile import Profiler
 from bench.report import Results
-from bench.sizes import FULL, QUICK, Sizes
+from bench.sizes import FULL, QUICK, WORKLOADS, Sizes
 from bench.targets import REPO, TARGETS
 
 __all__ = ["main"]
@@ -48,6 +49,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--targets", help="comma-separated subset of: " + ", ".join(TARGETS))
     parser.add_argument("--users", type=int, help="sockets (one per user) for W1 and W2")
     parser.add_argument("--sockets", type=int, help="sockets for W3 (with and without deflate)")
+    parser.add_argument(
+        "--storm-sockets", type=int, help="W4: sockets dropped and reconnected (one per user)"
+    )
+    parser.add_argument(
+        "--storm-concurrency",
+        type=int,
+        help="W4: reconnect handshakes in flight at once (default: all of them)",
+    )
+    parser.add_argument(
+        "--workloads", help="comma-separated subset of: " + ", ".join(WORKLOADS) + " (default: all)"
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs")
     parser.add_argument(
         "--profile",
@@ -63,11 +75,18 @@ def choose_sizes(args: argparse.Namespace) -> Sizes:
     for name in targets or ():
         if name not in TARGETS:
             raise SystemExit(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")
+    chosen = tuple(args.workloads.split(",")) if args.workloads else None
+    for name in chosen or ():
+        if name not in WORKLOADS:
+            raise SystemExit(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
     return sizes.with_overrides(
         targets=targets,
+        workloads=chosen,
         users=args.users,
         w3_sockets=args.sockets,
         w3_deflate_sockets=args.sockets,
+        w4_sockets=args.storm_sockets,
+        w4_concurrency=args.storm_concurrency or args.storm_sockets,
     )
 
 
@@ -75,8 +94,10 @@ def child_env(redis_url: str) -> dict[str, str]:
     """The environment of every child: loopback services, no proxy, no DEBUG."""
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    database_url = os.environ.get("BENCH_DATABASE_URL", DATABASE_URL)
     env.update(
-        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", DATABASE_URL),
+        # Tagged, so that W4 can tell this run's database connections (bench.dbstats).
+        DATABASE_URL=dbstats.tagged(database_url, f"livebell-bench-{os.getpid()}"),
         REDIS_URL=redis_url,
         # One secret for every process, so a session made by the fixtures logs in everywhere.
         DJANGO_SECRET_KEY="livebell-bench-not-secret",
@@ -178,6 +199,8 @@ def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) ->
     by_name = {t.name: t for t in targets}
 
     def running(workload: str) -> list[Target]:
+        if workload not in sizes.workloads:
+            return []
         return [t for t in targets if workload in t.spec.workloads]
 
     # W3 first: its memory figures need servers that have not served anything yet.
@@ -185,7 +208,7 @@ def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) ->
         h.log(f"W3 {target.name}: {sizes.w3_sockets:,} sockets")
         workloads.w3_connections(h, target, deflate=False)
     ceiling = None
-    if "raw" in by_name:
+    if "raw" in by_name and "ceiling" in sizes.workloads:
         h.log("client ceiling (raw burst)")
         ceiling = workloads.client_ceiling(h, by_name["raw"])
     for target in running("W1"):
@@ -194,13 +217,18 @@ def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) ->
     for target in running("W2"):
         h.log(f"W2 {target.name}: targeted, sync then async")
         workloads.w2_targeted(h, target)
-    h.log("restarting the servers for W3 with deflate")
-    h.restart_servers(running("W3"))
+    if running("W3"):
+        h.log("restarting the servers for W3 with deflate")
+        h.restart_servers(running("W3"))
     for target in running("W3"):
         h.log(f"W3 {target.name}: {sizes.w3_deflate_sockets:,} sockets, deflate offered")
         workloads.w3_connections(h, target, deflate=True)
-    if "livebell" in by_name:
-        workloads.w4_reconnect_storm(h, by_name["livebell"])
+    for target in running("W4"):
+        h.log(
+            f"W4 {target.name}: {sizes.w4_sockets:,} sockets drop, "
+            f"{sizes.w4_missed} missed each, all back"
+        )
+        workloads.w4_reconnect_storm(h, target)
     if ceiling:
         note_headroom(results, ceiling)
     h.log("done; stopping everything")

@@ -7,10 +7,13 @@ with that target's settings in the environment; commands (see :mod:`bench.agent`
 - ``broadcast``: ``count`` messages to every one of those users.
 - ``targeted``: ``count`` messages, each to one user picked at random, from
   synchronous code (``mode="sync"``) or from one event loop (``mode="async"``).
+- ``missed``: ``count`` messages to each of the given users, whose sockets are
+  closed (the reconnect storm, W4); replies with the ids stored for each user.
 
-Both pace themselves at ``rate`` messages per second (``None``: back to back), stop
-at ``seconds``, and stamp each message with the bench's marker carrying the time
-it was *scheduled*, so a sender that falls behind shows up in the latencies.
+``broadcast`` and ``targeted`` pace themselves at ``rate`` messages per second
+(``None``: back to back), stop at ``seconds``, and stamp each message with the
+bench's marker carrying the time it was *scheduled*, so a sender that falls behind
+shows up in the latencies.
 
 Each target is a :class:`Backend`; the pacing, timing and reporting are shared.
 """
@@ -28,7 +31,14 @@ from typing import Any
 from bench.agent import Reply, serve
 from bench.stats import Marker, make_marker, now_ns
 
-__all__ = ["Backend", "LivebellBackend", "RawBackend", "ReferenceBackend", "main"]
+__all__ = [
+    "Backend",
+    "DjangoBackend",
+    "LivebellBackend",
+    "RawBackend",
+    "ReferenceBackend",
+    "main",
+]
 
 VERB = "bench"
 
@@ -50,14 +60,31 @@ class Backend:
     async def atargeted(self, index: int, marker: Marker) -> None:
         raise NotImplementedError
 
+    def to_each(self, user_ids: list[Any], marker: Marker) -> dict[str, Any]:
+        """One message to each of ``user_ids``; the id stored for each (by user), if any."""
+        raise NotImplementedError
 
-class LivebellBackend(Backend):
-    """Stored notifications through ``livebell.notify()`` / ``anotify()``."""
+    def release(self) -> None:
+        """Close any database connection, so that its counters reach PostgreSQL's
+        statistics before the bench reads them (see :mod:`bench.dbstats`)."""
+
+
+class DjangoBackend(Backend):
+    """A backend running in a configured Django project (livebell's or the reference's)."""
 
     def __init__(self) -> None:
         import django
 
         django.setup()
+
+    def release(self) -> None:
+        from django.db import connections
+
+        connections.close_all()
+
+
+class LivebellBackend(DjangoBackend):
+    """Stored notifications through ``livebell.notify()`` / ``anotify()``."""
 
     def init(self, user_ids: list[Any]) -> None:
         from django.contrib.auth import get_user_model
@@ -83,14 +110,21 @@ class LivebellBackend(Backend):
 
         await anotify(self.users[index], VERB, data=dict(marker))
 
+    def to_each(self, user_ids: list[Any], marker: Marker) -> dict[str, Any]:
+        """One ``notify()`` call: a row per user, inserted in batches, each pushed."""
+        from django.contrib.auth import get_user_model
 
-class ReferenceBackend(Backend):
+        from livebell import notify
+
+        users = get_user_model().objects.filter(pk__in=user_ids)
+        return {str(n.recipient_id): n.pk for n in notify(users, VERB, data=dict(marker))}
+
+
+class ReferenceBackend(DjangoBackend):
     """The tutorial's push: ``group_send`` of a small JSON message; nothing stored."""
 
     def __init__(self) -> None:
-        import django
-
-        django.setup()
+        super().__init__()
         from channels.layers import get_channel_layer
 
         self.layer = get_channel_layer()
@@ -120,6 +154,11 @@ class ReferenceBackend(Backend):
         from bench.reference.consumers import user_group
 
         await self.layer.group_send(user_group(self.user_ids[index]), self._event(marker))
+
+    def to_each(self, user_ids: list[Any], marker: Marker) -> dict[str, Any]:
+        """The tutorial's broadcast (every user is in its one group); nothing is stored."""
+        self.broadcast(marker)
+        return {}
 
 
 class RawBackend(Backend):
@@ -252,6 +291,21 @@ class Sender:
             sent += 1
         return _report(sent, start)
 
+    def missed(self, *, phase: int, count: int, user_ids: list[Any]) -> Reply:
+        """``count`` messages to each of ``user_ids``, back to back, while they are away.
+
+        Replies with ``ids``: for each user (as a string), the ids stored for them in
+        order (empty for a target that stores nothing). Then closes this process's
+        database connection, so that the bench can read the database's counters.
+        """
+        start = now_ns()
+        ids: dict[str, list[Any]] = {}
+        for _ in range(count):
+            for user, pk in self.backend.to_each(user_ids, make_marker(phase, now_ns())).items():
+                ids.setdefault(user, []).append(pk)
+        self.backend.release()
+        return {**_report(count, start), "ids": ids}
+
     def burst(self, *, phase: int, frames: int, seconds: float) -> Reply:
         if not isinstance(self.backend, RawBackend):
             raise TypeError("only the raw target can burst")
@@ -276,6 +330,7 @@ def main(argv: list[str] | None = None) -> None:
             "init": sender.init,
             "broadcast": sender.broadcast,
             "targeted": sender.targeted,
+            "missed": sender.missed,
             "burst": sender.burst,
         }
     )

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["FULL", "QUICK", "Sizes"]
+__all__ = ["FULL", "QUICK", "WORKLOADS", "Sizes"]
+
+# What a run can include (``--workloads``); "ceiling" is the client ceiling (raw target).
+WORKLOADS = ("W1", "W2", "W3", "W4", "ceiling")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,13 @@ class Sizes:
     w3_sockets: int
     w3_deflate_sockets: int
     connect_concurrency: int
+    # W4: sockets (one per user) dropped at once, notifications each user misses while
+    # away, handshakes in flight at once when they all come back, and the longest wait
+    # for every one to be back and caught up.
+    w4_sockets: int
+    w4_missed: int
+    w4_concurrency: int
+    w4_seconds: float
     # Client ceiling: frames the raw server sends to each socket in one burst.
     burst_frames: int
     # Longest wait for the last frames of a phase; give up sooner after this long
@@ -36,10 +46,19 @@ class Sizes:
     drain_seconds: float
     idle_seconds: float
     connect_seconds: float
+    workloads: tuple[str, ...] = WORKLOADS
 
     @property
     def fixture_users(self) -> int:
-        return max(self.users, self.w3_sockets, self.w3_deflate_sockets)
+        """Users (with a session each) that the chosen workloads need."""
+        needs = {
+            "W1": self.users,
+            "W2": self.users,
+            "W3": max(self.w3_sockets, self.w3_deflate_sockets),
+            "W4": self.w4_sockets,
+            "ceiling": self.users,
+        }
+        return max(needs[w] for w in self.workloads)
 
     def with_overrides(self, **changes: Any) -> Sizes:
         """A copy with the changes that are not None."""
@@ -60,6 +79,10 @@ FULL = Sizes(
     w3_sockets=10_000,
     w3_deflate_sockets=2_000,
     connect_concurrency=100,
+    w4_sockets=5_000,
+    w4_missed=10,
+    w4_concurrency=5_000,
+    w4_seconds=60.0,
     burst_frames=200,
     drain_seconds=20.0,
     idle_seconds=3.0,
@@ -80,6 +103,10 @@ QUICK = Sizes(
     w3_sockets=100,
     w3_deflate_sockets=100,
     connect_concurrency=50,
+    w4_sockets=50,
+    w4_missed=10,
+    w4_concurrency=50,
+    w4_seconds=15.0,
     burst_frames=100,
     drain_seconds=5.0,
     idle_seconds=2.0,

@@ -51,6 +51,11 @@ class TargetSpec:
     # the newest notification id the socket has (first path that resolves wins).
     marker: tuple[str, ...]
     id_paths: tuple[tuple[str, ...], ...] = ()
+    # W4: the path a dropped socket reconnects to (formatted with u, s and last_id, the
+    # newest id it had), and the frame type that ends its catch-up; None: no replay,
+    # a reconnected socket only gets what is sent from then on.
+    reconnect_path: str = ""
+    synced_type: str | None = None
     # Whether a lost frame at a fixed load, or a socket that fails to open, fails the run
     # (otherwise it is reported in the notes).
     strict: bool = True
@@ -78,6 +83,9 @@ TARGETS: dict[str, TargetSpec] = {
             marker=("notification", "data"),
             # notification frames, and "synced" (which ends every catch-up).
             id_paths=(("notification", "id"), ("last_id",)),
+            reconnect_path="/ws/notifications/?last_id={last_id}",
+            synced_type="synced",
+            workloads=frozenset({"W1", "W2", "W3", "W4"}),
         ),
         TargetSpec(
             name="reference",
@@ -92,6 +100,9 @@ TARGETS: dict[str, TargetSpec] = {
             broadcast_path="/ws/notifications/",
             targeted_path="/ws/notifications/user/",
             marker=("message",),
+            # The tutorial's client reconnects to the same URL; there is nothing to resume.
+            reconnect_path="/ws/notifications/",
+            workloads=frozenset({"W1", "W2", "W3", "W4"}),
         ),
         TargetSpec(
             name="reference-core",

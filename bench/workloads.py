@@ -6,25 +6,52 @@
   from synchronous code (``notify()``) or from an event loop (``anotify()``).
 - W3 connections: N sockets held at once on a fresh server: connects per second and
   the server's RSS per socket, with and without per-message deflate offered.
-- W4 reconnect storm: not yet implemented (needs resume).
+- W4 reconnect storm: N sockets dropped at once, K notifications made for each user
+  meanwhile, all N back at once resuming from their newest id: time until every
+  client has caught up, per-client catch-up, exactness, database cost per reconnect.
 - Client ceiling: how many frames per second the client can take (raw server burst).
 """
 
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
+from typing import Any
 
+from bench import dbstats
 from bench.harness import Delivery, Harness, Target
-from bench.procs import rss_kib
+from bench.procs import listen_overflows, rss_kib, socket_count
 from bench.report import PhaseRecord
+from bench.stats import summarise
 
-__all__ = ["client_ceiling", "w1_broadcast", "w2_targeted", "w3_connections", "w4_reconnect_storm"]
+__all__ = [
+    "check_replay",
+    "client_ceiling",
+    "w1_broadcast",
+    "w2_targeted",
+    "w3_connections",
+    "w4_reconnect_storm",
+]
 
 W1 = "W1 broadcast"
 W2 = "W2 targeted"
 W3 = "W3 connections"
+W4 = "W4 reconnect storm"
 MS = "{:.1f}"
 WARM_UP_SOCKETS = 10
+# W4: how long the server may take to close the sockets the client dropped; the
+# summary row of the time until everybody caught up (the issue's goal: 10 s); the
+# table whose scans a resume costs; server log lines worth reporting after a storm.
+SERVER_CLOSE_SECONDS = 10.0
+GOAL_SECONDS = 10.0
+CAUGHT_UP = f"all caught up, s (goal: {GOAL_SECONDS:g})"
+# W4 notes: how many sockets were back within each of these times.
+MILESTONES = (1.0, 5.0, 10.0, 30.0)
+NOTIFICATION_TABLE = "livebell_notification"
+LOG_ALARMS = ("Traceback", "ERROR", "Error", "Exception")
 
 
 def _record_latency(h: Harness, section: str, label: str, target: Target, d: Delivery) -> None:
@@ -208,13 +235,266 @@ def client_ceiling(h: Harness, raw: Target) -> float | None:
 
 
 def w4_reconnect_storm(h: Harness, target: Target) -> None:
-    """TODO(issue 4): reconnect storm, once livebell resumes after a reconnect.
+    """N sockets drop at once and come back at once, each having missed K notifications.
 
-    Plan: open N sockets (pool ``w4``); close them; notify each user K times while
-    they are away; reconnect all N at once with ``?last_id=<conn.last_id>`` (each
-    client ``Conn`` already keeps the newest id it saw, via the target's
-    ``id_path``; format it into the pool URL like ``{u}``); measure reconnects/s,
-    time until every socket has its ``{"type": "synced"}`` frame, and replayed
-    frames per second, against the reference (which cannot replay).
+    Open N sockets (one per user) and wait until each has its ``synced`` frame (so
+    it knows its newest id); close them all at once from the client; have the
+    sender create K notifications for each user meanwhile (``notify()`` to all N
+    users, K times: batched INSERTs, pushes to nobody); then reopen all N at once,
+    each with ``?last_id=<its newest id>``. Measured from the start of the reconnect:
+    when every client has its K missed notifications and then ``synced``,
+    per-client catch-up times and reconnects per second. Each client must get
+    exactly its K ids, in increasing order, once. The database's statements and
+    scans per reconnect are read from PostgreSQL's statistics (:mod:`bench.dbstats`).
+
+    The reference has no replay: its clients reconnect to the same URL (the sender
+    broadcast K messages to nobody meanwhile) and are back, with nothing to catch up.
     """
-    print("W4: not yet implemented (needs resume, see issue 4)")
+    s = h.sizes
+    n, k, pool = s.w4_sockets, s.w4_missed, "w4"
+    server = target.server.pid
+    h.connect(target, pool, target.spec.broadcast_path, n, synced=True)
+    try:
+        with_pool = socket_count(server)
+        dropped = h.drop(pool)
+        # Make the notifications once the server has closed its side (nobody to push to).
+        _wait_for_sockets(server, with_pool - dropped["closed"])
+        phase = h.next_phase()
+        user_ids = [user for user, _ in h.users[:n]]
+        missed = target.sender.call("missed", wait=600, phase=phase, count=k, user_ids=user_ids)
+        log_from = target.server.log_size()
+        with dbstats.reading(h.env["DATABASE_URL"]) as db:
+            before = db.read()
+            with h.profiler.around(f"{W4} {target.name}", {"server": server}):
+                meter = h.meter(target)
+                overflows = listen_overflows()
+                storm = h.resume(target, pool, concurrency=s.w4_concurrency, within=s.w4_seconds)
+                overflows = listen_overflows() - overflows
+                cpu = meter.read()
+            cost = db.read().minus(before)
+            others = db.others
+        marked = h.take(phase)
+    finally:
+        h.close(pool)
+    if dropped["still_open"]:
+        h.problem(target, f"W4: {dropped['still_open']} sockets still open after the drop")
+    h.log(
+        f"W4 {target.name}: dropped {dropped['closed']:,} in {dropped['seconds']:.2f} s; "
+        f"{k}x{n:,} missed made in {missed['seconds']:.1f} s"
+    )
+    back = Storm(storm["sockets"], synced=target.spec.synced_type is not None)
+    at_once = "" if s.w4_concurrency >= n else f", {s.w4_concurrency:,} handshakes at a time"
+    section = f"{W4} (N={n:,}, {k} missed each{at_once})"
+    _record_storm(h, target, section, back)
+    _note_storm(h, target, back, overflows)
+    _record_replay(h, target, section, back, missed["ids"], marked["received"])
+    _record_db_cost(h, target, section, cost, back.reconnected, others)
+    _note_server_errors(h, target, target.server.log_since(log_from))
+    if storm["failed"]:
+        h.problem(target, f"W4: {storm['failed']} of {n} reconnects failed ({storm['errors']})")
+    h.results.phases.append(
+        PhaseRecord(
+            phase=W4,
+            target=target.name,
+            sent=f"{n}x{k}",
+            received=marked["received"],
+            seconds=back.times[-1] if back.times else 0.0,
+            rate=marked["received"] / back.all_back if back.all_back else None,
+            latency=_percentiles_ms(back.times),
+            cpu=cpu,
+        )
+    )
+
+
+class Storm:
+    """The sockets of one reconnect storm, as the client reported them.
+
+    Times are seconds from the start of the reconnect. A socket is *back* once it
+    is open and, on a target that replays (``synced``), once its ``synced`` frame,
+    which ends the catch-up, has arrived.
+    """
+
+    def __init__(self, sockets: list[dict[str, Any]], *, synced: bool) -> None:
+        self.sockets = sockets
+        self.synced = synced
+        key = "done" if synced else "opened"
+        self.times = sorted(sock[key] for sock in sockets if sock[key] is not None)
+        self.opened = sorted(sock["opened"] for sock in sockets if sock["opened"] is not None)
+        self.reconnected = len(self.opened)
+        self.last_open = self.opened[-1] if self.opened else None
+        # When the last socket was back: None unless every one came back.
+        self.all_back = self.times[-1] if len(self.times) == len(sockets) else None
+
+    def within(self, seconds: float) -> int:
+        """How many sockets were back within ``seconds``."""
+        return bisect_right(self.times, seconds)
+
+
+def _note_storm(h: Harness, target: Target, back: Storm, overflows: int) -> None:
+    """Note how the sockets came back over time, and the listen-queue overflows meanwhile."""
+    what = "caught up" if back.synced else "reconnected"
+    counts = ", ".join(f"{t:g} s: {back.within(t):,}" for t in MILESTONES)
+    h.results.notes.append(
+        f"{target.spec.title}: W4: {what} within {counts} (of {len(back.sockets):,}); "
+        f"reconnected within {GOAL_SECONDS:g} s: "
+        f"{bisect_right(back.opened, GOAL_SECONDS):,}; TCP listen-queue overflows "
+        f"during the reconnect (whole machine, /proc/net/netstat): {overflows:,}."
+    )
+
+
+def _percentiles_ms(seconds: Sequence[float]) -> dict[str, float | None]:
+    """p50, p99 and max, in ms, of times given in seconds."""
+    summary = summarise([round(t * 1e9) for t in seconds])
+    return {"p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"], "max_ms": summary["max_ms"]}
+
+
+def _wait_for_sockets(pid: int, at_most: int) -> None:
+    """Wait until the server holds no more sockets than ``at_most`` (bounded)."""
+    deadline = time.monotonic() + SERVER_CLOSE_SECONDS
+    while socket_count(pid) > at_most and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def check_replay(
+    sockets: list[dict[str, Any]], expected: Mapping[str, Sequence[Any]]
+) -> Counter[str]:
+    """Sockets with each kind of fault: not back, no ``synced``, ids missing,
+    unexpected, duplicated or out of order. Empty when every socket received
+    exactly its expected ids (``expected``: by user, as strings), in order, once."""
+    faults: Counter[str] = Counter()
+    for sock in sockets:
+        if sock["opened"] is None:
+            faults["not reconnected"] += 1
+            continue
+        got, want = sock["ids"], expected.get(str(sock["u"]), [])
+        checks = {
+            "no synced frame": sock["done"] is None,
+            "missing": bool(set(want) - set(got)),
+            "unexpected": bool(set(got) - set(want)),
+            "duplicate": len(set(got)) < len(got),
+            "out of order": any(b < a for a, b in pairwise(got)),
+        }
+        faults.update(fault for fault, found in checks.items() if found)
+    return faults
+
+
+def _record_storm(h: Harness, target: Target, section: str, back: Storm) -> None:
+    """Record reconnects/s and, on a replaying target, catch-up times."""
+    n = len(back.sockets)
+    rate = back.reconnected / back.last_open if back.last_open else None
+    h.results.add(section, "reconnects/s", target.name, rate)
+    h.results.add(section, "all reconnected, s", target.name, back.last_open, fmt="{:.2f}")
+    if not back.synced:
+        for metric in (
+            CAUGHT_UP,
+            f"caught up within {GOAL_SECONDS:g} s",
+            "p50 ms per-client catch-up",
+            "p99 ms per-client catch-up",
+        ):
+            h.results.add(section, metric, target.name, None, text="no replay")
+        return
+    text = None if back.all_back else f"not all ({len(back.times):,} of {n:,})"
+    h.results.add(section, CAUGHT_UP, target.name, back.all_back, fmt="{:.2f}", text=text)
+    on_time = back.within(GOAL_SECONDS)
+    h.results.add(
+        section,
+        f"caught up within {GOAL_SECONDS:g} s",
+        target.name,
+        None,
+        text=f"{on_time:,} of {n:,}",
+    )
+    latency = _percentiles_ms(back.times)
+    for key in ("p50", "p99"):
+        h.results.add(
+            section, f"{key} ms per-client catch-up", target.name, latency[f"{key}_ms"], fmt=MS
+        )
+
+
+def _record_replay(
+    h: Harness,
+    target: Target,
+    section: str,
+    back: Storm,
+    expected: Mapping[str, Sequence[Any]],
+    received: int,
+) -> None:
+    """Record how many missed notifications came back; on a replaying target, check
+    each socket's ids against ``expected`` and fail the run on any fault."""
+    metric = "missed notifications received"
+    missed = len(back.sockets) * h.sizes.w4_missed
+    if not back.synced:
+        text = f"none of {missed:,}: no replay" if not received else f"{received:,} of {missed:,}"
+        h.results.add(section, metric, target.name, None, text=text)
+        return
+    faults = check_replay(back.sockets, expected)
+    exact = f"all {missed:,}, exact" if not faults else f"{received:,} of {missed:,}"
+    h.results.add(section, metric, target.name, None, text=exact)
+    if faults:
+        wrong = next(
+            sock
+            for sock in back.sockets
+            if sock["ids"] != expected.get(str(sock["u"])) or sock["done"] is None
+        )
+        h.problem(
+            target,
+            f"W4: sockets with faults {dict(faults)} ({received} of {missed} received); "
+            f"e.g. user {wrong['u']} resumed from {wrong['from']}: got {wrong['ids'][:20]}, "
+            f"expected {list(expected.get(str(wrong['u']), []))[:20]}",
+        )
+
+
+def _record_db_cost(
+    h: Harness,
+    target: Target,
+    section: str,
+    cost: dbstats.DbCounters,
+    reconnects: int,
+    others: int,
+) -> None:
+    """Record the database transactions and scans per reconnect; note them per table.
+
+    ``others``: connections of other clients to the database seen meanwhile, whose
+    queries the counters would include too.
+    """
+    if not reconnects:
+        return
+    h.results.add(
+        section,
+        "DB transactions (statements) per reconnect",
+        target.name,
+        cost.transactions / reconnects,
+        fmt="{:.2f}",
+    )
+    scans = cost.scans.get(NOTIFICATION_TABLE, (0, 0))
+    h.results.add(
+        section,
+        f"{NOTIFICATION_TABLE} scans per reconnect",
+        target.name,
+        sum(scans) / reconnects,
+        fmt="{:.2f}",
+    )
+    per_table = ", ".join(
+        f"{table} {seq / reconnects:.2f} seq + {idx / reconnects:.2f} index"
+        for table, (seq, idx) in sorted(cost.scans.items())
+        if seq or idx
+    )
+    h.results.notes.append(
+        f"{target.spec.title}: W4 database cost per reconnect (pg_stat_database and "
+        f"pg_stat_user_tables deltas over {reconnects:,} reconnects): "
+        f"{cost.transactions / reconnects:.2f} transactions; scans: {per_table or 'none'}."
+        + (
+            f" NOT this run's alone: {others} other connection(s) to the database were open."
+            if others
+            else ""
+        )
+    )
+
+
+def _note_server_errors(h: Harness, target: Target, log: str) -> None:
+    """Note (not fail) the server's log lines that look like errors during the storm."""
+    alarms = [line for line in log.splitlines() if any(a in line for a in LOG_ALARMS)]
+    if alarms:
+        h.results.notes.append(
+            f"{target.spec.title}: W4: the server logged {len(alarms)} error lines, "
+            f"first: {alarms[0][:200]}"
+        )
