@@ -155,7 +155,6 @@ def _insert(
     point and lets a socket detect a missed push (``prev_id`` ≠ what it last sent).
     """
     before = _lock_recipients([row.recipient_id for row in rows], using)
-    previous_ids = {user_id: state.previous_id for user_id, state in before.items()}
     batch_size = livebell_settings.BATCH_SIZE
     if connections[using].features.can_return_rows_from_bulk_insert:
         stored = Notification.objects.using(using).bulk_create(rows, batch_size=batch_size)
@@ -163,6 +162,7 @@ def _insert(
     # MySQL cannot return the new ids from a multi-row INSERT. The recipients are
     # locked, so their rows above the previous ids are exactly the ones just inserted.
     Notification.objects.using(using).bulk_create(rows, batch_size=batch_size)
+    previous_ids = {user_id: state.previous_id for user_id, state in before.items()}
     by_recipient: dict[Any, Notification] = {}
     for start in range(0, len(rows), LOCK_CHUNK):
         chunk = rows[start : start + LOCK_CHUNK]
