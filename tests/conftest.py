@@ -11,7 +11,7 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -105,6 +105,17 @@ def layer_kind(request: pytest.FixtureRequest, settings: Any) -> str:
             service_missing(f"Redis at {REDIS_URL}")
     settings.CHANNEL_LAYERS = {"default": redis_layers()[kind]}
     return kind
+
+
+@pytest.fixture
+def private_redis() -> Iterator[Any]:
+    """A throwaway redis-server on a free port, for tests that kill or restart it."""
+    from tests.processes import RedisServer
+
+    redis = RedisServer()
+    redis.start()
+    yield redis
+    redis.kill()
 
 
 @pytest.fixture

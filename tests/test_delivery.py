@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 from django.db import transaction
 
 from livebell import anotify, delivery, notify
-from livebell.groups import user_group
+from livebell.groups import fanout_group, user_group
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -86,23 +86,45 @@ async def test_push_waits_for_the_outermost_commit(
     assert orjson.loads((await inbox())["frame"])["notification"]["verb"] == "inner"
 
 
-async def test_anotify_pushes_with_unread_counts(
+async def test_pushes_to_many_recipients_are_one_fanout_message(
     layer_kind: str, amake_user: Any, group_listener: Any
 ) -> None:
+    """Several recipients: ONE layer message to the fan-out group, nothing per user."""
     bob, carol = await amake_user("bob"), await amake_user("carol")
     await anotify(bob, "first")
+    fanout = await group_listener(fanout_group())
     bob_inbox = await group_listener(user_group(bob.pk))
-    carol_inbox = await group_listener(user_group(carol.pk))
 
     rows = await anotify([bob, carol], "second", data={"post": 7})
 
-    bob_frame = orjson.loads((await bob_inbox())["frame"])
-    carol_frame = orjson.loads((await carol_inbox())["frame"])
-    assert bob_frame["unread_count"] == 2 and carol_frame["unread_count"] == 1
-    assert {bob_frame["notification"]["id"], carol_frame["notification"]["id"]} == {
-        r.pk for r in rows
+    message = await fanout()
+    assert message["type"] == "livebell.batch"
+    by_group = {
+        group: (nid, prev, orjson.loads(frame)) for group, nid, prev, frame in message["items"]
     }
+    assert set(by_group) == {user_group(bob.pk), user_group(carol.pk)}
+    bob_id, bob_prev, bob_frame = by_group[user_group(bob.pk)]
+    carol_id, carol_prev, carol_frame = by_group[user_group(carol.pk)]
+    assert {bob_id, carol_id} == {r.pk for r in rows}
+    assert bob_prev is not None and bob_prev < bob_id and carol_prev is None
+    assert bob_frame["unread_count"] == 2 and carol_frame["unread_count"] == 1
+    assert bob_frame["notification"]["id"] == bob_id
     assert carol_frame["notification"]["data"] == {"post": 7}
+    await assert_silent(fanout)  # one message for the whole batch
+    await assert_silent(bob_inbox)  # and nothing per user
+
+
+async def test_fanout_messages_are_bounded_by_batch_size(
+    layer_kind: str, amake_user: Any, group_listener: Any, settings: Any
+) -> None:
+    settings.LIVEBELL = {"BATCH_SIZE": 2}
+    users = [await amake_user(f"u{i}") for i in range(5)]
+    fanout = await group_listener(fanout_group())
+    rows = await anotify(users, "hello")
+    sizes = [len((await fanout())["items"]) for _ in range(3)]
+    assert sizes == [2, 2, 1]
+    await assert_silent(fanout)
+    assert len(rows) == 5
 
 
 async def test_failed_push_is_counted_and_not_raised(

@@ -32,14 +32,6 @@ LAYERS = {
 }
 
 
-@pytest.fixture
-def private_redis() -> Any:
-    redis = RedisServer()
-    redis.start()
-    yield redis
-    redis.kill()
-
-
 def layer_on(redis: RedisServer, kind: str) -> dict[str, Any]:
     return {"BACKEND": LAYERS[kind], "CONFIG": {"hosts": [redis.url], "prefix": RUN_PREFIX}}
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from django.core.exceptions import ImproperlyConfigured
 
-from livebell import inbox, protocol
+from livebell import fanout, inbox, protocol
 from livebell.conf import livebell_settings
 from livebell.groups import user_group
 from livebell.resume import catch_up
@@ -38,6 +43,48 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     group: str | None = None
     last_id: int = 0
+    hub: fanout.Hub | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Channels would give this socket its own layer channel, read by a task
+        # per message. Instead the process's hub (livebell.fanout) receives from
+        # the layer once per process and queues messages here; the client's
+        # frames join the same queue, so everything is handled one at a time.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        self.mailbox: asyncio.Queue[dict[str, Any] | BaseException] = asyncio.Queue()
+        pump = asyncio.create_task(self._pump(receive))
+        try:
+            while True:
+                message = await self.mailbox.get()
+                if isinstance(message, BaseException):
+                    raise message
+                await self.dispatch(message)
+        except StopConsumer:
+            pass
+        finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+            await self.leave_hub()
+
+    async def _pump(self, receive: Any) -> None:
+        """Move the client's messages into the mailbox until it disconnects."""
+        try:
+            while True:
+                message = await receive()
+                self.mailbox.put_nowait(message)
+                if message["type"] == "websocket.disconnect":
+                    return
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # re-raised by __call__, not lost in this task
+            self.mailbox.put_nowait(exc)
+
+    def deliver(self, message: dict[str, Any]) -> None:
+        """Queue a layer message from the hub (see :class:`livebell.fanout.Subscriber`)."""
+        self.mailbox.put_nowait(message)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels runs close_old_connections() in a worker thread before every
@@ -51,11 +98,6 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
-    @property
-    def channel_layer_alias(self) -> str:
-        # Read per connection, so the LIVEBELL setting is honoured lazily.
-        return str(livebell_settings.CHANNEL_LAYER)
-
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -67,9 +109,17 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             livebell_settings.RATE_LIMIT_PER_SECOND, livebell_settings.RATE_LIMIT_BURST
         )
         self.max_frame_bytes = int(livebell_settings.MAX_FRAME_BYTES)
+        # Read per connection, so the LIVEBELL setting is honoured lazily.
+        layer = get_channel_layer(livebell_settings.CHANNEL_LAYER)
+        if layer is None:
+            raise ImproperlyConfigured(
+                f"CHANNEL_LAYERS has no {livebell_settings.CHANNEL_LAYER!r} layer "
+                "(see LIVEBELL['CHANNEL_LAYER'])."
+            )
         self.group = user_group(user.pk)
+        self.hub = fanout.hub_for(layer)
         # Join first: nothing created from now on can be missed by the catch-up below.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.hub.join(self.group, self)
         await self.accept()
         after, bad_last_id = None, None
         raw = parse_qs(self.scope.get("query_string", b"").decode()).get("last_id")
@@ -83,9 +133,14 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self.catch_up(after)
 
     async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = None
+        await self.leave_hub()
+
+    async def leave_hub(self) -> None:
+        """Stop this socket's pushes; safe to call more than once."""
+        hub, group = self.hub, self.group
+        self.hub = None
+        if hub is not None and group is not None:
+            await hub.leave(group, self)
 
     async def catch_up(self, after: int | None) -> None:
         """Send the notifications after ``after`` (none if None), then ``synced``."""

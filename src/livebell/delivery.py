@@ -21,7 +21,8 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from livebell import protocol
 from livebell.conf import livebell_settings
-from livebell.groups import user_group
+from livebell.fanout import BATCH_TYPE
+from livebell.groups import fanout_group, user_group
 from livebell.models import Notification
 from livebell.payloads import notification_payload
 
@@ -67,25 +68,46 @@ class RecipientState(NamedTuple):
 def prepare_pushes(
     notifications: Sequence[Notification], before: Mapping[Any, RecipientState]
 ) -> list[Push]:
-    """Build one layer message per new notification (one per recipient), without a query.
+    """Build the layer messages for new notifications (one per recipient), without a query.
 
     ``before`` is each recipient's state before the insert: the pushed unread count
     is theirs plus this notification, and ``prev_id`` lets a socket that has not
     sent that id know it missed something and catch up from the database.
+
+    One recipient's push goes to their own group. Pushes to several recipients go
+    as one message per ``BATCH_SIZE`` recipients to the fan-out group, which every
+    server process receives once and hands to its own sockets
+    (:mod:`livebell.fanout`): a broadcast to 1,000 users is one publish, not 1,000.
     """
-    return [
-        (
+    items: list[list[Any]] = [
+        [
             user_group(n.recipient_id),
-            {
-                "type": "livebell.notification",
-                "id": n.pk,
-                "prev_id": before[n.recipient_id].previous_id,
-                "frame": protocol.notification_frame(
-                    notification_payload(n), before[n.recipient_id].unread + 1
-                ),
-            },
-        )
+            n.pk,
+            before[n.recipient_id].previous_id,
+            protocol.notification_frame(notification_payload(n), before[n.recipient_id].unread + 1),
+        ]
         for n in notifications
+    ]
+    if len(items) == 1:
+        [[group, notification_id, previous_id, frame]] = items
+        assert isinstance(group, str)
+        return [
+            (
+                group,
+                {
+                    "type": "livebell.notification",
+                    "group": group,
+                    "id": notification_id,
+                    "prev_id": previous_id,
+                    "frame": frame,
+                },
+            )
+        ]
+    # Bounded messages: BATCH_SIZE recipients each, like the INSERTs.
+    size = max(1, int(livebell_settings.BATCH_SIZE))
+    return [
+        (fanout_group(), {"type": BATCH_TYPE, "items": items[start : start + size]})
+        for start in range(0, len(items), size)
     ]
 
 
@@ -132,7 +154,8 @@ def prepare_state_push(user_id: Any, event: dict[str, Any]) -> Push:
     """
     count = Notification.objects.for_user(user_id).unread_count()
     frame = protocol.encode({**event, "unread_count": count})
-    return (user_group(user_id), {"type": "livebell.event", "frame": frame})
+    group = user_group(user_id)
+    return (group, {"type": "livebell.event", "group": group, "frame": frame})
 
 
 def push_now(pushes: Sequence[Push]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from livebell.conf import livebell_settings
 
-__all__ = ["user_group"]
+__all__ = ["fanout_group", "user_group"]
 
 # Channels accepts group names of ASCII letters, digits, '-', '_' and '.', under 100 characters.
 _SAFE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -23,3 +23,13 @@ def user_group(user_id: Any) -> str:
     if not _SAFE.match(key):
         key = hashlib.sha256(key.encode()).hexdigest()[:40]
     return f"{livebell_settings.GROUP_PREFIX}.{key}"
+
+
+def fanout_group() -> str:
+    """Name of the group every server process joins once, for pushes to many users.
+
+    ``notify()`` sends each batch of recipients there as one message, and each
+    process hands it to its own sockets (see :mod:`livebell.fanout`). The ``-``
+    keeps it apart from every user group, whose names continue the prefix with ``.``.
+    """
+    return f"{livebell_settings.GROUP_PREFIX}-fanout"

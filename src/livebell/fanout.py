@@ -1,0 +1,179 @@
+"""Process-local fan-out: one channel-layer subscription per process, not per socket.
+
+Channels' usual design gives every socket its own layer channel and group
+membership, so a notification for N sockets costs N layer hops (N Redis
+deliveries, N msgpack decodes, N wake-ups of Channels' dispatch loop), and a
+broadcast to N users costs the sender N publishes. Here each process (each
+event loop) has one :class:`Hub` with one layer channel:
+
+- the hub joins a user's group when the first local socket of that user opens,
+  and leaves it when the last one closes; a push to the group reaches the hub
+  once and is copied to that user's local sockets in memory;
+- every hub is in the fan-out group, where ``notify()`` sends one message per
+  batch of recipients (a broadcast to 1,000 users is one publish); each hub
+  hands every item to the local sockets of its recipient and ignores the rest.
+
+A socket gets messages through :meth:`Subscriber.deliver`, which must not block:
+the consumer queues them and handles one message at a time, so a catch-up from
+the database and the live pushes that arrive meanwhile are still serialised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from typing import Any, Protocol
+
+from channels.layers import BaseChannelLayer
+
+from livebell.groups import fanout_group
+
+__all__ = ["BATCH_TYPE", "Hub", "Subscriber", "hub_for"]
+
+logger = logging.getLogger("livebell.fanout")
+
+#: Layer message type of a batch of pushes to many users:
+#: ``{"type": BATCH_TYPE, "items": [[group, id, prev_id, frame], ...]}``.
+BATCH_TYPE = "livebell.batch"
+
+# Pause before receiving again after the layer failed (Redis restarting, say).
+RETRY_SECONDS = 0.5
+
+
+class Subscriber(Protocol):
+    """What the hub needs of a socket."""
+
+    def deliver(self, message: dict[str, Any]) -> None:
+        """Queue one layer message for this socket; must not block or raise."""
+
+
+class Hub:
+    """This event loop's one layer channel, and the local sockets behind each user group."""
+
+    def __init__(self, layer: BaseChannelLayer) -> None:
+        self.layer = layer
+        self.channel: str | None = None
+        self.members: dict[str, set[Subscriber]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        # Serialises joining and leaving groups, so that a user's group is
+        # never left while another of their sockets is joining it.
+        self._lock = asyncio.Lock()
+
+    async def join(self, group: str, subscriber: Subscriber) -> None:
+        """Start delivering ``group``'s messages to ``subscriber``.
+
+        Returns once the layer routes the group's messages to this process: a
+        message sent after that reaches the subscriber.
+        """
+        async with self._lock:
+            if self.channel is None:
+                await self._start()
+            members = self.members.get(group)
+            if members is None:
+                assert self.channel is not None
+                await self.layer.group_add(group, self.channel)
+                members = self.members[group] = set()
+            members.add(subscriber)
+
+    async def leave(self, group: str, subscriber: Subscriber) -> None:
+        """Stop delivering to ``subscriber``; leave the group with the user's last socket."""
+        async with self._lock:
+            members = self.members.get(group)
+            if members is None or subscriber not in members:
+                return
+            members.discard(subscriber)
+            if members:
+                return
+            del self.members[group]
+            channel = self.channel
+            if not self.members:
+                await self._stop()
+            assert channel is not None
+            try:
+                await self.layer.group_discard(group, channel)
+            except Exception:
+                # The layer forgets the membership on its own (group expiry, or a
+                # Redis restart); a close must not fail because of it.
+                logger.warning("livebell: could not leave group %s", group, exc_info=True)
+
+    def dispatch(self, message: dict[str, Any]) -> None:
+        """Hand one layer message to the local sockets it is for."""
+        if message.get("type") == BATCH_TYPE:
+            members = self.members
+            for group, notification_id, previous_id, frame in message["items"]:
+                for subscriber in members.get(group, ()):
+                    subscriber.deliver(
+                        {
+                            "type": "livebell.notification",
+                            "id": notification_id,
+                            "prev_id": previous_id,
+                            "frame": frame,
+                        }
+                    )
+            return
+        for subscriber in self.members.get(message.get("group", ""), ()):
+            subscriber.deliver(message)
+
+    async def _start(self) -> None:
+        self.channel = await self.layer.new_channel()
+        await self.layer.group_add(fanout_group(), self.channel)
+        self._reader = asyncio.create_task(self._read(self.channel), name="livebell-hub")
+
+    async def _stop(self) -> None:
+        channel, reader = self.channel, self._reader
+        self.channel, self._reader = None, None
+        if reader is not None:
+            reader.cancel()
+        if channel is not None:
+            try:
+                await self.layer.group_discard(fanout_group(), channel)
+            except Exception:
+                logger.warning("livebell: could not leave the fan-out group", exc_info=True)
+
+    async def _read(self, channel: str) -> None:
+        rejoin = False
+        while True:
+            try:
+                if rejoin:
+                    await self._rejoin(channel)
+                    rejoin = False
+                message = await self.layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("livebell: channel layer receive failed; retrying", exc_info=True)
+                # A Redis that restarted without persistence has forgotten every
+                # group membership: join them all again before receiving. Pushes
+                # lost meanwhile are stored; sockets fetch them on the next push.
+                rejoin = True
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            try:
+                self.dispatch(message)
+            except Exception:
+                # A malformed message (another program on the same Redis) must
+                # not stop every socket of the process.
+                logger.exception("livebell: could not dispatch a layer message")
+
+    async def _rejoin(self, channel: str) -> None:
+        async with self._lock:
+            if self.channel != channel:
+                return  # stopped meanwhile
+            for group in [fanout_group(), *self.members]:
+                await self.layer.group_add(group, channel)
+
+
+# One hub per event loop and channel layer: layers hold per-loop connections.
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, Hub]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def hub_for(layer: BaseChannelLayer) -> Hub:
+    """The running event loop's hub on ``layer``, created on first use."""
+    per_loop = _hubs.setdefault(asyncio.get_running_loop(), {})
+    hub = per_loop.get(id(layer))
+    if hub is None or hub.layer is not layer:
+        hub = per_loop[id(layer)] = Hub(layer)
+    return hub

@@ -1,0 +1,103 @@
+"""Process-local fan-out: one layer subscription per process and user, shared by the
+user's sockets; one layer message per batch of recipients, on every layer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.contrib.auth import get_user_model
+
+from livebell import anotify, fanout, notify
+from livebell.groups import fanout_group, user_group
+from tests.conftest import REDIS_URL, connect_synced, receive_json
+from tests.processes import asgi_servers
+from tests.test_faults import all_clients, assert_exactly_once, layer_on, start_clients
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+async def assert_silent(communicator: Any, within: float = 0.3) -> None:
+    assert await communicator.receive_nothing(timeout=within)
+
+
+async def redis_subscribers(group: str) -> int:
+    """How many Redis connections listen to ``group`` (pub/sub layer only)."""
+    from redis.asyncio import Redis
+
+    # The layer names the Redis channel of a group; the count comes from Redis itself.
+    channel = get_channel_layer()._get_layer()._get_group_channel_name(group)
+    async with Redis.from_url(REDIS_URL) as redis:
+        [(_, count)] = await redis.pubsub_numsub(channel)
+    return int(count)
+
+
+async def test_tabs_of_one_user_share_one_subscription(layer_kind: str, amake_user: Any) -> None:
+    bob, alice = await amake_user("bob"), await amake_user("alice")
+    tab1, tab2 = await connect_synced(bob), await connect_synced(bob)
+    alice_tab = await connect_synced(alice)
+    hub = fanout.hub_for(get_channel_layer())
+    assert len(hub.members[user_group(bob.pk)]) == 2
+    if layer_kind == "redis_pubsub":
+        assert await redis_subscribers(user_group(bob.pk)) == 1
+
+    [one] = await anotify(bob, "for bob")
+    for tab in (tab1, tab2):
+        frame = await receive_json(tab)
+        assert frame["notification"]["id"] == one.pk
+    await assert_silent(alice_tab)
+
+    rows = await anotify([bob, alice], "for both")
+    ids = {row.recipient_id: row.pk for row in rows}
+    for tab, user in ((tab1, bob), (tab2, bob), (alice_tab, alice)):
+        frame = await receive_json(tab)
+        assert frame["notification"]["id"] == ids[user.pk]
+        await assert_silent(tab, within=0.1)  # exactly once
+
+    await tab1.disconnect()
+    assert len(hub.members[user_group(bob.pk)]) == 1
+    await tab2.disconnect()
+    assert user_group(bob.pk) not in hub.members
+    if layer_kind == "redis_pubsub":
+        assert await redis_subscribers(user_group(bob.pk)) == 0
+    await alice_tab.disconnect()
+    # The last socket gone, the process leaves the fan-out group too.
+    assert hub.members == {} and hub.channel is None
+
+
+async def test_a_malformed_layer_message_does_not_stop_the_hub(
+    layer_kind: str, amake_user: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    bob = await amake_user("bob")
+    tab = await connect_synced(bob)
+    layer = get_channel_layer()
+    await layer.group_send(fanout_group(), {"type": "livebell.batch", "items": [["short"]]})
+    await layer.group_send(user_group(bob.pk), {"type": "livebell.notification"})  # no group
+    [row] = await anotify(bob, "still delivered")
+    frame = await receive_json(tab)
+    assert frame["notification"]["id"] == row.pk
+    await assert_silent(tab)
+    assert "could not dispatch a layer message" in caplog.text
+    await tab.disconnect()
+
+
+@pytest.mark.parametrize("kind", ["redis_pubsub", "redis"])
+async def test_a_broadcast_reaches_every_socket_on_every_process_once(
+    private_redis: Any, make_user: Any, settings: Any, kind: str
+) -> None:
+    """Two server processes, two sockets per user (one on each): one notify() to all
+    users is one layer message, and every socket gets its own user's row, once."""
+    users = {name: await sync_to_async(make_user)(name) for name in ("bob", "carol", "dave")}
+    layer = layer_on(private_redis, kind)
+    settings.CHANNEL_LAYERS = {"default": layer}
+    with asgi_servers(layer, 2) as servers:
+        clients = await start_clients(servers, users)
+        everyone = get_user_model().objects.filter(pk__in=[u.pk for u in users.values()])
+        for i in range(5):
+            await sync_to_async(notify)(everyone, f"announcement {i}")
+        delivered = await assert_exactly_once(clients, users)
+        assert delivered == 5 * len(users) * 2
+        await asyncio.gather(*(client.stop() for client in all_clients(clients)))
