@@ -24,7 +24,7 @@ demo: $(STAMP)
 	cd demo && env -u DATABASE_URL -u REDIS_URL $(PY) manage.py seed_demo
 	@echo "livebell demo: http://127.0.0.1:8000 (alice, bob, carol / livebell)"
 	cd demo && env -u DATABASE_URL -u REDIS_URL $(PY) -m uvicorn demo.asgi:application \
-		--host 127.0.0.1 --port 8000
+		--host 127.0.0.1 --port 8000 --ws-per-message-deflate false
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests demo
