@@ -107,6 +107,25 @@ def layer_kind(request: pytest.FixtureRequest, settings: Any) -> str:
     return kind
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test databases, and on PostgreSQL no stray session at the end.
+
+    Async tests reach the database from asgiref's worker threads, whose connections
+    stay open after the test; PostgreSQL refuses to drop a database with sessions.
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture
 def private_redis() -> Iterator[Any]:
     """A throwaway redis-server on a free port, for tests that kill or restart it."""

@@ -11,9 +11,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
 # Set up Django (the app registry) before importing anything that touches models.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
@@ -25,8 +25,10 @@ http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django
 application = ProtocolTypeRouter(
     {
         "http": http_app,
+        # The session only: livebell's consumer reads the user from it itself,
+        # batching concurrent connects (AuthMiddlewareStack works too, a little slower).
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(livebell.routing.websocket_urlpatterns))
+            SessionMiddlewareStack(URLRouter(livebell.routing.websocket_urlpatterns))
         ),
     }
 )

@@ -8,16 +8,15 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
-from livebell import fanout, inbox, protocol
+from livebell import auth, fanout, inbox, protocol
 from livebell.conf import livebell_settings
 from livebell.groups import user_group
-from livebell.resume import catch_up
+from livebell.resume_queue import acatch_up
 
 __all__ = ["CLOSE_UNAUTHENTICATED", "NotificationConsumer"]
 
@@ -100,7 +99,9 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def connect(self) -> None:
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        if user is None:  # behind SessionMiddlewareStack: resolve it here, batched
+            user = self.scope["user"] = await auth.ascope_user(self.scope)
+        if not user.is_authenticated:
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
@@ -144,9 +145,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def catch_up(self, after: int | None) -> None:
         """Send the notifications after ``after`` (none if None), then ``synced``."""
-        catchup = await database_sync_to_async(catch_up)(
-            self.user_id, after, limit=livebell_settings.RESUME_MAX
-        )
+        catchup = await acatch_up(self.user_id, after, limit=livebell_settings.RESUME_MAX)
         for payload in catchup.notifications:
             await self.send(text_data=protocol.notification_frame(payload, catchup.unread_count))
         self.last_id = catchup.last_id

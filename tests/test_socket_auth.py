@@ -1,0 +1,75 @@
+"""Who the socket belongs to: read from the session by livebell (batched across
+concurrent connects), or taken from Channels' AuthMiddlewareStack."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.auth import AuthMiddlewareStack
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+import livebell.routing
+from livebell import anotify, auth
+from tests.conftest import asession_cookie, connect_synced, open_socket, receive_json
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+async def test_behind_auth_middleware_stack_too(amake_user: Any) -> None:
+    bob = await amake_user("bob")
+    app = AuthMiddlewareStack(URLRouter(livebell.routing.websocket_urlpatterns))
+    headers = [(b"cookie", (await asession_cookie(bob)).encode())]
+    socket = WebsocketCommunicator(app, "/ws/notifications/", headers=headers)
+    connected, _ = await socket.connect()
+    assert connected
+    assert (await receive_json(socket))["type"] == "synced"
+    [row] = await anotify(bob, "hello")
+    assert (await receive_json(socket))["notification"]["id"] == row.pk
+    await socket.disconnect()
+
+
+async def test_a_session_from_before_a_password_change_is_refused(amake_user: Any) -> None:
+    """Django's session-hash check applies: changing the password logs sockets out."""
+    bob = await amake_user("bob")
+    socket = await open_socket(bob)  # logged in now
+
+    def change_password() -> None:
+        bob.set_password("new password")
+        bob.save()
+
+    await sync_to_async(change_password)()
+    connected, _ = await socket.connect()
+    assert connected
+    assert await socket.receive_output(timeout=3) == {"type": "websocket.close", "code": 4401}
+
+
+async def test_concurrent_connects_share_database_trips(
+    amake_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = [await amake_user(f"u{i}") for i in range(20)]
+    batches: list[int] = []
+    real = auth._resolve.run_batch
+
+    def counting(sessions: Any) -> Any:
+        batches.append(len(sessions))
+        return real(sessions)
+
+    monkeypatch.setattr(auth._resolve, "run_batch", counting)
+    sockets = await asyncio.gather(*(connect_synced(user) for user in users))
+    assert sum(batches) == 20 and len(batches) < 20, batches
+    # Each socket is its own user's: a notification reaches only its recipient.
+    [row] = await anotify(users[7], "for u7")
+    assert (await receive_json(sockets[7]))["notification"]["id"] == row.pk
+    for i, socket in enumerate(sockets):
+        if i != 7:
+            assert await socket.receive_nothing(timeout=0.02)
+    await asyncio.gather(*(socket.disconnect() for socket in sockets))
+
+
+async def test_a_scope_without_session_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="SessionMiddlewareStack"):
+        await auth.ascope_user({"type": "websocket"})
