@@ -6,7 +6,9 @@ with that target's settings in the environment; commands (see :mod:`bench.agent`
 - ``init``: the ids of the users whose sockets are connected.
 - ``broadcast``: ``count`` messages to every one of those users.
 - ``targeted``: ``count`` messages, each to one user picked at random, from
-  synchronous code (``mode="sync"``) or from one event loop (``mode="async"``).
+  synchronous code (``mode="sync"``), from one event loop one after another
+  (``mode="async"``), or from one event loop with up to ``concurrency`` calls in
+  flight (``mode="concurrent"``).
 - ``missed``: ``count`` messages to each of the given users, whose sockets are
   closed (the reconnect storm, W4); replies with the ids stored for each user.
 
@@ -265,11 +267,16 @@ class Sender:
         rate: float | None,
         seconds: float,
         mode: str = "sync",
+        concurrency: int = 1,
         seed: int = 0,
     ) -> Reply:
         picks = random.Random(seed)
         if mode == "async":
             return asyncio.run(self._atargeted(phase, count, rate, seconds, picks))
+        if mode == "concurrent":
+            return asyncio.run(
+                self._aconcurrent(phase, count, rate, seconds, picks, concurrency)
+            )
         n = len(self.backend.user_ids)
         start, sent = now_ns(), 0
         for planned in schedule(count, rate, seconds):
@@ -289,6 +296,41 @@ class Sender:
                 await asyncio.sleep(delay)
             await self.backend.atargeted(picks.randrange(n), make_marker(phase, planned))
             sent += 1
+        return _report(sent, start)
+
+    async def _aconcurrent(
+        self,
+        phase: int,
+        count: int,
+        rate: float | None,
+        seconds: float,
+        picks: random.Random,
+        concurrency: int,
+    ) -> Reply:
+        """Like ``_atargeted``, but each message is its own task, at most ``concurrency``
+        in flight: many requests of an ASGI site calling at once. A message whose
+        turn comes while all slots are busy waits, and its latency shows it."""
+        start, sent = now_ns(), 0
+        n = len(self.backend.user_ids)
+        slots = asyncio.Semaphore(concurrency)
+        running: set[asyncio.Task[None]] = set()
+
+        async def one(index: int, marker: Marker) -> None:
+            try:
+                await self.backend.atargeted(index, marker)
+            finally:
+                slots.release()
+
+        for planned in schedule(count, rate, seconds):
+            delay = (planned - now_ns()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await slots.acquire()
+            task = asyncio.create_task(one(picks.randrange(n), make_marker(phase, planned)))
+            running.add(task)
+            task.add_done_callback(running.discard)
+            sent += 1
+        await asyncio.gather(*running)
         return _report(sent, start)
 
     def missed(self, *, phase: int, count: int, user_ids: list[Any]) -> Reply:

@@ -28,6 +28,11 @@ class Sizes:
     w2_saturation_seconds: float
     w2_latency_count: int
     w2_latency_rate: float  # notifications per second
+    # W2 from many async callers at once (as an ASGI site's requests would): calls
+    # in flight at most, and the fixed-rate phase (the "p99 at 1,000/s").
+    w2_concurrency: int
+    w2_concurrent_latency_count: int
+    w2_concurrent_latency_rate: float
     # W3: sockets held open at once, without and with per-message deflate offered.
     w3_sockets: int
     w3_deflate_sockets: int
@@ -76,6 +81,9 @@ FULL = Sizes(
     w2_saturation_seconds=4.0,
     w2_latency_count=150,
     w2_latency_rate=50.0,
+    w2_concurrency=64,
+    w2_concurrent_latency_count=2000,
+    w2_concurrent_latency_rate=1000.0,
     w3_sockets=10_000,
     w3_deflate_sockets=2_000,
     connect_concurrency=100,
@@ -100,6 +108,9 @@ QUICK = Sizes(
     w2_saturation_seconds=1.0,
     w2_latency_count=30,
     w2_latency_rate=50.0,
+    w2_concurrency=16,
+    w2_concurrent_latency_count=100,
+    w2_concurrent_latency_rate=500.0,
     w3_sockets=100,
     w3_deflate_sockets=100,
     connect_concurrency=50,

@@ -116,7 +116,7 @@ def w2_targeted(h: Harness, target: Target) -> None:
     n = h.sizes.users
     h.connect(target, "w2", target.spec.targeted_path, n)
     try:
-        for mode in ("sync", "async"):
+        for mode in ("sync", "async", "concurrent"):
             _w2_mode(h, target, mode)
     finally:
         h.close("w2")
@@ -124,6 +124,10 @@ def w2_targeted(h: Harness, target: Target) -> None:
 
 def _w2_mode(h: Harness, target: Target, mode: str) -> None:
     s = h.sizes
+    concurrent = mode == "concurrent"
+    concurrency = s.w2_concurrency if concurrent else 1
+    latency_count = s.w2_concurrent_latency_count if concurrent else s.w2_latency_count
+    latency_rate = s.w2_concurrent_latency_rate if concurrent else s.w2_latency_rate
     saturation = h.deliver(
         target,
         phase_name=f"W2 {mode} saturation",
@@ -134,23 +138,29 @@ def _w2_mode(h: Harness, target: Target, mode: str) -> None:
         seconds=s.w2_saturation_seconds,
         fixed_load=False,
         mode=mode,
+        concurrency=concurrency,
     )
     latency = h.deliver(
         target,
         phase_name=f"W2 {mode} latency",
         command="targeted",
         per_message=1,
-        count=s.w2_latency_count,
-        rate=s.w2_latency_rate,
-        seconds=s.w2_latency_count / s.w2_latency_rate + s.drain_seconds,
+        count=latency_count,
+        rate=latency_rate,
+        seconds=latency_count / latency_rate + s.drain_seconds,
         fixed_load=True,
         mode=mode,
+        concurrency=concurrency,
     )
-    caller = "notify()" if mode == "sync" else "anotify()"
+    caller = {
+        "sync": "notify()",
+        "async": "anotify()",
+        "concurrent": f"anotify(), {concurrency} in flight",
+    }[mode]
     section = f"{W2}, {caller} (N={s.users})"
     h.results.add(section, "saturation, delivered/s", target.name, saturation.rate)
     _record_completeness(h, section, "delivered at saturation", target, saturation)
-    _record_latency(h, section, f"{s.w2_latency_rate:g} notifications/s", target, latency)
+    _record_latency(h, section, f"{latency_rate:g} notifications/s", target, latency)
 
 
 def w3_connections(h: Harness, target: Target, *, deflate: bool) -> None:

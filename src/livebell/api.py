@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
-from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import connections, models, router, transaction
 from django.db.models.query import QuerySet
 from django.utils import timezone
 
 from livebell import delivery
+from livebell.batching import Coalescer
 from livebell.conf import livebell_settings
 from livebell.models import (
     TARGET_TEXT_MAX_LENGTH,
@@ -82,32 +83,102 @@ async def anotify(
 ) -> list[Notification]:
     """Async twin of :func:`notify`, for consumers, async views and tasks.
 
-    Stores the rows in a worker thread (in their own transaction), then pushes
-    them from the running event loop. Arguments, return value and errors are
-    those of :func:`notify`; pass a QuerySet or a list of users, not a lazy
-    related manager that would query from async code.
+    Stores the rows in Channels' database thread, in their own transaction, then
+    pushes them from the running event loop. Calls made at the same time share
+    one transaction (a group commit: one lock query, one INSERT, one commit and
+    one publish for all of them); a call is never held back waiting for others. Arguments,
+    return value and errors are those of :func:`notify`; pass a QuerySet or a
+    list of users, not a lazy related manager that would query from async code.
     """
-    stored: list[Notification]
-    stored, pushes = await database_sync_to_async(_store_and_prepare)(
-        recipients, verb, actor, target, data, level
-    )
-    await delivery.apush(pushes)
+    outcome = await _store_together(_Call(recipients, verb, actor, target, data, level))
+    if isinstance(outcome, BaseException):
+        raise outcome
+    stored, pushes = outcome
+    await pushes.sent()
     return stored
 
 
-def _store_and_prepare(
-    recipients: Recipients,
-    verb: str,
-    actor: models.Model | None,
-    target: models.Model | None,
-    data: dict[str, Any] | None,
-    level: str,
-) -> tuple[list[Notification], list[delivery.Push]]:
-    rows = _build_rows(recipients, verb, actor=actor, target=target, data=data, level=level)
+class _Call(NamedTuple):
+    """The arguments of one ``anotify()`` call."""
+
+    recipients: Recipients
+    verb: str
+    actor: models.Model | None
+    target: models.Model | None
+    data: dict[str, Any] | None
+    level: str
+
+
+class _SharedPushes:
+    """The pushes of calls stored together: sent once, in id order, by whichever
+    caller gets there first; the others wait for the same send."""
+
+    def __init__(self, pushes: list[delivery.Push]) -> None:
+        self.pushes = pushes
+        self.sending: asyncio.Future[None] | None = None
+
+    async def sent(self) -> None:
+        if self.sending is None:
+            self.sending = asyncio.ensure_future(delivery.apush(self.pushes))
+        # A caller cancelled while waiting must not cancel the others' pushes.
+        await asyncio.shield(self.sending)
+
+
+_Stored = tuple[list[Notification], _SharedPushes]
+
+
+def _store_calls(calls: Sequence[_Call]) -> list[_Stored | Exception]:
+    """Store concurrent ``anotify()`` calls in one transaction; each call's rows and pushes.
+
+    A call with bad arguments gets its own error and stores nothing; the others
+    go on. If the shared transaction fails, each call is retried alone, so a
+    database error reaches only the call that caused it.
+    """
+    outcomes: list[_Stored | Exception] = []
+    built: list[tuple[int, list[Notification]]] = []
+    for index, call in enumerate(calls):
+        try:
+            rows = _build_rows(
+                call.recipients,
+                call.verb,
+                actor=call.actor,
+                target=call.target,
+                data=call.data,
+                level=call.level,
+            )
+        except Exception as exc:
+            outcomes.append(exc)
+        else:
+            outcomes.append(ValueError("not stored"))  # replaced below
+            built.append((index, rows))
+    if not built:
+        return outcomes
     using = router.db_for_write(Notification)
-    with transaction.atomic(using=using):
-        stored, recipients_before = _insert(rows, using)
-        return stored, delivery.prepare_pushes(stored, recipients_before)
+    try:
+        with transaction.atomic(using=using):
+            stored, before = _insert([row for _, rows in built for row in rows], using)
+    except Exception as exc:
+        if len(built) == 1:
+            outcomes[built[0][0]] = exc
+            return outcomes
+        for index, _ in built:
+            outcomes[index] = _store_calls([calls[index]])[0]
+        return outcomes
+    # One set of pushes for the whole batch: several rows go as one fan-out message.
+    pushes = _SharedPushes(delivery.prepare_pushes(stored, before))
+    start = 0
+    for index, rows in built:
+        outcomes[index] = (stored[start : start + len(rows)], pushes)
+        start += len(rows)
+    return outcomes
+
+
+# Calls per shared transaction; each may have many recipients (rows go in BATCH_SIZE INSERTs).
+MAX_CALLS_TOGETHER = 500
+
+_store_together: Coalescer[_Call, _Stored | Exception] = Coalescer(
+    _store_calls, max_batch=MAX_CALLS_TOGETHER
+)
 
 
 def _build_rows(
@@ -160,22 +231,27 @@ def _insert(
         stored = Notification.objects.using(using).bulk_create(rows, batch_size=batch_size)
         return stored, before
     # MySQL cannot return the new ids from a multi-row INSERT. The recipients are
-    # locked, so their rows above the previous ids are exactly the ones just inserted.
+    # locked, so their rows above the previous ids are exactly the ones just
+    # inserted, and a recipient's rows got increasing ids in insertion order.
     Notification.objects.using(using).bulk_create(rows, batch_size=batch_size)
     previous_ids = {user_id: state.previous_id for user_id, state in before.items()}
-    by_recipient: dict[Any, Notification] = {}
-    for start in range(0, len(rows), LOCK_CHUNK):
-        chunk = rows[start : start + LOCK_CHUNK]
-        floor = min((previous_ids[r.recipient_id] or 0) for r in chunk)
-        fetched = Notification.objects.using(using).filter(
-            recipient_id__in=[r.recipient_id for r in chunk], id__gt=floor
+    recipient_ids = list(dict.fromkeys(row.recipient_id for row in rows))
+    newest_last: dict[Any, list[Notification]] = {}
+    for start in range(0, len(recipient_ids), LOCK_CHUNK):
+        chunk = recipient_ids[start : start + LOCK_CHUNK]
+        floor = min((previous_ids[user_id] or 0) for user_id in chunk)
+        fetched = (
+            Notification.objects.using(using)
+            .filter(recipient_id__in=chunk, id__gt=floor)
+            .order_by("-id")
         )
         for n in fetched:
             if n.pk > (previous_ids[n.recipient_id] or 0):
-                by_recipient[n.recipient_id] = n
-    stored = [by_recipient[r.recipient_id] for r in rows]
-    for row in stored:
-        row.actor = rows[0].actor
+                newest_last.setdefault(n.recipient_id, []).append(n)
+    # Popping from the end of each newest-first list hands them out oldest first.
+    stored = [newest_last[row.recipient_id].pop() for row in rows]
+    for original, row in zip(rows, stored, strict=True):
+        row.actor = original.actor
     return stored, before
 
 
@@ -204,6 +280,11 @@ def _lock_recipients(user_ids: list[Any], using: str) -> dict[Any, delivery.Reci
         )
         for pk, previous_id, unread in locked:
             states[pk] = delivery.RecipientState(previous_id, unread or 0)
+    missing = set(ordered) - set(states)
+    if missing:
+        # A user object whose row is gone (deleted meanwhile, or never saved here).
+        shown = ", ".join(map(str, sorted(missing)[:5]))
+        raise ValueError(f"No user with primary key {shown}: deleted, or from another database?")
     return states
 
 

@@ -31,6 +31,8 @@ __all__ = [
     "Push",
     "RecipientState",
     "apush",
+    "build_pushes",
+    "chain_states",
     "prepare_pushes",
     "prepare_state_push",
     "push_now",
@@ -65,14 +67,40 @@ class RecipientState(NamedTuple):
     unread: int
 
 
+def chain_states(
+    notifications: Sequence[Notification], before: Mapping[Any, RecipientState]
+) -> dict[int, RecipientState]:
+    """Each new notification's recipient state just before it, by notification id.
+
+    ``before`` is each recipient's state before all of them. A recipient with
+    several new notifications (concurrent ``anotify()`` calls stored together)
+    gets them chained in id order: each one's ``prev_id`` is the one before.
+    """
+    running = dict(before)
+    states: dict[int, RecipientState] = {}
+    for n in sorted(notifications, key=lambda n: n.pk):
+        state = running[n.recipient_id]
+        states[n.pk] = state
+        running[n.recipient_id] = RecipientState(n.pk, state.unread + 1)
+    return states
+
+
 def prepare_pushes(
     notifications: Sequence[Notification], before: Mapping[Any, RecipientState]
 ) -> list[Push]:
-    """Build the layer messages for new notifications (one per recipient), without a query.
+    """Build the layer messages for new notifications, without a query.
 
     ``before`` is each recipient's state before the insert: the pushed unread count
     is theirs plus this notification, and ``prev_id`` lets a socket that has not
     sent that id know it missed something and catch up from the database.
+    """
+    return build_pushes(notifications, chain_states(notifications, before))
+
+
+def build_pushes(
+    notifications: Sequence[Notification], state_before: Mapping[int, RecipientState]
+) -> list[Push]:
+    """Build the layer messages for new notifications from :func:`chain_states`.
 
     One recipient's push goes to their own group. Pushes to several recipients go
     as one message per ``BATCH_SIZE`` recipients to the fan-out group, which every
@@ -83,10 +111,10 @@ def prepare_pushes(
         [
             user_group(n.recipient_id),
             n.pk,
-            before[n.recipient_id].previous_id,
-            protocol.notification_frame(notification_payload(n), before[n.recipient_id].unread + 1),
+            state_before[n.pk].previous_id,
+            protocol.notification_frame(notification_payload(n), state_before[n.pk].unread + 1),
         ]
-        for n in notifications
+        for n in sorted(notifications, key=lambda n: n.pk)
     ]
     if len(items) == 1:
         [[group, notification_id, previous_id, frame]] = items

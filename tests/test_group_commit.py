@@ -1,0 +1,77 @@
+"""Concurrent anotify() calls share one transaction, and each still gets exactly
+its own rows, its own errors, and pushes chained in id order."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from livebell import anotify, api
+from livebell.models import Notification
+from tests.conftest import connect_synced, receive_json
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    sizes: list[int] = []
+    real = api._store_together.run_batch
+
+    def counting(calls: Any) -> Any:
+        sizes.append(len(calls))
+        return real(calls)
+
+    monkeypatch.setattr(api._store_together, "run_batch", counting)
+    return sizes
+
+
+async def test_concurrent_calls_share_a_transaction_and_chain_per_user(
+    layer_kind: str, amake_user: Any, batch_sizes: list[int]
+) -> None:
+    bob, carol = await amake_user("bob"), await amake_user("carol")
+    await anotify(bob, "before")
+    bob_tab, carol_tab = await connect_synced(bob), await connect_synced(carol)
+    batch_sizes.clear()
+
+    results = await asyncio.gather(
+        *(anotify(bob if i % 3 else [bob, carol], f"n{i}", data={"i": i}) for i in range(12))
+    )
+    assert len(batch_sizes) < 12 and sum(batch_sizes) == 12, batch_sizes
+    for i, rows in enumerate(results):  # each call gets its own rows, nobody else's
+        assert [r.verb for r in rows] == [f"n{i}"] * len(rows)
+        assert {r.recipient_id for r in rows} == ({bob.pk} if i % 3 else {bob.pk, carol.pk})
+
+    bob_ids = [r.pk for rows in results for r in rows if r.recipient_id == bob.pk]
+    frames = [await receive_json(bob_tab) for _ in bob_ids]
+    # Every push once, in id order, each unread count one more than the last:
+    # the chained prev_ids let the socket take them live, without a catch-up.
+    assert [f["notification"]["id"] for f in frames] == sorted(bob_ids)
+    assert [f["unread_count"] for f in frames] == list(range(2, 2 + len(bob_ids)))
+    assert await bob_tab.receive_nothing(timeout=0.2)
+    carol_frames = [await receive_json(carol_tab) for _ in range(4)]
+    assert [f["unread_count"] for f in carol_frames] == [1, 2, 3, 4]
+    assert await Notification.objects.acount() == 1 + 12 + 4
+    await bob_tab.disconnect()
+    await carol_tab.disconnect()
+
+
+async def test_a_bad_call_fails_alone(amake_user: Any, batch_sizes: list[int]) -> None:
+    bob = await amake_user("bob")
+    ghost = get_user_model()(pk=987654, username="ghost")  # no such row
+    outcomes = await asyncio.gather(
+        anotify(bob, "fine 1"),
+        anotify(bob, ""),  # bad argument: refused before any write
+        anotify(ghost, "to nobody"),  # fails in the database: the batch is retried
+        anotify(bob, "fine 2"),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[1], ValueError) and "verb" in str(outcomes[1])
+    assert isinstance(outcomes[2], ValueError) and "987654" in str(outcomes[2])
+    assert [rows[0].verb for rows in (outcomes[0], outcomes[3])] == ["fine 1", "fine 2"]
+    verbs = [n.verb async for n in Notification.objects.order_by("pk")]
+    assert verbs == ["fine 1", "fine 2"]
+    assert max(batch_sizes) > 1, batch_sizes
