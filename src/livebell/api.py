@@ -8,11 +8,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
-from django.db import connections, models, router, transaction
+from django.db import models, router, transaction
 from django.db.models.query import QuerySet
 from django.utils import timezone
 
-from livebell import delivery
+from livebell import delivery, rows
 from livebell.batching import Coalescer
 from livebell.conf import livebell_settings
 from livebell.models import (
@@ -22,7 +22,7 @@ from livebell.models import (
     Level,
     Notification,
 )
-from livebell.querysets import newest_id_subquery, unread_count_subquery
+from livebell.rows import RowPlan
 
 __all__ = ["Recipients", "anotify", "notify"]
 
@@ -63,10 +63,10 @@ def notify(
         TypeError: a recipient or actor that is not a saved user, or ``data``
             that is not a JSON-serialisable dict.
     """
-    rows = _build_rows(recipients, verb, actor=actor, target=target, data=data, level=level)
+    plan = _plan(recipients, verb, actor=actor, target=target, data=data, level=level)
     using = router.db_for_write(Notification)
     with transaction.atomic(using=using):
-        stored, recipients_before = _insert(rows, using)
+        stored, recipients_before = rows.store([plan], using)
         pushes = delivery.prepare_pushes(stored, recipients_before)
         transaction.on_commit(lambda: delivery.push_now(pushes), using=using, robust=True)
     return stored
@@ -135,10 +135,10 @@ def _store_calls(calls: Sequence[_Call]) -> list[_Stored | Exception]:
     database error reaches only the call that caused it.
     """
     outcomes: list[_Stored | Exception] = []
-    built: list[tuple[int, list[Notification]]] = []
+    planned: list[tuple[int, RowPlan]] = []
     for index, call in enumerate(calls):
         try:
-            rows = _build_rows(
+            plan = _plan(
                 call.recipients,
                 call.verb,
                 actor=call.actor,
@@ -150,26 +150,27 @@ def _store_calls(calls: Sequence[_Call]) -> list[_Stored | Exception]:
             outcomes.append(exc)
         else:
             outcomes.append(ValueError("not stored"))  # replaced below
-            built.append((index, rows))
-    if not built:
+            planned.append((index, plan))
+    if not planned:
         return outcomes
     using = router.db_for_write(Notification)
     try:
         with transaction.atomic(using=using):
-            stored, before = _insert([row for _, rows in built for row in rows], using)
+            stored, before = rows.store([plan for _, plan in planned], using)
     except Exception as exc:
-        if len(built) == 1:
-            outcomes[built[0][0]] = exc
+        if len(planned) == 1:
+            outcomes[planned[0][0]] = exc
             return outcomes
-        for index, _ in built:
+        for index, _ in planned:
             outcomes[index] = _store_calls([calls[index]])[0]
         return outcomes
     # One set of pushes for the whole batch: several rows go as one fan-out message.
     pushes = _SharedPushes(delivery.prepare_pushes(stored, before))
     start = 0
-    for index, rows in built:
-        outcomes[index] = (stored[start : start + len(rows)], pushes)
-        start += len(rows)
+    for index, plan in planned:
+        count = len(plan.recipient_ids)
+        outcomes[index] = (stored[start : start + count], pushes)
+        start += count
     return outcomes
 
 
@@ -181,7 +182,7 @@ _store_together: Coalescer[_Call, _Stored | Exception] = Coalescer(
 )
 
 
-def _build_rows(
+def _plan(
     recipients: Recipients,
     verb: str,
     *,
@@ -189,8 +190,8 @@ def _build_rows(
     target: models.Model | None,
     data: dict[str, Any] | None,
     level: str,
-) -> list[Notification]:
-    """Validate everything before any write, and build the unsaved rows."""
+) -> RowPlan:
+    """Validate everything before any write; what to store, for whom."""
     verb = _clean_verb(verb)
     if level not in Level.values:
         raise ValueError(f"level must be one of {', '.join(Level.values)}, not {level!r}.")
@@ -199,93 +200,15 @@ def _build_rows(
     data = _clean_data(data)
     target_fields = _target_fields(target)
     recipient_ids = _recipient_ids(recipients)
-    now = timezone.now()
-    return [
-        Notification(
-            recipient_id=recipient_id,
-            actor=actor,  # type: ignore[misc]  # any model: the user model is swappable
-            verb=verb,
-            level=level,
-            data=data,
-            created_at=now,
-            **target_fields,
-        )
-        for recipient_id in recipient_ids
-    ]
-
-
-def _insert(
-    rows: list[Notification], using: str
-) -> tuple[list[Notification], dict[Any, delivery.RecipientState]]:
-    """Insert the rows in batches; return them with ids, and each recipient's state
-    before the insert (their previous notification id and unread count).
-
-    Runs inside a transaction. The recipients' user rows are locked first, so two
-    transactions notifying the same user insert one after the other: a user's ids
-    then increase in commit order, which is what makes ``last_id`` a safe resume
-    point and lets a socket detect a missed push (``prev_id`` ≠ what it last sent).
-    """
-    before = _lock_recipients([row.recipient_id for row in rows], using)
-    batch_size = livebell_settings.BATCH_SIZE
-    if connections[using].features.can_return_rows_from_bulk_insert:
-        stored = Notification.objects.using(using).bulk_create(rows, batch_size=batch_size)
-        return stored, before
-    # MySQL cannot return the new ids from a multi-row INSERT. The recipients are
-    # locked, so their rows above the previous ids are exactly the ones just
-    # inserted, and a recipient's rows got increasing ids in insertion order.
-    Notification.objects.using(using).bulk_create(rows, batch_size=batch_size)
-    previous_ids = {user_id: state.previous_id for user_id, state in before.items()}
-    recipient_ids = list(dict.fromkeys(row.recipient_id for row in rows))
-    newest_last: dict[Any, list[Notification]] = {}
-    for start in range(0, len(recipient_ids), LOCK_CHUNK):
-        chunk = recipient_ids[start : start + LOCK_CHUNK]
-        floor = min((previous_ids[user_id] or 0) for user_id in chunk)
-        fetched = (
-            Notification.objects.using(using)
-            .filter(recipient_id__in=chunk, id__gt=floor)
-            .order_by("-id")
-        )
-        for n in fetched:
-            if n.pk > (previous_ids[n.recipient_id] or 0):
-                newest_last.setdefault(n.recipient_id, []).append(n)
-    # Popping from the end of each newest-first list hands them out oldest first.
-    stored = [newest_last[row.recipient_id].pop() for row in rows]
-    for original, row in zip(rows, stored, strict=True):
-        row.actor = original.actor
-    return stored, before
-
-
-# Recipients locked (and looked up) per query.
-LOCK_CHUNK = 1000
-
-
-def _lock_recipients(user_ids: list[Any], using: str) -> dict[Any, delivery.RecipientState]:
-    """Lock the users' rows (in primary-key order, against deadlocks) and read each
-    one's newest notification id and unread count, in one query per chunk."""
-    User = get_user_model()
-    user = models.OuterRef("pk")
-    states: dict[Any, delivery.RecipientState] = {}
-    ordered = sorted(user_ids)
-    for start in range(0, len(ordered), LOCK_CHUNK):
-        locked = (
-            User._default_manager.using(using)
-            .select_for_update()
-            .filter(pk__in=ordered[start : start + LOCK_CHUNK])
-            .order_by("pk")
-            .annotate(
-                livebell_prev=newest_id_subquery(user),
-                livebell_unread=unread_count_subquery(user),
-            )
-            .values_list("pk", "livebell_prev", "livebell_unread")
-        )
-        for pk, previous_id, unread in locked:
-            states[pk] = delivery.RecipientState(previous_id, unread or 0)
-    missing = set(ordered) - set(states)
-    if missing:
-        # A user object whose row is gone (deleted meanwhile, or never saved here).
-        shown = ", ".join(map(str, sorted(missing)[:5]))
-        raise ValueError(f"No user with primary key {shown}: deleted, or from another database?")
-    return states
+    template = Notification(
+        actor=actor,  # type: ignore[misc]  # any model: the user model is swappable
+        verb=verb,
+        level=level,
+        data=data,
+        created_at=timezone.now(),
+        **target_fields,
+    )
+    return RowPlan(template, recipient_ids)
 
 
 def _clean_verb(verb: object) -> str:

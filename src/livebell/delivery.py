@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -24,7 +24,7 @@ from livebell.conf import livebell_settings
 from livebell.fanout import BATCH_TYPE
 from livebell.groups import fanout_group, user_group
 from livebell.models import Notification
-from livebell.payloads import notification_payload
+from livebell.payloads import NotificationPayload, notification_payload
 
 __all__ = [
     "DeliveryStats",
@@ -107,12 +107,13 @@ def build_pushes(
     server process receives once and hands to its own sockets
     (:mod:`livebell.fanout`): a broadcast to 1,000 users is one publish, not 1,000.
     """
+    payload = _payload_builder()
     items: list[list[Any]] = [
         [
             user_group(n.recipient_id),
             n.pk,
             state_before[n.pk].previous_id,
-            protocol.notification_frame(notification_payload(n), state_before[n.pk].unread + 1),
+            protocol.notification_frame(payload(n), state_before[n.pk].unread + 1),
         ]
         for n in sorted(notifications, key=lambda n: n.pk)
     ]
@@ -137,6 +138,35 @@ def build_pushes(
         (fanout_group(), {"type": BATCH_TYPE, "items": items[start : start + size]})
         for start in range(0, len(items), size)
     ]
+
+
+def _payload_builder() -> Callable[[Notification], NotificationPayload]:
+    """``notification_payload``, built once per notification rather than per recipient.
+
+    The rows of one ``notify()`` call differ only in id and recipient (they share
+    the very same ``data`` object), so their payloads differ only in ``id``.
+    """
+    built: dict[tuple[Any, ...], NotificationPayload] = {}
+
+    def payload(n: Notification) -> NotificationPayload:
+        key = (
+            id(n.data),
+            n.verb,
+            n.actor_id,
+            n.level,
+            n.target_content_type_id,
+            n.target_object_id,
+            n.target_text,
+            n.target_url,
+            n.created_at,
+            n.read_at,
+        )
+        shared = built.get(key)
+        if shared is None:
+            shared = built[key] = notification_payload(n)
+        return {**shared, "id": n.pk}
+
+    return payload
 
 
 async def apush(pushes: Sequence[Push]) -> None:
