@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.agent import Agent, Reply
@@ -28,6 +28,8 @@ class Target:
     server: Service
     port: int
     sender: Agent
+    # The target's other server processes (TargetSpec.processes > 1) and their ports.
+    more: list[tuple[Service, int]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -37,27 +39,38 @@ class Target:
     def origin(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
+    @property
+    def ports(self) -> list[int]:
+        return [self.port, *(port for _, port in self.more)]
+
+    @property
+    def server_pids(self) -> list[int]:
+        return [self.server.pid, *(server.pid for server, _ in self.more)]
+
     def url(self, path: str) -> str:
-        return f"ws://{LOOPBACK}:{self.port}{path}"
+        """The socket URL; ``{p}``, each socket's server port, when there are several."""
+        port = "{p}" if self.more else str(self.port)
+        return f"ws://{LOOPBACK}:{port}{path}"
 
 
 class CpuMeter:
     """CPU used by each named process since the meter started, in % of one core."""
 
-    def __init__(self, pids: Mapping[str, int]) -> None:
-        self.pids = dict(pids)
+    def __init__(self, pids: Mapping[str, int | Sequence[int]]) -> None:
+        # A name may stand for several processes (a target's servers): their sum.
+        self.pids = {name: [p] if isinstance(p, int) else list(p) for name, p in pids.items()}
         self.start = time.monotonic()
-        self.used = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.used = {name: self._seconds(name) for name in self.pids}
+
+    def _seconds(self, name: str) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids[name])
 
     def read(self) -> dict[str, float]:
         """Per-process CPU %, or nothing for a span too short for /proc's 10 ms ticks."""
         wall = time.monotonic() - self.start
         if wall < MIN_METERED_SECONDS:
             return {}
-        return {
-            name: 100 * (cpu_seconds(pid) - self.used[name]) / wall
-            for name, pid in self.pids.items()
-        }
+        return {name: 100 * (self._seconds(name) - self.used[name]) / wall for name in self.pids}
 
 
 @dataclass
@@ -145,7 +158,7 @@ class Harness:
     def meter(self, target: Target) -> CpuMeter:
         return CpuMeter(
             {
-                "server": target.server.pid,
+                "server": target.server_pids,
                 "sender": target.sender.pid,
                 "client": self.client.pid,
                 "redis": self.redis.pid,
@@ -171,7 +184,11 @@ class Harness:
         """
         if count > len(self.users):
             raise ValueError(f"{count} sockets but only {len(self.users)} users")
-        sockets = [{"u": user_id, "s": session} for user_id, session in self.users[:count]]
+        ports = target.ports
+        sockets = [
+            {"u": user_id, "s": session, "p": ports[i % len(ports)]}
+            for i, (user_id, session) in enumerate(self.users[:count])
+        ]
         timeout = self.sizes.connect_seconds
         reply = self.client.call(
             "connect",

@@ -195,7 +195,8 @@ def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) ->
             {**env, **spec.env},
         )
         sender.call("init", wait=60, user_ids=[u for u, _ in users[: sizes.users]])
-        targets.append(Target(spec, server, port, sender))
+        more = h.start_servers([spec] * (spec.processes - 1))
+        targets.append(Target(spec, server, port, sender, more))
     by_name = {t.name: t for t in targets}
 
     def running(workload: str) -> list[Target]:

@@ -274,9 +274,7 @@ class Sender:
         if mode == "async":
             return asyncio.run(self._atargeted(phase, count, rate, seconds, picks))
         if mode == "concurrent":
-            return asyncio.run(
-                self._aconcurrent(phase, count, rate, seconds, picks, concurrency)
-            )
+            return asyncio.run(self._aconcurrent(phase, count, rate, seconds, picks, concurrency))
         n = len(self.backend.user_ids)
         start, sent = now_ns(), 0
         for planned in schedule(count, rate, seconds):

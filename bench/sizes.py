@@ -72,7 +72,7 @@ class Sizes:
 
 FULL = Sizes(
     name="full",
-    targets=("livebell", "reference", "reference-core", "raw"),
+    targets=("livebell", "reference", "livebell-2", "reference-core", "raw"),
     users=1000,
     w1_saturation_broadcasts=20,
     w1_latency_broadcasts=5,
@@ -99,7 +99,7 @@ FULL = Sizes(
 
 QUICK = Sizes(
     name="quick",
-    targets=("livebell", "reference", "raw"),
+    targets=("livebell", "reference", "livebell-2", "raw"),
     users=50,
     w1_saturation_broadcasts=5,
     w1_latency_broadcasts=4,

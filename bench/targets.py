@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.procs import LOOPBACK
@@ -64,6 +64,9 @@ class TargetSpec:
     workloads: frozenset[str] = frozenset({"W1", "W2", "W3"})
     # Extra uvicorn options: the target's own recommended deployment.
     server_options: tuple[str, ...] = ()
+    # Server processes sharing the target's sockets (round-robin by user), as
+    # behind a load balancer; each is its own uvicorn on its own port.
+    processes: int = 1
 
     def server_argv(self, port: int) -> list[str]:
         if self.asgi_app is None:
@@ -71,28 +74,39 @@ class TargetSpec:
         return _uvicorn(self.asgi_app, port, self.server_options)
 
 
+LIVEBELL = TargetSpec(
+    name="livebell",
+    title="livebell",
+    asgi_app="demo.asgi:application",
+    cwd=REPO / "demo",
+    env={"DJANGO_SETTINGS_MODULE": "demo.settings"},
+    sender="livebell",
+    broadcast_path="/ws/notifications/",
+    targeted_path="/ws/notifications/",
+    marker=("notification", "data"),
+    # notification frames, and "synced" (which ends every catch-up).
+    id_paths=(("notification", "id"), ("last_id",)),
+    reconnect_path="/ws/notifications/?last_id={last_id}",
+    synced_type="synced",
+    workloads=frozenset({"W1", "W2", "W3", "W4"}),
+    # As docs/deployment.md recommends: notification frames are a few hundred
+    # bytes, too small to gain from compression, and each socket's zlib state
+    # would cost about 40 KiB of server memory.
+    server_options=("--ws-per-message-deflate=false",),
+)
+
 TARGETS: dict[str, TargetSpec] = {
     spec.name: spec
     for spec in (
-        TargetSpec(
-            name="livebell",
-            title="livebell",
-            asgi_app="demo.asgi:application",
-            cwd=REPO / "demo",
-            env={"DJANGO_SETTINGS_MODULE": "demo.settings"},
-            sender="livebell",
-            broadcast_path="/ws/notifications/",
-            targeted_path="/ws/notifications/",
-            marker=("notification", "data"),
-            # notification frames, and "synced" (which ends every catch-up).
-            id_paths=(("notification", "id"), ("last_id",)),
-            reconnect_path="/ws/notifications/?last_id={last_id}",
-            synced_type="synced",
-            workloads=frozenset({"W1", "W2", "W3", "W4"}),
-            # As docs/deployment.md recommends: notification frames are a few hundred
-            # bytes, too small to gain from compression, and each socket's zlib state
-            # would cost about 40 KiB of server memory.
-            server_options=("--ws-per-message-deflate=false",),
+        LIVEBELL,
+        # The same, its sockets spread over two server processes (W1, W2): every
+        # process gets each fan-out message once, and its own users' pushes.
+        replace(
+            LIVEBELL,
+            name="livebell-2",
+            title="livebell, 2 processes",
+            processes=2,
+            workloads=frozenset({"W1", "W2"}),
         ),
         TargetSpec(
             name="reference",
