@@ -107,6 +107,19 @@ def layer_kind(request: pytest.FixtureRequest, settings: Any) -> str:
     return kind
 
 
+def count_batches(monkeypatch: pytest.MonkeyPatch, coalescer: Any) -> list[int]:
+    """Record the size of every batch a ``livebell.batching.Coalescer`` runs."""
+    sizes: list[int] = []
+    real = coalescer.run_batch
+
+    def counting(requests: Any) -> Any:
+        sizes.append(len(requests))
+        return real(requests)
+
+    monkeypatch.setattr(coalescer, "run_batch", counting)
+    return sizes
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     """pytest-django's test databases, and on PostgreSQL no stray session at the end.

@@ -11,22 +11,14 @@ from django.contrib.auth import get_user_model
 
 from livebell import anotify, api
 from livebell.models import Notification
-from tests.conftest import connect_synced, receive_json
+from tests.conftest import connect_synced, count_batches, receive_json
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    sizes: list[int] = []
-    real = api._store_together.run_batch
-
-    def counting(calls: Any) -> Any:
-        sizes.append(len(calls))
-        return real(calls)
-
-    monkeypatch.setattr(api._store_together, "run_batch", counting)
-    return sizes
+    return count_batches(monkeypatch, api._store_together)
 
 
 async def test_concurrent_calls_share_a_transaction_and_chain_per_user(

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from livebell import notify, resume
+from livebell import notify, resume, resume_queue
 from livebell.models import Notification
-from tests.conftest import open_socket, receive_json
+from tests.conftest import count_batches, open_socket, receive_json
 
 
 @pytest.mark.django_db
@@ -61,14 +61,7 @@ async def test_a_reconnect_storm_is_caught_up_in_batches(
         for row in await sync_to_async(notify)(users, f"missed {i}"):
             missed[row.recipient_id].append(row.pk)
 
-    batches: list[int] = []
-    real = resume.catch_up_many
-
-    def counting(requests: Any, *, limit: int) -> Any:
-        batches.append(len(requests))
-        return real(requests, limit=limit)
-
-    monkeypatch.setattr("livebell.resume_queue.catch_up_many", counting)
+    batches = count_batches(monkeypatch, resume_queue._catch_ups)
 
     sockets = [
         await open_socket(user, path=f"/ws/notifications/?last_id={seen[user.pk]}")
@@ -80,5 +73,5 @@ async def test_a_reconnect_storm_is_caught_up_in_batches(
         assert [f["notification"]["id"] for f in frames[:3]] == missed[user.pk]
         assert frames[3] == {"type": "synced", "last_id": missed[user.pk][-1], "unread_count": 4}
         assert await socket.receive_nothing(timeout=0.01)
-    assert sum(batches) >= 2 and max(batches) > 1, batches
+    assert sum(batches) == len(users) and max(batches) > 1, batches
     await asyncio.gather(*(socket.disconnect() for socket in sockets))

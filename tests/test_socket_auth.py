@@ -14,7 +14,13 @@ from channels.testing import WebsocketCommunicator
 
 import livebell.routing
 from livebell import anotify, auth
-from tests.conftest import asession_cookie, connect_synced, open_socket, receive_json
+from tests.conftest import (
+    asession_cookie,
+    connect_synced,
+    count_batches,
+    open_socket,
+    receive_json,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -51,14 +57,7 @@ async def test_concurrent_connects_share_database_trips(
     amake_user: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     users = [await amake_user(f"u{i}") for i in range(20)]
-    batches: list[int] = []
-    real = auth._resolve.run_batch
-
-    def counting(sessions: Any) -> Any:
-        batches.append(len(sessions))
-        return real(sessions)
-
-    monkeypatch.setattr(auth._resolve, "run_batch", counting)
+    batches = count_batches(monkeypatch, auth._resolve)
     sockets = await asyncio.gather(*(connect_synced(user) for user in users))
     assert sum(batches) == 20 and len(batches) < 20, batches
     # Each socket is its own user's: a notification reaches only its recipient.

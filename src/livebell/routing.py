@@ -1,18 +1,22 @@
 """URL patterns for the notification socket, for the project's ASGI router.
 
-Mount them behind origin and auth checks, as the tutorial did::
+Mount them behind the origin check and the session::
 
-    from channels.auth import AuthMiddlewareStack
     from channels.routing import ProtocolTypeRouter, URLRouter
     from channels.security.websocket import AllowedHostsOriginValidator
+    from channels.sessions import SessionMiddlewareStack
     import livebell.routing
 
     application = ProtocolTypeRouter({
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(livebell.routing.websocket_urlpatterns))
+            SessionMiddlewareStack(URLRouter(livebell.routing.websocket_urlpatterns))
         ),
     })
+
+The consumer reads the user from the session itself (:mod:`livebell.auth`),
+batching sockets that connect at once. ``AuthMiddlewareStack``, as in the
+tutorial, works too: the user is then already in the scope.
 """
 
 from __future__ import annotations

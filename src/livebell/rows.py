@@ -24,6 +24,9 @@ __all__ = ["LOCK_CHUNK", "RowPlan", "lock_recipients", "store"]
 
 # Recipients locked (and looked up) per query.
 LOCK_CHUNK = 1000
+# On PostgreSQL, a notification with at least this many recipients is inserted with
+# its recipients as one array parameter; smaller ones share one VALUES list.
+ARRAY_MIN_RECIPIENTS = 100
 
 
 class RowPlan(NamedTuple):
@@ -48,10 +51,19 @@ def store(
     before = lock_recipients([rid for plan in plans for rid in plan.recipient_ids], using)
     connection = connections[using]
     if connection.vendor == "postgresql":
-        stored: list[Notification] = []
-        for plan in plans:
-            new_ids = _insert_postgresql(plan, connection)
-            stored.extend(_instance(plan, rid, new_ids[rid], using) for rid in plan.recipient_ids)
+        # Many recipients: one array parameter. Many small plans (concurrent
+        # anotify() calls): one VALUES list for all of them, one round trip.
+        many = [plan for plan in plans if len(plan.recipient_ids) >= ARRAY_MIN_RECIPIENTS]
+        few = [plan for plan in plans if len(plan.recipient_ids) < ARRAY_MIN_RECIPIENTS]
+        new_ids = {id(plan): _insert_postgresql(plan, connection) for plan in many}
+        in_order = iter(_insert(few, connection, returning=True) if few else ())
+        for plan in few:
+            new_ids[id(plan)] = {rid: next(in_order) for rid in plan.recipient_ids}
+        stored = [
+            _instance(plan, rid, new_ids[id(plan)][rid], using)
+            for plan in plans
+            for rid in plan.recipient_ids
+        ]
         return stored, before
     if connection.features.can_return_rows_from_bulk_insert:
         in_order = iter(_insert(plans, connection, returning=True))
