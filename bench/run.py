@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from bench import dbstats, workloads
+from bench import dbstats, fixtures, workloads
 from bench.agent import Agent, AgentError
 from bench.harness import Harness, Target
 from bench.procs import LOOPBACK, Service, Services, free_port, raise_fd_limit, wait_for_port
@@ -214,9 +214,11 @@ def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) ->
         ceiling = workloads.client_ceiling(h, by_name["raw"])
     for target in running("W1"):
         h.log(f"W1 {target.name}: broadcast to {sizes.users:,}")
+        fixtures.settle_database(h.env["DATABASE_URL"])
         workloads.w1_broadcast(h, target)
     for target in running("W2"):
         h.log(f"W2 {target.name}: targeted, sync then async")
+        fixtures.settle_database(h.env["DATABASE_URL"])
         workloads.w2_targeted(h, target)
     if running("W3"):
         h.log("restarting the servers for W3 with deflate")
@@ -229,6 +231,7 @@ def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) ->
             f"W4 {target.name}: {sizes.w4_sockets:,} sockets drop, "
             f"{sizes.w4_missed} missed each, all back"
         )
+        fixtures.settle_database(h.env["DATABASE_URL"])
         workloads.w4_reconnect_storm(h, target)
     if ceiling:
         note_headroom(results, ceiling)
