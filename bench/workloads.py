@@ -69,8 +69,9 @@ def _record_completeness(
 def w1_broadcast(h: Harness, target: Target) -> None:
     """One notification to every connected user, repeated.
 
-    livebell: ``notify(User.objects.filter(pk__in=…))`` stores N rows and makes N
-    per-user pushes. Reference: one ``group_send`` to the one group. Raw: one PUBLISH.
+    livebell: ``notify(User.objects.filter(pk__in=…))`` stores N rows and sends their N
+    frames in one fan-out message. Reference: one ``group_send`` to the one group.
+    Raw: one PUBLISH.
     """
     s, n = h.sizes, h.sizes.users
     h.connect(target, "w1", target.spec.broadcast_path, n)
