@@ -1,4 +1,4 @@
-"""The notification socket: one per browser tab, joined to its user's group only."""
+"""The notification socket: one per browser tab, fed its own user's pushes only."""
 
 from __future__ import annotations
 
@@ -32,12 +32,13 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     frame and the socket stays open.
 
     Each socket keeps ``last_id``, the newest notification id its client has. The
-    socket joins the user's group *before* reading the database, and the consumer
-    handles one message at a time, so live pushes that arrive during a catch-up
-    wait in the channel; those the catch-up already sent (``id <= last_id``) are
-    then dropped. A push whose ``prev_id`` is newer than ``last_id`` reveals a
-    missed push (the layer was down, say), and the socket catches up from the
-    database. So each client gets each notification once, in id order.
+    socket registers with its process's hub (:mod:`livebell.fanout`) for the
+    user's pushes *before* reading the database, and the consumer handles one
+    message at a time, so live pushes that arrive during a catch-up wait in its
+    mailbox; those the catch-up already sent (``id <= last_id``) are then dropped.
+    A push whose ``prev_id`` is newer than ``last_id`` reveals a missed push (the
+    layer was down, say), and the socket catches up from the database. So each
+    client gets each notification once, in id order.
     """
 
     group: str | None = None
