@@ -3,9 +3,11 @@
 Pushes happen only after the transaction that stored the rows commits: to the
 recipient's own group, or, for many recipients, as one message to the fan-out
 group, which each server process splits among its own sockets (only each
-recipient's frame to that recipient's sockets; see :mod:`livebell.fanout`). A push that fails (channel layer down or slow) is
-logged and counted, never raised into the caller: the row is stored, and the
-client gets it from the database when it next resumes.
+recipient's frame to that recipient's sockets; see :mod:`livebell.fanout`).
+
+A push that fails (channel layer down or slow) is logged and counted, never
+raised into the caller: the row is stored, and the client gets it from the
+database when it next resumes.
 """
 
 from __future__ import annotations
