@@ -60,17 +60,19 @@ def store(
         for plan in few:
             new_ids[id(plan)] = {rid: next(in_order) for rid in plan.recipient_ids}
         stored = [
-            _instance(plan, rid, new_ids[id(plan)][rid], using)
+            row
             for plan in plans
-            for rid in plan.recipient_ids
+            for row in _instances(
+                plan, [new_ids[id(plan)][rid] for rid in plan.recipient_ids], using
+            )
         ]
         return stored, before
     if connection.features.can_return_rows_from_bulk_insert:
         in_order = iter(_insert(plans, connection, returning=True))
         return [
-            _instance(plan, rid, next(in_order), using)
+            row
             for plan in plans
-            for rid in plan.recipient_ids
+            for row in _instances(plan, [next(in_order) for _ in plan.recipient_ids], using)
         ], before
     # MySQL cannot return the new ids from a multi-row INSERT. The recipients are
     # locked, so their rows above the previous ids are exactly the ones just
@@ -79,10 +81,20 @@ def store(
     return _read_back(plans, before, using), before
 
 
+def _columns() -> tuple[list[Any], Any]:
+    """The fields an INSERT writes (all but the primary key), and the recipient's."""
+    meta = Notification._meta
+    return [f for f in meta.concrete_fields if not f.primary_key], meta.get_field("recipient")
+
+
+def _prepared(plan: RowPlan, fields: list[Any], connection: Any) -> list[Any]:
+    """The plan's database values for ``fields``, prepared once for all its rows."""
+    return [f.get_db_prep_save(f.pre_save(plan.template, True), connection) for f in fields]
+
+
 def _insert(plans: Sequence[RowPlan], connection: Any, *, returning: bool) -> list[int]:
     meta = Notification._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    recipient_field = meta.get_field("recipient")
+    fields, recipient_field = _columns()
     slot = fields.index(recipient_field)
     quote = connection.ops.quote_name
     head = (
@@ -93,9 +105,7 @@ def _insert(plans: Sequence[RowPlan], connection: Any, *, returning: bool) -> li
 
     def rows() -> Any:
         for plan in plans:
-            shared = [
-                f.get_db_prep_save(f.pre_save(plan.template, True), connection) for f in fields
-            ]
+            shared = _prepared(plan, fields, connection)
             for recipient_id in plan.recipient_ids:
                 row = shared.copy()
                 row[slot] = recipient_field.get_db_prep_save(recipient_id, connection)
@@ -128,8 +138,7 @@ def _insert_postgresql(plan: RowPlan, connection: Any) -> dict[Any, int]:
     list would take 11 parameters per row, and psycopg parses such a long query
     in Python each time.) Returns each recipient's new id."""
     meta = Notification._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    recipient_field = meta.get_field("recipient")
+    fields, recipient_field = _columns()
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
     select = ", ".join(
@@ -142,11 +151,7 @@ def _insert_postgresql(plan: RowPlan, connection: Any) -> dict[Any, int]:
         f"FROM unnest(CAST(%s AS {recipient_type}[])) AS batch(recipient) "
         f"RETURNING {quote(meta.pk.column)}, {quote(recipient_field.column)}"
     )
-    shared = [
-        f.get_db_prep_save(f.pre_save(plan.template, True), connection)
-        for f in fields
-        if f is not recipient_field
-    ]
+    shared = _prepared(plan, [f for f in fields if f is not recipient_field], connection)
     size = max(1, int(livebell_settings.BATCH_SIZE))
     ids: dict[Any, int] = {}
     with connection.cursor() as cursor:
@@ -178,20 +183,19 @@ def _execute(
     return [row[0] for row in connection.ops.fetch_returned_insert_rows(cursor)]
 
 
-_ATTNAMES: list[str] = []
-
-
-def _instance(plan: RowPlan, recipient_id: Any, pk: int, using: str) -> Notification:
-    """The stored row as a model instance, built from the plan without a query."""
-    if not _ATTNAMES:
-        _ATTNAMES.extend(f.attname for f in Notification._meta.concrete_fields)
-    template = plan.template
-    values = [getattr(template, name) for name in _ATTNAMES]
-    values[_ATTNAMES.index("id")] = pk
-    values[_ATTNAMES.index("recipient_id")] = recipient_id
-    row = Notification.from_db(using, _ATTNAMES, values)
-    _copy_related(template, row)
-    return row
+def _instances(plan: RowPlan, ids: Sequence[int], using: str) -> list[Notification]:
+    """The stored rows as model instances (``ids[i]`` is the row of the plan's i-th
+    recipient), built from the plan without a query."""
+    names = [f.attname for f in Notification._meta.concrete_fields]
+    values = [getattr(plan.template, name) for name in names]
+    id_slot, recipient_slot = names.index("id"), names.index("recipient_id")
+    rows = []
+    for recipient_id, pk in zip(plan.recipient_ids, ids, strict=True):
+        values[id_slot], values[recipient_slot] = pk, recipient_id
+        row = Notification.from_db(using, names, values)
+        _copy_related(plan.template, row)
+        rows.append(row)
+    return rows
 
 
 def _copy_related(template: Notification, row: Notification) -> None:
