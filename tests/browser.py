@@ -36,15 +36,3 @@ async def browser() -> AsyncIterator[Any]:
         )
         yield browser
         await browser.close()
-
-
-async def log_in(browser: Any, base: str, username: str) -> Any:
-    """A new browser context (its own cookies) logged in as ``username``, on the home page."""
-    page = await (await browser.new_context()).new_page()
-    await page.goto(base + "/")
-    assert "/accounts/login/" in page.url  # anonymous users are sent to log in
-    await page.fill("#id_username", username)
-    await page.fill("#id_password", "pw")
-    await page.click("button[type=submit]")
-    await page.wait_for_url(base + "/")
-    return page

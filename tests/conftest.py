@@ -20,8 +20,8 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-# The browser fixture lives with the other browser helpers.
-pytest_plugins = ["tests.browser"]
+# The browser and demo-site fixtures live with their helpers.
+pytest_plugins = ["tests.browser", "tests.demo_site"]
 
 IN_CI = bool(os.environ.get("CI"))
 REDIS_URL = os.environ.get("LIVEBELL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -92,6 +92,22 @@ def redis_layers() -> dict[str, dict[str, Any]]:
     }
 
 
+def require_redis() -> None:
+    """Skip (locally) or fail (CI) unless the shared Redis answers."""
+    from redis import Redis
+
+    try:
+        Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except Exception:
+        service_missing(f"Redis at {REDIS_URL}")
+
+
+@pytest.fixture
+def redis_required() -> None:
+    """The test needs the shared Redis (see :func:`require_redis`)."""
+    require_redis()
+
+
 @pytest.fixture(params=["memory", "redis", "redis_pubsub"])
 def layer_kind(request: pytest.FixtureRequest, settings: Any) -> str:
     """Run the test once per channel layer: in-memory, Redis, and Redis pub/sub."""
@@ -108,7 +124,7 @@ def layer_kind(request: pytest.FixtureRequest, settings: Any) -> str:
 
 
 def count_batches(monkeypatch: pytest.MonkeyPatch, coalescer: Any) -> list[int]:
-    """Record the size of every batch a ``livebell.batching.Coalescer`` runs."""
+    """Record the size of every batch a ``livebell._coalescer.Coalescer`` runs."""
     sizes: list[int] = []
     real = coalescer.run_batch
 
@@ -173,7 +189,7 @@ asession_cookie = database_sync_to_async(session_cookie)
 
 
 def application() -> Any:
-    from demo.asgi import application
+    from tests.asgi import application
 
     return application
 
@@ -181,7 +197,7 @@ def application() -> Any:
 async def open_socket(
     user: Any | None = None, *, origin: str = "http://testserver", path: str = "/ws/notifications/"
 ) -> WebsocketCommunicator:
-    """A connected WebsocketCommunicator through the demo's full ASGI stack."""
+    """A WebsocketCommunicator through the test suite's full ASGI stack (not yet connected)."""
     headers = [(b"origin", origin.encode())]
     if user is not None:
         headers.append((b"cookie", (await asession_cookie(user)).encode()))
@@ -226,25 +242,16 @@ async def group_listener() -> AsyncIterator[Callable[..., Any]]:
 
 @pytest.fixture
 async def live_server_url(transactional_db: None) -> AsyncIterator[str]:
-    """A real uvicorn serving the demo's ASGI app on a free port, in this event loop.
+    """A real uvicorn serving the test suite's ASGI app on a free port, in this event loop.
 
     Same loop and process as the test, so the in-memory channel layer works too.
     """
     import uvicorn
-    from channels.routing import ProtocolTypeRouter
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
-    from demo.asgi import application as demo_app
-
-    # Serve the JS client too (DEBUG is off under test, so demo.asgi does not).
-    app = ProtocolTypeRouter(
-        {
-            "http": ASGIStaticFilesHandler(demo_app.application_mapping["http"]),
-            "websocket": demo_app.application_mapping["websocket"],
-        }
-    )
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    config = uvicorn.Config(
+        application(), host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(200):

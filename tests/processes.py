@@ -69,21 +69,22 @@ def child_env(layer: dict[str, Any]) -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "demo"), str(ROOT)]),
+        # The checkout first, then whatever the test run itself was given.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "DATABASE_URL": test_database_url(),
         "LIVEBELL_TEST_CHANNEL_LAYERS": json.dumps({"default": layer}),
     }
 
 
 class AsgiServer:
-    """uvicorn serving the demo's ASGI app in its own process."""
+    """uvicorn serving the test suite's ASGI app in its own process."""
 
     def __init__(self, layer: dict[str, Any]) -> None:
         self.port = free_port()
         self.url = f"ws://127.0.0.1:{self.port}/ws/notifications/"
         self.origin = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "demo.asgi:application", "--host", "127.0.0.1",
+            [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host", "127.0.0.1",
              "--port", str(self.port), "--lifespan", "off", "--log-level", "warning"],
             env=child_env(layer),
             cwd=ROOT,

@@ -7,24 +7,23 @@ from typing import Any
 
 import pytest
 
-from tests.browser import log_in
+from tests.demo_site import DemoSite, log_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser]
 
 
 async def test_bob_sees_alices_notification_without_reloading(
-    live_server_url: str, browser: Any, amake_user: Any
+    demo_site: DemoSite, browser: Any
 ) -> None:
     from playwright.async_api import expect
 
-    await amake_user("alice"), await amake_user("bob"), await amake_user("carol")
-    bob = await log_in(browser, live_server_url, "bob")
-    carol = await log_in(browser, live_server_url, "carol")
+    bob = await log_in(browser, demo_site.url, "bob")
+    carol = await log_in(browser, demo_site.url, "carol")
     for page in (bob, carol):
         await expect(page.locator("#socket-state")).to_have_attribute("data-state", "open")
     await expect(bob.locator("#unread-count")).to_have_text("0")
 
-    alice = await log_in(browser, live_server_url, "alice")
+    alice = await log_in(browser, demo_site.url, "alice")
     await alice.select_option("#id_recipient", label="bob")
     await alice.fill("#id_verb", "liked your photo")
     await alice.click("#send-form button[type=submit]")

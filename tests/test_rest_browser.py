@@ -7,20 +7,26 @@ from typing import Any
 
 import pytest
 
-from livebell import anotify
-from tests.browser import log_in
+from tests.demo_site import DemoSite, log_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser]
+
+# Sends from another process than the server, through the demo's Redis.
+SEND = """
+from django.contrib.auth import get_user_model
+from livebell import notify
+users = get_user_model().objects
+for verb in {verbs!r}:
+    [row] = notify(users.get(username="bob"), verb, actor=users.get(username="alice"))
+print(row.pk)
+"""
 
 
-async def test_two_tabs_of_bob_stay_in_step(
-    live_server_url: str, browser: Any, amake_user: Any
-) -> None:
+async def test_two_tabs_of_bob_stay_in_step(demo_site: DemoSite, browser: Any) -> None:
     from playwright.async_api import expect
 
-    bob, alice = await amake_user("bob"), await amake_user("alice")
-    for index in range(25):
-        await anotify(bob, f"liked photo {index}", actor=alice)
+    live_server_url = demo_site.url
+    demo_site.shell(SEND.format(verbs=[f"liked photo {index}" for index in range(25)]))
 
     tab1 = await log_in(browser, live_server_url, "bob")
     tab2 = await tab1.context.new_page()  # same browser, same session: a second tab
@@ -57,20 +63,21 @@ async def test_two_tabs_of_bob_stay_in_step(
     await expect(tab2.locator("#mark-all-read")).to_be_disabled()
 
     # A new one still arrives live in both, and deleting it in one removes it in the other.
-    [fresh] = await anotify(bob, "commented", actor=alice)
+    fresh = int(demo_site.shell(SEND.format(verbs=["commented"])).strip())
     for tab in (tab1, tab2):
         await expect(tab.locator("#unread-count")).to_have_text("1")
-    await tab2.locator(f'#notifications li[data-id="{fresh.pk}"] .delete').click()
-    await expect(tab1.locator(f'#notifications li[data-id="{fresh.pk}"]')).to_have_count(0)
+    await tab2.locator(f'#notifications li[data-id="{fresh}"] .delete').click()
+    await expect(tab1.locator(f'#notifications li[data-id="{fresh}"]')).to_have_count(0)
     await expect(tab1.locator("#unread-count")).to_have_text("0")
     await tab2.screenshot(path=os.environ.get("LIVEBELL_REST_SCREENSHOT", "/tmp/livebell-rest.png"))
 
 
 async def test_api_docs_page_renders_without_leaving_the_site(
-    live_server_url: str, browser: Any
+    demo_site: DemoSite, browser: Any
 ) -> None:
     from playwright.async_api import expect
 
+    live_server_url = demo_site.url
     page = await (await browser.new_context()).new_page()
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
