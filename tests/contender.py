@@ -1,0 +1,77 @@
+"""A sender process for the contention tests: ``python -m tests.contender MODE USER VERB [HOLD]``.
+
+``hold``: inside ``transaction.atomic()``, notify USER, print the row's id, then keep
+the transaction (and its locks) open for HOLD seconds before committing.
+``send``: notify USER in its own transaction and print the id and how long it took.
+``churn``: ``python -m tests.contender churn USERS SEED COUNT``: COUNT random writes
+(notify, mark read/unread/all, delete) to the comma-separated USERS' inboxes.
+
+Each prints one JSON line per event, flushed, so the test can follow the schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+
+def churn(usernames: str, seed: str, count: str) -> None:
+    """Random writes to a few inboxes, as fast as they go; prints a JSON summary."""
+    import random
+
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    from livebell import inbox, notify
+    from livebell.models import Notification
+
+    rng = random.Random(int(seed))
+    users = list(get_user_model().objects.filter(username__in=usernames.split(",")))
+    newest: dict[str, int] = {}
+    for _ in range(int(count)):
+        user = rng.choice(users)
+        ids = list(Notification.objects.order_by("-pk").values_list("pk", flat=True)[:30])
+        kind = rng.choice(["notify", "notify", "mark_read", "mark_unread", "delete", "all"])
+        if kind == "notify":
+            for row in notify(rng.sample(users, rng.randint(1, len(users))), "churn"):
+                name = next(u.username for u in users if u.pk == row.recipient_id)
+                newest[name] = max(newest.get(name, 0), row.pk)
+        elif kind == "all":
+            inbox.mark_all_read(user, before_id=rng.choice(ids) if ids else None)
+        else:
+            getattr(inbox, kind)(user, rng.sample(ids, min(3, len(ids))))
+    print(json.dumps({"writes": int(count), "newest": newest}), flush=True)
+
+
+def main(mode: str, username: str, verb: str, hold: str = "0") -> None:
+    if mode == "churn":
+        churn(username, verb, hold)
+        return
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+
+    from livebell import notify
+
+    user = get_user_model().objects.get(username=username)
+    started = time.monotonic()
+    if mode == "hold":
+        with transaction.atomic():
+            [row] = notify(user, verb)
+            print(json.dumps({"stored": row.pk}), flush=True)
+            time.sleep(float(hold))
+        print(json.dumps({"committed": row.pk}), flush=True)
+    elif mode == "send":
+        [row] = notify(user, verb)
+        print(json.dumps({"committed": row.pk, "elapsed": time.monotonic() - started}), flush=True)
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
