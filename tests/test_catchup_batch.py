@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from livebell import notify, resume, resume_queue
+from livebell import catchup, inbox, notify
 from livebell.models import Notification
 from tests.conftest import count_batches, open_socket, receive_json
 
@@ -22,7 +22,7 @@ def test_catch_up_many_equals_one_catch_up_per_socket(
     for i in range(12):
         notify([bob, carol] if i % 3 else [bob], f"n{i}", actor=dave, data={"i": i})
     oldest_two = list(Notification.objects.for_user(bob).order_by("pk")[:2])
-    Notification.objects.for_user(bob).mark_read([n.pk for n in oldest_two])
+    inbox.mark_read(bob, [n.pk for n in oldest_two])
     bob_ids = list(Notification.objects.for_user(bob).order_by("pk").values_list("pk", flat=True))
     carol_ids = list(
         Notification.objects.for_user(carol).order_by("pk").values_list("pk", flat=True)
@@ -38,13 +38,13 @@ def test_catch_up_many_equals_one_catch_up_per_socket(
         (carol.pk, carol_ids[0]),
     ]
     with django_assert_num_queries(2):
-        batched = resume.catch_up_many(requests, limit=10)
-    one_by_one = [resume.catch_up(user_id, after, limit=10) for user_id, after in requests]
+        batched = catchup.catch_up_many(requests, limit=10)
+    one_by_one = [catchup.catch_up(user_id, after, limit=10) for user_id, after in requests]
     assert batched == one_by_one
     assert [n["id"] for n in batched[0].notifications] == bob_ids[4:]
     assert batched[1].truncated and [n["id"] for n in batched[1].notifications] == bob_ids[2:]
     assert (batched[2].last_id, batched[2].unread_count) == (bob_ids[-1], 10)
-    assert batched[5] == resume.Catchup([], 0, 0, False)
+    assert batched[5] == catchup.CatchUp([], last_id=0, unread_count=0, revision=0, truncated=False)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -61,7 +61,7 @@ async def test_a_reconnect_storm_is_caught_up_in_batches(
         for row in await sync_to_async(notify)(users, f"missed {i}"):
             missed[row.recipient_id].append(row.pk)
 
-    batches = count_batches(monkeypatch, resume_queue._catch_ups)
+    batches = count_batches(monkeypatch, catchup._catch_ups)
 
     sockets = [
         await open_socket(user, path=f"/ws/notifications/?last_id={seen[user.pk]}")

@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from livebell import anotify, delivery, notify
+from livebell import anotify, delivery, messages, notify
 from livebell.groups import fanout_group, user_group
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -34,9 +34,10 @@ async def test_commit_pushes_once_to_the_recipient_only(
 
     [n] = await sync_to_async(create_in_transaction)()
 
-    message = await bob_inbox()
-    assert message["type"] == "livebell.notification" and message["id"] == n.pk
-    frame = orjson.loads(message["frame"])
+    [push] = messages.decode(await bob_inbox())
+    assert isinstance(push, messages.Push) and push.id == n.pk and push.previous_id == 0
+    assert (push.unread_count, push.group) == (1, user_group(bob.pk))
+    frame = orjson.loads(push.frame)
     assert frame["type"] == "notification" and frame["unread_count"] == 1
     assert frame["notification"]["id"] == n.pk
     assert frame["notification"]["actor"] == {"id": alice.pk, "username": "alice"}
@@ -83,7 +84,9 @@ async def test_push_waits_for_the_outermost_commit(
     before = delivery.stats.pushed
     await sync_to_async(nested)()
     assert pushed_inside == [False]
-    assert orjson.loads((await inbox())["frame"])["notification"]["verb"] == "inner"
+    [push] = messages.decode(await inbox())
+    assert isinstance(push, messages.Push)
+    assert orjson.loads(push.frame)["notification"]["verb"] == "inner"
 
 
 async def test_pushes_to_many_recipients_are_one_fanout_message(
@@ -97,19 +100,15 @@ async def test_pushes_to_many_recipients_are_one_fanout_message(
 
     rows = await anotify([bob, carol], "second", data={"post": 7})
 
-    message = await fanout()
-    assert message["type"] == "livebell.batch"
-    by_group = {
-        group: (nid, prev, orjson.loads(frame)) for group, nid, prev, frame in message["items"]
-    }
-    assert set(by_group) == {user_group(bob.pk), user_group(carol.pk)}
-    bob_id, bob_prev, bob_frame = by_group[user_group(bob.pk)]
-    carol_id, carol_prev, carol_frame = by_group[user_group(carol.pk)]
-    assert {bob_id, carol_id} == {r.pk for r in rows}
-    assert bob_prev is not None and bob_prev < bob_id and carol_prev is None
-    assert bob_frame["unread_count"] == 2 and carol_frame["unread_count"] == 1
-    assert bob_frame["notification"]["id"] == bob_id
-    assert carol_frame["notification"]["data"] == {"post": 7}
+    pushes = messages.decode(await fanout())
+    by_group = {push.group: push for push in pushes if isinstance(push, messages.Push)}
+    assert set(by_group) == {user_group(bob.pk), user_group(carol.pk)} and len(pushes) == 2
+    bob_push, carol_push = by_group[user_group(bob.pk)], by_group[user_group(carol.pk)]
+    assert {bob_push.id, carol_push.id} == {r.pk for r in rows}
+    assert 0 < bob_push.previous_id < bob_push.id and carol_push.previous_id == 0
+    assert (bob_push.unread_count, carol_push.unread_count) == (2, 1)
+    assert orjson.loads(bob_push.frame)["notification"]["id"] == bob_push.id
+    assert orjson.loads(carol_push.frame)["notification"]["data"] == {"post": 7}
     await assert_silent(fanout)  # one message for the whole batch
     await assert_silent(bob_inbox)  # and nothing per user
 
@@ -121,7 +120,7 @@ async def test_fanout_messages_are_bounded_by_batch_size(
     users = [await amake_user(f"u{i}") for i in range(5)]
     fanout = await group_listener(fanout_group())
     rows = await anotify(users, "hello")
-    sizes = [len((await fanout())["items"]) for _ in range(3)]
+    sizes = [len(list(messages.decode(await fanout()))) for _ in range(3)]
     assert sizes == [2, 2, 1]
     await assert_silent(fanout)
     assert len(rows) == 5
@@ -144,7 +143,7 @@ async def test_failed_push_is_counted_and_not_raised(
     rows = await sync_to_async(notify)(bob, "stored anyway")
     assert rows[0].pk
     assert delivery.stats.failed == failed_before + 1
-    assert "push(es) given up" in caplog.text and "ConnectionError" in caplog.text
+    assert "message(s) given up" in caplog.text and "ConnectionError" in caplog.text
 
 
 @pytest.mark.django_db(transaction=True)

@@ -75,12 +75,14 @@ async def test_a_malformed_layer_message_does_not_stop_the_hub(
     tab = await connect_synced(bob)
     layer = get_channel_layer()
     await layer.group_send(fanout_group(), {"type": "livebell.batch", "items": [["short"]]})
-    await layer.group_send(user_group(bob.pk), {"type": "livebell.notification"})  # no group
+    await layer.group_send(user_group(bob.pk), {"type": "livebell.push"})  # no fields
+    await layer.group_send(user_group(bob.pk), {"type": "someone.else"})
     [row] = await anotify(bob, "still delivered")
     frame = await receive_json(tab)
     assert frame["notification"]["id"] == row.pk
     await assert_silent(tab)
-    assert "could not dispatch a layer message" in caplog.text
+    assert caplog.text.count("ignored a layer message") == 3
+    assert "Traceback" not in caplog.text
     await tab.disconnect()
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
-from livebell import anotify, api
+from livebell import anotify, sending
 from livebell.models import Notification
 from tests.conftest import connect_synced, count_batches, receive_json
 
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    return count_batches(monkeypatch, api._store_together)
+    return count_batches(monkeypatch, sending._store_together)
 
 
 async def test_concurrent_calls_share_a_transaction_and_chain_per_user(

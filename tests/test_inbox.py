@@ -8,6 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from livebell import anotify, inbox
+from livebell.ids import InvalidId
 from livebell.models import Notification
 from tests.conftest import connect_synced, receive_json
 
@@ -84,20 +85,17 @@ async def test_a_user_cannot_touch_another_users_notifications_over_the_socket(
     bob, alice = people
     [alices] = await anotify(alice, "private")
     bob_tab, alice_tab = await connect_synced(bob), await connect_synced(alice)
-
     for frame in (
         {"type": "mark_read", "ids": [alices.pk]},
         {"type": "mark_all_read", "before_id": alices.pk + 10},
         {"type": "mark_unread", "ids": [alices.pk]},
+        {"type": "mark_read", "ids": [alices.pk + 1000]},
     ):
         await bob_tab.send_json_to(frame)
-        reply = await receive_json(bob_tab)
-        # Answered exactly as for an id that does not exist: nothing changed, count 0.
-        assert reply["type"] in {"read", "unread"} and reply["unread_count"] == 0
-        assert reply["ids"] in ([], "all")
-    await bob_tab.send_json_to({"type": "mark_read", "ids": [alices.pk + 1000]})
-    assert await receive_json(bob_tab) == {"type": "read", "ids": [], "unread_count": 0}
-
+    # Answered exactly as for an id that does not exist: nothing changed, so no event
+    # (the next frame bob gets answers his ping), and alice's row is untouched.
+    await bob_tab.send_json_to({"type": "ping"})
+    assert await receive_json(bob_tab) == {"type": "pong"}
     assert await alice_tab.receive_nothing(timeout=0.3)
     assert (await Notification.objects.aget(pk=alices.pk)).unread
     assert await inbox.adelete(bob, [alices.pk]) == []
@@ -106,18 +104,31 @@ async def test_a_user_cannot_touch_another_users_notifications_over_the_socket(
     await alice_tab.disconnect()
 
 
+async def test_a_change_that_changes_nothing_sends_no_event(people: Any) -> None:
+    bob, _ = people
+    [row] = await anotify(bob, "x")
+    tab = await connect_synced(bob)
+    assert await inbox.amark_read(bob, [row.pk]) == [row.pk]
+    assert (await receive_json(tab))["type"] == "read"
+    assert await inbox.amark_read(bob, [row.pk]) == []  # already read
+    assert await inbox.amark_all_read(bob) == 0
+    assert await inbox.adelete(bob, [row.pk + 1]) == []
+    assert await tab.receive_nothing(timeout=0.3)
+    await tab.disconnect()
+
+
 @pytest.mark.parametrize(
     ("frame", "message"),
     [
-        ({"type": "mark_read"}, "ids must be a list"),
-        ({"type": "mark_read", "ids": "1,2"}, "ids must be a list"),
-        ({"type": "mark_read", "ids": [1, "2"]}, "ids must be integers"),
-        ({"type": "mark_read", "ids": [True]}, "ids must be integers"),
-        ({"type": "mark_unread", "ids": [0]}, "ids must be positive"),
-        ({"type": "mark_read", "ids": [2**63]}, "ids must be positive 64-bit"),
-        ({"type": "mark_read", "ids": list(range(1, 1002))}, "At most 1000 ids"),
-        ({"type": "mark_all_read", "before_id": "5"}, "before_id must be a positive"),
-        ({"type": "mark_all_read", "before_id": 2**64}, "before_id must be a positive"),
+        ({"type": "mark_read"}, "ids must be a list of integers, got None."),
+        ({"type": "mark_read", "ids": "1,2"}, "ids must be a list of integers, got '1,2'."),
+        ({"type": "mark_read", "ids": [1, "2"]}, "ids must be positive 64-bit integers, got '2'."),
+        ({"type": "mark_read", "ids": [True]}, "ids must be positive 64-bit integers, got True."),
+        ({"type": "mark_unread", "ids": [0]}, "ids must be positive 64-bit integers, got 0."),
+        ({"type": "mark_read", "ids": [2**63]}, "ids must be positive 64-bit integers"),
+        ({"type": "mark_read", "ids": list(range(1, 1002))}, "At most 1000 ids per call"),
+        ({"type": "mark_all_read", "before_id": "5"}, "before_id must be a positive 64-bit"),
+        ({"type": "mark_all_read", "before_id": 2**64}, "before_id must be a positive 64-bit"),
     ],
 )
 async def test_bad_read_frames_get_an_error(
@@ -132,10 +143,11 @@ async def test_bad_read_frames_get_an_error(
     await tab.disconnect()
 
 
-def test_clean_ids_sorts_and_deduplicates() -> None:
-    assert inbox.clean_ids([3, 1, 3]) == [1, 3]
-    with pytest.raises(TypeError):
-        inbox.clean_ids(None)
+def test_the_python_api_refuses_bad_ids_with_the_same_messages() -> None:
+    with pytest.raises(InvalidId, match="ids must be a list of integers"):
+        inbox.mark_read(1, None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidId, match="before_id must be a positive"):
+        inbox.mark_all_read(1, before_id=0)
 
 
 async def test_admin_actions_and_deletion_push_events(people: Any, admin_client: Any) -> None:

@@ -106,7 +106,7 @@ def test_session_write_without_csrf_token_is_refused(
 
 def test_session_write_with_csrf_token_from_the_cookie(rest_client: Any, bob: Any) -> None:
     client = rest_client(bob, enforce_csrf_checks=True)
-    client.get("/")  # the page sets the csrftoken cookie, as in a browser
+    client.get("/client/")  # the page sets the csrftoken cookie, as in a browser
     token = client.cookies["csrftoken"].value
     [n] = Notification.objects.all()
     response = client.post(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -74,11 +76,45 @@ def test_unknown_setting_raises_a_clear_error() -> None:
 
 def test_public_surface() -> None:
     assert livebell.__all__ == ["__version__", "anotify", "notify"]
-    from livebell.api import anotify, notify
+    from livebell.sending import anotify, notify
 
     assert (livebell.notify, livebell.anotify) == (notify, anotify)
     with pytest.raises(AttributeError):
         livebell.nothing_here  # noqa: B018
+
+
+MODULES = sorted(
+    path.stem
+    for path in Path(livebell.__file__).parent.glob("*.py")
+    if not path.stem.startswith("_")
+)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_module_says_what_it_exports_and_has_it(name: str) -> None:
+    module = importlib.import_module(f"livebell.{name}")
+    if name in ("admin", "apps", "checks"):  # found by Django, not imported by users
+        return
+    assert module.__doc__, f"livebell.{name} has no docstring"
+    exported = getattr(module, "__all__", None)
+    assert exported is not None, f"livebell.{name} has no __all__"
+    for attribute in exported:
+        assert hasattr(module, attribute), f"livebell.{name}.__all__ names {attribute!r}"
+
+
+@pytest.mark.parametrize("name", ["protocol", "connection", "ids", "ratelimit", "messages"])
+def test_the_socket_logic_needs_no_django_models(name: str) -> None:
+    """The I/O-free parts import no models: they load with no app registry at all."""
+    code = (
+        f"import sys, livebell.{name}; "
+        "loaded = [m for m in sys.modules if m.endswith('.models') or m == 'django.db']; "
+        "assert not loaded, loaded"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_importing_the_package_does_not_touch_the_app_registry() -> None:

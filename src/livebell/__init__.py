@@ -13,12 +13,12 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "anotify", "notify"]
 
 if TYPE_CHECKING:
-    from livebell.api import anotify, notify
+    from livebell.sending import anotify, notify
 
 
 def __getattr__(name: str) -> Any:
     if name in ("notify", "anotify"):
-        from livebell import api
+        from livebell import sending
 
-        return getattr(api, name)
+        return getattr(sending, name)
     raise AttributeError(f"module 'livebell' has no attribute {name!r}")

@@ -1,4 +1,8 @@
-"""Coalescing concurrent calls into Channels' one database thread.
+"""Sharing Channels' one database thread among the callers waiting for it.
+
+Private machinery of three concepts: the socket's user (:mod:`livebell.auth`),
+catch-ups (:mod:`livebell.catchup`) and the group commit of ``anotify()``
+(:mod:`livebell.sending`).
 
 Channels runs database work in a single thread (``database_sync_to_async``),
 one call at a time. When thousands of sockets connect at once, each call pays

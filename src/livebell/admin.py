@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from livebell import inbox
+from livebell.ids import MAX_IDS
 from livebell.models import Notification
 
 
@@ -23,8 +24,8 @@ def _by_recipient(
         ids_by_user[user_id].append(pk)
     changed = 0
     for user_id, ids in ids_by_user.items():
-        for start in range(0, len(ids), inbox.MAX_IDS):
-            changed += len(list(change(user_id, ids[start : start + inbox.MAX_IDS])))
+        for start in range(0, len(ids), MAX_IDS):
+            changed += len(list(change(user_id, ids[start : start + MAX_IDS])))
     return changed
 
 

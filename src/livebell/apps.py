@@ -1,3 +1,5 @@
+"""livebell's app configuration: system checks, settings and the session signals."""
+
 from __future__ import annotations
 
 from django.apps import AppConfig
@@ -9,5 +11,19 @@ class LivebellConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.signals import user_logged_out
+        from django.db.models.signals import post_delete, post_save
+
         # Registers the system checks and the settings-reload receiver.
-        from livebell import checks, conf  # noqa: F401
+        from livebell import auth, checks, conf  # noqa: F401
+
+        # A socket lives no longer than its session (see livebell.auth).
+        user_model = get_user_model()
+        user_logged_out.connect(auth.on_logout, dispatch_uid="livebell.auth.on_logout")
+        post_save.connect(
+            auth.on_user_saved, sender=user_model, dispatch_uid="livebell.auth.on_user_saved"
+        )
+        post_delete.connect(
+            auth.on_user_deleted, sender=user_model, dispatch_uid="livebell.auth.on_user_deleted"
+        )

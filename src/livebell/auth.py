@@ -1,52 +1,235 @@
-"""The socket's user, read from its session, batched with concurrent connects.
+"""Who a socket belongs to, and when that ends.
 
-Behind Channels' ``SessionMiddlewareStack`` the consumer resolves the user
-itself, with Django's own ``django.contrib.auth.get_user`` (backend check,
-session-hash verification with ``SECRET_KEY_FALLBACKS``), and every connect
-waiting at that moment shares one trip to the database thread
-(:mod:`livebell.batching`). Behind ``AuthMiddlewareStack`` the user is already
-in the scope and this is not used.
+**On connect** the socket reads its user from the Django session in its scope
+(behind Channels' ``SessionMiddlewareStack``; behind ``AuthMiddlewareStack`` the
+user is already there). The check is Django's own — the backend must still be
+configured and return the user, and the session's auth hash must match the
+user's (so a password change logs sessions out), also under a fallback secret —
+but it never writes to the session: a socket must not re-key or flush the
+session that the user's browser goes on using over HTTP.
+
+**A socket lives no longer than its session.** When a session can end, its
+sockets are told through the channel layer, on every server process:
+
+- logout (Django's ``user_logged_out`` signal) sends
+  :class:`~livebell.messages.SessionEnded` with a hash of the session key; the
+  sockets of that session close with 4401 at once;
+- saving a user's password or ``is_active``, or deleting the user, sends
+  :class:`~livebell.messages.RecheckSessions` after commit; every socket of the
+  user checks its session again and closes with 4401 if it is no longer valid —
+  or with 4001 ("reconnect") if its session key names no session any more,
+  because a re-keyed session (``cycle_key()``: Django's password change keeps the
+  changer logged in that way) lives on under a new key that only the browser
+  has; a reconnect with it either works or is refused with 4401;
+- besides, every socket checks its session every ``SESSION_CHECK_SECONDS``
+  (and when a database-backed session expires), which catches what no signal
+  tells (sessions deleted with a query, ``clearsessions``).
+
+Checks of sockets that connect or recheck at the same moment share one trip to
+Channels' database thread.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import import_module
 from typing import Any
 
-from django.contrib import auth
+from django.conf import settings
+from django.contrib.auth import (
+    BACKEND_SESSION_KEY,
+    HASH_SESSION_KEY,
+    SESSION_KEY,
+    get_user_model,
+    load_backend,
+)
+from django.contrib.auth.models import AnonymousUser
+from django.db import router, transaction
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
-from livebell.batching import Coalescer
+from livebell import delivery
+from livebell._coalescer import Coalescer
+from livebell.groups import user_group
+from livebell.messages import RecheckSessions, SessionEnded
 
-__all__ = ["ascope_user"]
+__all__ = [
+    "SessionCheck",
+    "acheck_session",
+    "ascope_user",
+    "session_hash",
+    "session_user",
+]
 
-# Connects per batch: each loads its session and its user.
+# Connects (or rechecks) per batch: each loads its session and its user.
 MAX_BATCH = 100
 
 
-class _SessionOnly:
-    """The part of an HttpRequest that ``django.contrib.auth.get_user`` reads."""
+def session_hash(session_key: str | None) -> str:
+    """A digest of a session key that can travel over the channel layer (not the key)."""
+    return hashlib.sha256(f"livebell.session:{session_key}".encode()).hexdigest()[:32]
 
-    def __init__(self, session: Any) -> None:
-        self.session = session
+
+def session_user(session: Any) -> Any:
+    """The user logged in to ``session``, or ``AnonymousUser``, without changing the session.
+
+    The checks of ``django.contrib.auth.get_user``: a configured backend that still
+    returns the user, and a session auth hash that matches the user's under
+    ``SECRET_KEY`` or one of ``SECRET_KEY_FALLBACKS``. Unlike ``get_user``, a
+    mismatch does not flush the session and a fallback match does not re-key it:
+    the browser's next HTTP request does that.
+    """
+    try:
+        user_id = get_user_model()._meta.pk.to_python(session[SESSION_KEY])
+        backend_path = session[BACKEND_SESSION_KEY]
+    except KeyError:
+        return AnonymousUser()
+    if backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return AnonymousUser()
+    user = load_backend(backend_path).get_user(user_id)
+    if user is None:
+        return AnonymousUser()
+    if hasattr(user, "get_session_auth_hash"):
+        stored = session.get(HASH_SESSION_KEY)
+        if not stored:
+            return AnonymousUser()
+        if not constant_time_compare(stored, user.get_session_auth_hash()) and not any(
+            constant_time_compare(stored, fallback)
+            for fallback in user.get_session_auth_fallback_hash()
+        ):
+            return AnonymousUser()
+    return user
 
 
 def _users(sessions: Sequence[Any]) -> list[Any]:
-    users = []
-    for session in sessions:
-        users.append(auth.get_user(_SessionOnly(session)))  # type: ignore[arg-type]
-        if session.modified:  # re-keyed under a fallback secret: keep the new key
-            session.save()
-    return users
+    return [session_user(session) for session in sessions]
 
 
 _resolve: Coalescer[Any, Any] = Coalescer(_users, max_batch=MAX_BATCH)
 
 
 async def ascope_user(scope: dict[str, Any]) -> Any:
-    """The user of the scope's session (``AnonymousUser`` if none); needs ``scope["session"]``."""
+    """The user of the scope's session (``AnonymousUser`` if none); needs ``scope["session"]``.
+
+    Raises:
+        ValueError: the scope has no session (the socket is not behind
+            ``SessionMiddlewareStack`` or ``AuthMiddlewareStack``).
+    """
     if "session" not in scope:
         raise ValueError(
             "livebell's socket needs the session in its scope: wrap it in "
             "channels.sessions.SessionMiddlewareStack (or AuthMiddlewareStack)."
         )
     return await _resolve(scope["session"])
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCheck:
+    """Whether a socket's session still belongs to its user, and until when."""
+
+    valid: bool
+    #: False when the session key names no session any more: it was flushed, or
+    #: re-keyed (``cycle_key()``, as a password change does for the changer's own
+    #: session), in which case the browser has a new cookie.
+    exists: bool
+    #: When a database-backed session expires (None for other session engines).
+    expires_at: datetime | None
+
+
+def _check_sessions(requests: Sequence[tuple[str | None, Any]]) -> list[SessionCheck]:
+    engine = import_module(settings.SESSION_ENGINE)
+    expiries = _expiries([key for key, _ in requests if key])
+    checks = []
+    for session_key, user_id in requests:
+        if not session_key:
+            checks.append(SessionCheck(valid=False, exists=False, expires_at=None))
+            continue
+        # A fresh store: the scope's copy was loaded when the socket connected.
+        store = engine.SessionStore(session_key)
+        user = session_user(store)
+        checks.append(
+            SessionCheck(
+                valid=bool(user.is_authenticated) and user.pk == user_id,
+                exists=bool(list(store.keys())),
+                expires_at=expiries.get(session_key),
+            )
+        )
+    return checks
+
+
+def _expiries(session_keys: list[str]) -> dict[str, datetime]:
+    """Expiry times of database-backed sessions (the engines that store one)."""
+    if (
+        settings.SESSION_ENGINE
+        not in (
+            "django.contrib.sessions.backends.db",
+            "django.contrib.sessions.backends.cached_db",
+        )
+        or not session_keys
+    ):
+        return {}
+    from django.contrib.sessions.models import Session
+
+    found = Session.objects.filter(
+        session_key__in=session_keys, expire_date__gt=timezone.now()
+    ).values_list("session_key", "expire_date")
+    return dict(found)
+
+
+_checks: Coalescer[tuple[str | None, Any], SessionCheck] = Coalescer(
+    _check_sessions, max_batch=MAX_BATCH
+)
+
+
+async def acheck_session(session_key: str | None, user_id: Any) -> SessionCheck:
+    """Check, from the event loop, that the session ``session_key`` is still ``user_id``'s."""
+    return await _checks((session_key, user_id))
+
+
+# Signal receivers, connected by livebell's AppConfig.
+
+
+def on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """``user_logged_out``: close the sockets of the session being logged out.
+
+    Sent before the logout flushes the session, and synchronously, so that
+    anything pushed after the logout returns reaches those sockets after it.
+    """
+    session = getattr(request, "session", None)
+    if user is None or session is None or not session.session_key:
+        return
+    delivery.send([SessionEnded(user_group(user.pk), session_hash(session.session_key))])
+
+
+# Saving only these fields cannot end a session (login saves last_login).
+_HARMLESS_FIELDS = frozenset({"last_login"})
+
+
+def on_user_saved(
+    sender: Any, instance: Any, created: bool, update_fields: Any = None, **kwargs: Any
+) -> None:
+    """``post_save`` of the user model: have the user's sockets recheck their sessions.
+
+    A password change, deactivation or any other full save; not a save of
+    ``last_login`` alone, nor a new user (who has no socket yet).
+    """
+    if created or (update_fields is not None and set(update_fields) <= _HARMLESS_FIELDS):
+        return
+    _recheck_after_commit(sender, instance.pk, kwargs.get("using"))
+
+
+def on_user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """``post_delete`` of the user model: the user's sockets close (their check fails)."""
+    _recheck_after_commit(sender, instance.pk, kwargs.get("using"))
+
+
+def _recheck_after_commit(model: Any, user_id: Any, using: str | None) -> None:
+    message = RecheckSessions(user_group(user_id))
+    transaction.on_commit(
+        lambda: delivery.send([message]),
+        using=using or router.db_for_write(model),
+        robust=True,
+    )

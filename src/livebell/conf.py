@@ -32,6 +32,10 @@ DEFAULTS: dict[str, Any] = {
     # Most notifications replayed on resume; past it the newest are sent and the
     # client is told to refetch the list (``"truncated": true``).
     "RESUME_MAX": 500,
+    # Every socket checks that its session is still valid this often (and when a
+    # database-backed session expires). Logout, password changes, deactivation and
+    # deletion close sockets at once; this catches sessions ended any other way.
+    "SESSION_CHECK_SECONDS": 300,
 }
 
 

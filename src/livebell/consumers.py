@@ -1,9 +1,17 @@
-"""The notification socket: one per browser tab, fed its own user's pushes only."""
+"""The notification socket: one per browser tab, fed its own user's messages only.
+
+:class:`NotificationConsumer` is the I/O around :class:`livebell.connection.Connection`,
+which decides everything: it reads the user and the channel layer, joins the
+process's hub (:mod:`livebell.fanout`), runs catch-ups (:mod:`livebell.catchup`),
+read-state changes (:mod:`livebell.inbox`) and session checks
+(:mod:`livebell.auth`), and sends what the connection says to send.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -12,16 +20,32 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
 from livebell import auth, fanout, inbox, protocol
+from livebell.catchup import acatch_up
 from livebell.conf import livebell_settings
+from livebell.connection import (
+    CLOSE_UNAUTHENTICATED,
+    CatchUpFrom,
+    ChangeInbox,
+    CheckSession,
+    Close,
+    Connection,
+    Decision,
+    Send,
+)
 from livebell.groups import user_group
-from livebell.resume_queue import acatch_up
+from livebell.messages import InboxChange, Message, Push, RecheckSessions, SessionEnded
+from livebell.ratelimit import TokenBucket
 
 __all__ = ["CLOSE_UNAUTHENTICATED", "NotificationConsumer"]
 
-# Application close code (4000-4999) telling the client to log in rather than retry.
-CLOSE_UNAUTHENTICATED = 4401
+# A session check that fails is made once more after this pause: a password change
+# saves the user (which asks every socket to check) a moment before Django's
+# update_session_auth_hash() re-keys the changer's own session, which is then gone
+# from under the old key (a reconnect, 4001) rather than invalid (4401).
+RECHECK_GRACE_SECONDS = 0.3
 
 
 class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -31,29 +55,31 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     see a reason instead of a failed handshake. Bad client frames get an ``error``
     frame and the socket stays open.
 
-    Each socket keeps ``last_id``, the newest notification id its client has. The
-    socket registers with its process's hub (:mod:`livebell.fanout`) for the
-    user's pushes *before* reading the database, and the consumer handles one
-    message at a time, so live pushes that arrive during a catch-up wait in its
-    mailbox; those the catch-up already sent (``id <= last_id``) are then dropped.
-    A push whose ``prev_id`` is newer than ``last_id`` reveals a missed push (the
-    layer was down, say), and the socket catches up from the database. So each
-    client gets each notification once, in id order.
+    The socket registers with its process's hub for the user's messages *before*
+    it reads the database, and it handles one message at a time, so pushes that
+    arrive during a catch-up wait in its mailbox and are then dropped if the
+    catch-up already sent them (:class:`~livebell.connection.Connection` has the rules).
     """
 
-    group: str | None = None
-    last_id: int = 0
+    connection: Connection | None = None
     hub: fanout.Hub | None = None
+    group: str | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        # Channels would give this socket its own layer channel, read by a task
-        # per message. Instead the process's hub (livebell.fanout) receives from
-        # the layer once per process and queues messages here; the client's
-        # frames join the same queue, so everything is handled one at a time.
+        """Run the socket: Channels' loop, replaced.
+
+        Channels would give this socket its own layer channel and group
+        memberships, read by a loop of its own. Instead the process's hub
+        (:mod:`livebell.fanout`) receives from the layer once per process and
+        hands this socket its user's messages through :meth:`deliver`; they join
+        the client's frames in one mailbox, handled one at a time, which is what
+        keeps catch-ups and live pushes from overlapping.
+        """
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
-        self.mailbox: asyncio.Queue[dict[str, Any] | BaseException] = asyncio.Queue()
+        self.mailbox: asyncio.Queue[dict[str, Any] | Message | BaseException] = asyncio.Queue()
+        self._check_timer: asyncio.TimerHandle | None = None
         pump = asyncio.create_task(self._pump(receive))
         try:
             while True:
@@ -67,6 +93,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
+            if self._check_timer is not None:
+                self._check_timer.cancel()
             await self.leave_hub()
 
     async def _pump(self, receive: Any) -> None:
@@ -82,35 +110,44 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         except BaseException as exc:  # re-raised by __call__, not lost in this task
             self.mailbox.put_nowait(exc)
 
-    def deliver(self, message: dict[str, Any]) -> None:
-        """Queue a layer message from the hub (see :class:`livebell.fanout.Subscriber`)."""
+    def deliver(self, message: Message) -> None:
+        """Queue a message from the hub (see :class:`livebell.fanout.Subscriber`)."""
         self.mailbox.put_nowait(message)
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
+    async def dispatch(self, message: dict[str, Any] | Message) -> None:
+        """Handle one mailbox item: an ASGI event or a livebell message."""
+        if not isinstance(message, dict):
+            await self.on_message(message)
+            return
         # Channels runs close_old_connections() in a worker thread before every
-        # message: a turn on the one database thread per delivered notification and
-        # per connect, most of the cost of a push and a queue behind every resume
-        # in a reconnect storm. This consumer (and AuthMiddlewareStack before it)
-        # reaches the database only through database_sync_to_async, which does that
-        # housekeeping itself.
+        # ASGI message: a turn on the one database thread per frame and per connect.
+        # This consumer reaches the database only through database_sync_to_async,
+        # which does that housekeeping itself.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    # Channels' hooks.
+
     async def connect(self) -> None:
+        """Accept the socket: refuse (4401) nobody, or join the hub and catch up."""
         user = self.scope.get("user")
         if user is None:  # behind SessionMiddlewareStack: resolve it here, batched
             user = self.scope["user"] = await auth.ascope_user(self.scope)
+        session = self.scope.get("session")
+        self.session_key = getattr(session, "session_key", None)
+        self.connection = Connection(
+            max_frame_bytes=int(livebell_settings.MAX_FRAME_BYTES),
+            rate_limit=TokenBucket(
+                livebell_settings.RATE_LIMIT_PER_SECOND, livebell_settings.RATE_LIMIT_BURST
+            ),
+            session_hash=auth.session_hash(self.session_key),
+        )
         if not user.is_authenticated:
             await self.accept()
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.act(self.connection.refuse())
             return
-        self.user_id = user.pk
-        self.rate_limit = protocol.TokenBucket(
-            livebell_settings.RATE_LIMIT_PER_SECOND, livebell_settings.RATE_LIMIT_BURST
-        )
-        self.max_frame_bytes = int(livebell_settings.MAX_FRAME_BYTES)
         # Read per connection, so the LIVEBELL setting is honoured lazily.
         layer = get_channel_layer(livebell_settings.CHANNEL_LAYER)
         if layer is None:
@@ -123,81 +160,110 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         # Join first: nothing created from now on can be missed by the catch-up below.
         await self.hub.join(self.group, self)
         await self.accept()
-        after, bad_last_id = None, None
         raw = parse_qs(self.scope.get("query_string", b"").decode()).get("last_id")
-        if raw:
-            try:
-                after = protocol.parse_last_id(raw[-1])
-            except protocol.ProtocolError as error:
-                bad_last_id = error
-        if bad_last_id is not None:
-            await self.send(text_data=protocol.error_frame(bad_last_id))
-        await self.catch_up(after)
+        for decision in self.connection.open(user.pk, raw[-1] if raw else None):
+            await self.act(decision)
+        self._arm_session_check(_expiry(session))
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """A client frame (``text_data`` None for a binary one)."""
+        if self.connection is not None:
+            await self.act(self.connection.receive(text_data))
 
     async def disconnect(self, code: int) -> None:
+        """The socket closed: stop this socket's messages."""
+        if self.connection is not None:
+            self.connection.close()
         await self.leave_hub()
 
     async def leave_hub(self) -> None:
-        """Stop this socket's pushes; safe to call more than once."""
+        """Stop this socket's messages; safe to call more than once."""
         hub, group = self.hub, self.group
         self.hub = None
         if hub is not None and group is not None:
             await hub.leave(group, self)
 
-    async def catch_up(self, after: int | None) -> None:
-        """Send the notifications after ``after`` (none if None), then ``synced``."""
-        catchup = await acatch_up(self.user_id, after, limit=livebell_settings.RESUME_MAX)
-        for payload in catchup.notifications:
-            await self.send(text_data=protocol.notification_frame(payload, catchup.unread_count))
-        self.last_id = catchup.last_id
-        await self.send(text_data=protocol.synced_frame(catchup))
+    # livebell's messages, and what the connection decides.
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.group is None:  # closed as anonymous; ignore anything still in flight
+    async def on_message(self, message: Message) -> None:
+        """A message from the channel layer, through the hub."""
+        connection = self.connection
+        if connection is None:
             return
-        try:
-            if not self.rate_limit.allow():
-                raise protocol.ProtocolError(
-                    "rate_limited", "Too many frames; slow down and retry later."
-                )
-            frame = protocol.parse_client_frame(text_data, max_bytes=self.max_frame_bytes)
-            await self.handle_frame(frame)
-        except protocol.ProtocolError as error:
-            await self.send(text_data=protocol.error_frame(error))
+        if isinstance(message, Push):
+            await self.act(connection.push(message))
+        elif isinstance(message, InboxChange):
+            await self.act(connection.inbox_change(message))
+        elif isinstance(message, SessionEnded):
+            await self.act(connection.session_ended(message))
+        elif isinstance(message, RecheckSessions):
+            await self.act(connection.recheck())
 
-    async def handle_frame(self, frame: dict[str, Any]) -> None:
-        """Act on one valid client frame (its type is one of ``protocol.CLIENT_TYPES``).
+    async def act(self, decision: Decision) -> None:
+        """Carry out one of the connection's decisions."""
+        connection = self.connection
+        if decision is None or connection is None:
+            return
+        if isinstance(decision, Send):
+            await self.send(text_data=decision.frame)
+        elif isinstance(decision, CatchUpFrom):
+            result = await acatch_up(
+                connection.user_id, decision.after, limit=int(livebell_settings.RESUME_MAX)
+            )
+            for frame in connection.caught_up(result):
+                await self.act(frame)
+        elif isinstance(decision, ChangeInbox):
+            await self.change_inbox(decision.change)
+        elif isinstance(decision, CheckSession):
+            await self.check_session()
+        elif isinstance(decision, Close):
+            connection.close()
+            await self.close(code=decision.code)
 
-        Read-state changes are answered by the ``read``/``unread`` event that every
-        socket of the user receives, this one included.
-        """
-        kind = frame["type"]
-        if kind == "ping":
-            await self.send(text_data=protocol.encode({"type": "pong"}))
-        elif kind == "resume":
-            await self.catch_up(frame["last_id"])
-        elif kind == "mark_all_read":
-            await inbox.amark_all_read(self.user_id, before_id=frame.get("before_id"))
+    async def change_inbox(
+        self, change: protocol.MarkRead | protocol.MarkUnread | protocol.MarkAllRead
+    ) -> None:
+        """Apply a client's read-state change; every socket of the user gets its event."""
+        assert self.connection is not None
+        user_id = self.connection.user_id
+        if isinstance(change, protocol.MarkRead):
+            await inbox.amark_read(user_id, change.ids)
+        elif isinstance(change, protocol.MarkUnread):
+            await inbox.amark_unread(user_id, change.ids)
         else:
-            change = inbox.amark_read if kind == "mark_read" else inbox.amark_unread
-            try:
-                ids = inbox.clean_ids(frame.get("ids"))
-            except (TypeError, ValueError) as exc:
-                raise protocol.ProtocolError("bad_frame", str(exc)) from None
-            await change(self.user_id, ids)
+            await inbox.amark_all_read(user_id, before_id=change.before_id)
 
-    # Channel-layer events, named by their "type" ("livebell.notification" → livebell_notification).
+    async def check_session(self) -> None:
+        """Check that the session is still the user's; close with 4401 if not."""
+        assert self.connection is not None
+        user_id = self.connection.user_id
+        check = await auth.acheck_session(self.session_key, user_id)
+        if not check.valid:
+            await asyncio.sleep(RECHECK_GRACE_SECONDS)
+            check = await auth.acheck_session(self.session_key, user_id)
+        await self.act(self.connection.session_checked(check.valid, check.exists))
+        self._arm_session_check(check.expires_at)
 
-    async def livebell_notification(self, event: dict[str, Any]) -> None:
-        if event["id"] <= self.last_id:
-            return  # already sent by a catch-up
-        previous = event.get("prev_id")
-        if previous is not None and previous > self.last_id:
-            # A push before this one never arrived: the database has it.
-            await self.catch_up(self.last_id)
+    def _arm_session_check(self, expires_at: datetime | None) -> None:
+        """Check the session again after ``SESSION_CHECK_SECONDS``, or at its expiry."""
+        if self.connection is None or self.connection.closed or self.group is None:
             return
-        self.last_id = event["id"]
-        await self.send(text_data=event["frame"])
+        delay = float(livebell_settings.SESSION_CHECK_SECONDS)
+        if expires_at is not None:
+            delay = max(0.0, min(delay, (expires_at - timezone.now()).total_seconds()))
+        if self._check_timer is not None:
+            self._check_timer.cancel()
+        self._check_timer = asyncio.get_running_loop().call_later(
+            delay, self.deliver, RecheckSessions(self.group)
+        )
 
-    async def livebell_event(self, event: dict[str, Any]) -> None:
-        await self.send(text_data=event["frame"])
+
+def _expiry(session: Any) -> datetime | None:
+    """When the scope's session expires, as far as its data tells (no query)."""
+    if session is None:
+        return None
+    try:
+        expiry: datetime = session.get_expiry_date()
+    except Exception:  # a session engine without expiry dates
+        return None
+    return expiry

@@ -1,13 +1,15 @@
-"""Pushing stored notifications to their recipients' open sockets.
+"""Sending livebell's messages to the open sockets, through the channel layer.
 
-Pushes happen only after the transaction that stored the rows commits: to the
-recipient's own group, or, for many recipients, as one message to the fan-out
-group, which each server process splits among its own sockets (only each
-recipient's frame to that recipient's sockets; see :mod:`livebell.fanout`).
+:func:`pushes` builds the :class:`~livebell.messages.Push` of each stored
+notification; :func:`send` (from synchronous code, e.g. an ``on_commit``
+callback) and :func:`asend` (from the event loop) hand any messages to the layer
+(:func:`livebell.messages.encode` decides the groups: a notification to many
+users is one message to every server process, which hands each recipient's part
+to that recipient's sockets only; see :mod:`livebell.fanout`).
 
-A push that fails (channel layer down or slow) is logged and counted, never
-raised into the caller: the row is stored, and the client gets it from the
-database when it next resumes.
+A send that fails (channel layer down or slow) is logged and counted, never
+raised into the caller: what it announced is stored, and clients get it from the
+database when they next catch up.
 """
 
 from __future__ import annotations
@@ -18,42 +20,30 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from livebell import protocol
+from livebell import messages, protocol
 from livebell.conf import livebell_settings
-from livebell.fanout import BATCH_TYPE
-from livebell.groups import fanout_group, user_group
+from livebell.groups import user_group
+from livebell.messages import Message, Push
 from livebell.models import Notification
 from livebell.payloads import NotificationPayload, notification_payload
+from livebell.state import Transition
 
-__all__ = [
-    "DeliveryStats",
-    "Push",
-    "RecipientState",
-    "apush",
-    "build_pushes",
-    "chain_states",
-    "prepare_pushes",
-    "prepare_state_push",
-    "push_now",
-    "stats",
-]
+__all__ = ["DeliveryStats", "asend", "pushes", "send", "stats"]
 
 logger = logging.getLogger("livebell.delivery")
 
-# How long one group_send may take before the rest of a batch is given up.
+# How long one group_send may take before the rest of the messages are given up.
 SEND_TIMEOUT_SECONDS = 5.0
-
-Push = tuple[str, dict[str, Any]]
 
 
 @dataclass
 class DeliveryStats:
-    """Process-wide counters of pushes handed to the channel layer, and of those given up."""
+    """Process-wide counters of layer sends made, and of those given up."""
 
     pushed: int = 0
     failed: int = 0
@@ -62,86 +52,28 @@ class DeliveryStats:
 stats = DeliveryStats()
 
 
-class RecipientState(NamedTuple):
-    """A recipient as ``notify()`` found them, under lock, before inserting."""
-
-    #: Their newest notification's id, None if they had none.
-    previous_id: int | None
-    #: How many of their notifications were unread.
-    unread: int
-
-
-def chain_states(
-    notifications: Sequence[Notification], before: Mapping[Any, RecipientState]
-) -> dict[int, RecipientState]:
-    """Each new notification's recipient state just before it, by notification id.
-
-    ``before`` is each recipient's state before all of them. A recipient with
-    several new notifications (concurrent ``anotify()`` calls stored together)
-    gets them chained in id order: each one's ``prev_id`` is the one before.
-    """
-    running = dict(before)
-    states: dict[int, RecipientState] = {}
-    for n in sorted(notifications, key=lambda n: n.pk):
-        state = running[n.recipient_id]
-        states[n.pk] = state
-        running[n.recipient_id] = RecipientState(n.pk, state.unread + 1)
-    return states
-
-
-def prepare_pushes(
-    notifications: Sequence[Notification], before: Mapping[Any, RecipientState]
+def pushes(
+    notifications: Sequence[Notification], transitions: Mapping[int, Transition]
 ) -> list[Push]:
-    """Build the layer messages for new notifications, without a query.
+    """The pushes of newly stored notifications, in id order, without a query.
 
-    ``before`` is each recipient's state before the insert: the pushed unread count
-    is theirs plus this notification, and ``prev_id`` lets a socket that has not
-    sent that id know it missed something and catch up from the database.
-    """
-    return build_pushes(notifications, chain_states(notifications, before))
-
-
-def build_pushes(
-    notifications: Sequence[Notification], state_before: Mapping[int, RecipientState]
-) -> list[Push]:
-    """Build the layer messages for new notifications from :func:`chain_states`.
-
-    One recipient's push goes to their own group. Pushes to several recipients go
-    as one message per ``BATCH_SIZE`` recipients to the fan-out group, which every
-    server process receives once and hands to its own sockets
-    (:mod:`livebell.fanout`): a broadcast to 1,000 users is one publish, not 1,000.
+    ``transitions`` is what :func:`livebell.storage.store` returned with them.
     """
     payload = _payload_builder()
-    items: list[list[Any]] = [
-        [
-            user_group(n.recipient_id),
-            n.pk,
-            state_before[n.pk].previous_id,
-            protocol.notification_frame(payload(n), state_before[n.pk].unread + 1),
-        ]
-        for n in sorted(notifications, key=lambda n: n.pk)
-    ]
-    if len(items) == 1:
-        [[group, notification_id, previous_id, frame]] = items
-        assert isinstance(group, str)
-        return [
-            (
-                group,
-                {
-                    "type": "livebell.notification",
-                    "group": group,
-                    "id": notification_id,
-                    "prev_id": previous_id,
-                    "frame": frame,
-                },
+    built = []
+    for n in sorted(notifications, key=lambda n: n.pk):
+        step = transitions[n.pk]
+        built.append(
+            Push(
+                group=user_group(n.recipient_id),
+                id=n.pk,
+                previous_id=step.previous_id,
+                unread_count=step.unread_count,
+                revision=step.revision,
+                frame=protocol.notification_frame(payload(n), step.unread_count),
             )
-        ]
-    # Bounded messages: BATCH_SIZE recipients each, like the INSERTs.
-    size = max(1, int(livebell_settings.BATCH_SIZE))
-    return [
-        (fanout_group(), {"type": BATCH_TYPE, "items": items[start : start + size]})
-        for start in range(0, len(items), size)
-    ]
+        )
+    return built
 
 
 def _payload_builder() -> Callable[[Notification], NotificationPayload]:
@@ -173,70 +105,59 @@ def _payload_builder() -> Callable[[Notification], NotificationPayload]:
     return payload
 
 
-async def apush(pushes: Sequence[Push]) -> None:
-    """Send prepared messages to their groups; on the first failure give up the rest."""
-    if not pushes:
+async def asend(outgoing: Sequence[Message]) -> None:
+    """Hand messages to the channel layer, in order; on the first failure give up the rest."""
+    if not outgoing:
         return
     layer = get_channel_layer(livebell_settings.CHANNEL_LAYER)
+    sends = messages.encode(outgoing, batch_size=int(livebell_settings.BATCH_SIZE))
     if layer is None:
-        stats.failed += len(pushes)
+        stats.failed += len(sends)
         logger.warning(
-            "livebell: no channel layer %r; %d notification(s) stored but not pushed.",
+            "livebell: no channel layer %r; %d message(s) not sent.",
             livebell_settings.CHANNEL_LAYER,
-            len(pushes),
+            len(sends),
         )
         return
-    for index, (group, message) in enumerate(pushes):
+    for index, (group, body) in enumerate(sends):
         try:
-            # asyncio.timeout, not wait_for: no extra task per push (3.11+).
+            # asyncio.timeout, not wait_for: no extra task per send (3.11+).
             async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                await layer.group_send(group, message)
+                await layer.group_send(group, body)
         except Exception as exc:
-            missed = len(pushes) - index
+            missed = len(sends) - index
             stats.failed += missed
-            # One line per failed batch, not a traceback per push: during an outage
+            # One line per failed call, not a traceback per message: during an outage
             # every notify() fails the same way.
             logger.warning(
-                "livebell: channel layer push failed (%s: %s); %d push(es) given up. "
-                "The notifications are stored: clients get them on their next push or resume.",
+                "livebell: channel layer send failed (%s: %s); %d message(s) given up. "
+                "Notifications are stored: clients get them on their next push or catch-up.",
                 type(exc).__name__,
                 exc,
                 missed,
             )
-            logger.debug("livebell: push failure", exc_info=True)
+            logger.debug("livebell: send failure", exc_info=True)
             return
         stats.pushed += 1
 
 
-def prepare_state_push(user_id: Any, event: dict[str, Any]) -> Push:
-    """Build the layer message telling a user's sockets that their inbox changed.
+def send(outgoing: Sequence[Message]) -> None:
+    """Hand messages to the channel layer from synchronous code (an ``on_commit`` callback).
 
-    ``event`` is the frame without its count (e.g. ``{"type": "read", "ids": [3]}``);
-    the user's fresh unread count is added. Call it after commit.
+    Blocks until they are handed over (or given up); never raises for a layer failure.
     """
-    count = Notification.objects.for_user(user_id).unread_count()
-    frame = protocol.encode({**event, "unread_count": count})
-    group = user_group(user_id)
-    return (group, {"type": "livebell.event", "group": group, "frame": frame})
-
-
-def push_now(pushes: Sequence[Push]) -> None:
-    """Send prepared messages from synchronous code (e.g. an on_commit callback).
-
-    Blocks until they are handed to the layer (or given up).
-    """
-    if not pushes:
+    if not outgoing:
         return
     layer = get_channel_layer(livebell_settings.CHANNEL_LAYER)
     if layer is None or isinstance(layer, InMemoryChannelLayer):
         # The in-memory layer's queues belong to the server's event loop:
-        # async_to_sync runs the push there when called from a sync view's thread.
-        async_to_sync(apush)(pushes)
+        # async_to_sync runs the send there when called from a sync view's thread.
+        async_to_sync(asend)(outgoing)
         return
     # A network layer is fine from any loop. Outside an ASGI server (WSGI, Celery,
     # commands) async_to_sync would make a new event loop, and so a new Redis
     # connection, per call: keep one loop per process instead.
-    asyncio.run_coroutine_threadsafe(apush(pushes), _push_loop()).result()
+    asyncio.run_coroutine_threadsafe(asend(outgoing), _send_loop()).result()
 
 
 _loop_guard = threading.Lock()
@@ -244,13 +165,13 @@ _loop: asyncio.AbstractEventLoop | None = None
 _loop_pid = 0
 
 
-def _push_loop() -> asyncio.AbstractEventLoop:
-    """This process's event loop for pushes from synchronous code, started on first use."""
+def _send_loop() -> asyncio.AbstractEventLoop:
+    """This process's event loop for sends from synchronous code, started on first use."""
     global _loop, _loop_pid
     with _loop_guard:
         # After a fork the thread running the parent's loop does not exist.
         if _loop is None or _loop_pid != os.getpid():
             _loop = asyncio.new_event_loop()
             _loop_pid = os.getpid()
-            threading.Thread(target=_loop.run_forever, name="livebell-push", daemon=True).start()
+            threading.Thread(target=_loop.run_forever, name="livebell-send", daemon=True).start()
         return _loop

@@ -13,9 +13,11 @@ event loop) has one :class:`Hub` with one layer channel:
   batch of recipients (a broadcast to 1,000 users is one publish); each hub
   hands every item to the local sockets of its recipient and ignores the rest.
 
-A socket gets messages through :meth:`Subscriber.deliver`, which must not block:
-the consumer queues them and handles one message at a time, so a catch-up from
-the database and the live pushes that arrive meanwhile are still serialised.
+The hub decodes each layer message once (:func:`livebell.messages.decode`) and
+hands the typed messages to a socket through :meth:`Subscriber.deliver`, which
+must not block: the consumer queues them and handles one message at a time, so
+a catch-up from the database and the live pushes that arrive meanwhile are
+still serialised.
 """
 
 from __future__ import annotations
@@ -27,15 +29,13 @@ from typing import Any, Protocol
 
 from channels.layers import BaseChannelLayer
 
+from livebell import messages
 from livebell.groups import fanout_group
+from livebell.messages import Message
 
-__all__ = ["BATCH_TYPE", "Hub", "Subscriber", "hub_for"]
+__all__ = ["Hub", "Subscriber", "hub_for"]
 
 logger = logging.getLogger("livebell.fanout")
-
-#: Layer message type of a batch of pushes to many users:
-#: ``{"type": BATCH_TYPE, "items": [[group, id, prev_id, frame], ...]}``.
-BATCH_TYPE = "livebell.batch"
 
 # Pause before receiving again after the layer failed (Redis restarting, say).
 RETRY_SECONDS = 0.5
@@ -44,8 +44,8 @@ RETRY_SECONDS = 0.5
 class Subscriber(Protocol):
     """What the hub needs of a socket."""
 
-    def deliver(self, message: dict[str, Any]) -> None:
-        """Queue one layer message for this socket; must not block or raise."""
+    def deliver(self, message: Message) -> None:
+        """Queue one message for this socket; must not block or raise."""
 
 
 class Hub:
@@ -97,23 +97,16 @@ class Hub:
                 # Redis restart); a close must not fail because of it.
                 logger.warning("livebell: could not leave group %s", group, exc_info=True)
 
-    def dispatch(self, message: dict[str, Any]) -> None:
-        """Hand one layer message to the local sockets it is for."""
-        if message.get("type") == BATCH_TYPE:
-            members = self.members
-            for group, notification_id, previous_id, frame in message["items"]:
-                for subscriber in members.get(group, ()):
-                    subscriber.deliver(
-                        {
-                            "type": "livebell.notification",
-                            "id": notification_id,
-                            "prev_id": previous_id,
-                            "frame": frame,
-                        }
-                    )
-            return
-        for subscriber in self.members.get(message.get("group", ""), ()):
-            subscriber.deliver(message)
+    def dispatch(self, layer_message: dict[str, Any]) -> None:
+        """Hand the messages in one layer message to the local sockets they are for.
+
+        Raises:
+            livebell.messages.MalformedMessage: not a message livebell wrote.
+        """
+        members = self.members
+        for message in messages.decode(layer_message):
+            for subscriber in members.get(message.group, ()):
+                subscriber.deliver(message)
 
     async def _start(self) -> None:
         self.channel = await self.layer.new_channel()
@@ -151,9 +144,11 @@ class Hub:
                 continue
             try:
                 self.dispatch(message)
+            except messages.MalformedMessage as exc:
+                # Another program (or version) on the same Redis must not stop every
+                # socket of the process; one line, no traceback.
+                logger.warning("livebell: ignored a layer message: %s", exc)
             except Exception:
-                # A malformed message (another program on the same Redis) must
-                # not stop every socket of the process.
                 logger.exception("livebell: could not dispatch a layer message")
 
     async def _rejoin(self, channel: str) -> None:

@@ -1,10 +1,13 @@
 """Changing a user's inbox — mark read, mark unread, delete — and telling their sockets.
 
-Each function changes only the given user's own rows (ids of other users' rows are
-ignored exactly like ids that do not exist) and, after the transaction commits,
-pushes one event to every open socket of that user, so other tabs update their
-badge: ``{"type": "read" | "unread" | "deleted", "ids": [...], "unread_count": N}``.
-Each has an async twin (``amark_read`` …) for consumers and async views.
+The one owner of these changes: the socket, the REST API and the admin all come
+here. Each function changes only the given user's own rows (ids of other users'
+rows are ignored exactly like ids that do not exist), keeps the user's counters
+exact (:mod:`livebell.state`) and, after the transaction commits, sends one event
+to every open socket of that user so other tabs update:
+``{"type": "read" | "unread" | "deleted", "ids": [...], "unread_count": N}``.
+A call that changes nothing sends nothing. Each has an async twin
+(``amark_read`` …) for consumers and async views.
 """
 
 from __future__ import annotations
@@ -17,49 +20,62 @@ from channels.db import database_sync_to_async
 from django.db import router, transaction
 from django.utils import timezone
 
-from livebell import delivery
-from livebell.models import MAX_ID, Notification
+from livebell import delivery, protocol, state
+from livebell.groups import user_group
+from livebell.ids import parse_id, parse_ids
+from livebell.messages import InboxChange
+from livebell.models import Notification
 
 __all__ = [
-    "MAX_IDS",
     "adelete",
     "amark_all_read",
     "amark_read",
     "amark_unread",
-    "clean_ids",
+    "aunread_count",
     "delete",
     "mark_all_read",
     "mark_read",
     "mark_unread",
+    "unread_count",
 ]
 
-# Most ids one call may name; keeps one request's UPDATE bounded.
-MAX_IDS = 1000
+
+def unread_count(user: Any) -> int:
+    """How many of the user's notifications are unread: one primary-key lookup.
+
+    Args:
+        user: a user instance or primary key.
+    """
+    user_id = getattr(user, "pk", user)
+    return state.current([user_id])[user_id].unread_count
 
 
-@dataclass(frozen=True)
-class _Change:
-    result: Any
-    user_id: Any
-    event: dict[str, Any]
+async def aunread_count(user: Any) -> int:
+    """Async twin of :func:`unread_count`."""
+    count: int = await database_sync_to_async(unread_count)(user)
+    return count
 
 
 def mark_read(user: Any, ids: Iterable[int]) -> list[int]:
-    """Mark the user's notifications ``ids`` read; return the ids that changed.
+    """Mark the user's notifications ``ids`` read; return the ids that changed, ascending.
 
     Args:
         user: a user instance or primary key.
         ids: notification ids; those not unread, not the user's or missing are ignored.
 
     Raises:
-        TypeError, ValueError: ``ids`` is not a list of at most 1000 positive integers.
+        livebell.ids.InvalidId: ``ids`` is not a list of at most 1000 positive integers.
     """
-    return _apply(_read, user, ids)  # type: ignore[no-any-return]
+    return _apply(_read, user, parse_ids(ids))  # type: ignore[no-any-return]
 
 
 def mark_unread(user: Any, ids: Iterable[int]) -> list[int]:
-    """Mark the user's notifications ``ids`` unread; return the ids that changed."""
-    return _apply(_unread, user, ids)  # type: ignore[no-any-return]
+    """Mark the user's notifications ``ids`` unread; return the ids that changed.
+
+    Raises:
+        livebell.ids.InvalidId: as :func:`mark_read`.
+    """
+    return _apply(_unread, user, parse_ids(ids))  # type: ignore[no-any-return]
 
 
 def mark_all_read(user: Any, *, before_id: int | None = None) -> int:
@@ -67,122 +83,129 @@ def mark_all_read(user: Any, *, before_id: int | None = None) -> int:
 
     ``before_id`` is the newest id the user has seen, so a click never marks read
     what arrived after the page rendered. Returns how many changed.
+
+    Raises:
+        livebell.ids.InvalidId: ``before_id`` is not None or a positive integer.
     """
-    return _apply(_all_read, user, before_id)  # type: ignore[no-any-return]
+    return _apply(_all_read, user, _before_id(before_id))  # type: ignore[no-any-return]
 
 
 def delete(user: Any, ids: Iterable[int]) -> list[int]:
-    """Delete the user's notifications ``ids``; return the ids deleted."""
-    return _apply(_delete, user, ids)  # type: ignore[no-any-return]
+    """Delete the user's notifications ``ids``; return the ids deleted.
+
+    Raises:
+        livebell.ids.InvalidId: as :func:`mark_read`.
+    """
+    return _apply(_delete, user, parse_ids(ids))  # type: ignore[no-any-return]
 
 
 async def amark_read(user: Any, ids: Iterable[int]) -> list[int]:
     """Async twin of :func:`mark_read`."""
-    return await _aapply(_read, user, ids)  # type: ignore[no-any-return]
+    return await _aapply(_read, user, parse_ids(ids))  # type: ignore[no-any-return]
 
 
 async def amark_unread(user: Any, ids: Iterable[int]) -> list[int]:
     """Async twin of :func:`mark_unread`."""
-    return await _aapply(_unread, user, ids)  # type: ignore[no-any-return]
+    return await _aapply(_unread, user, parse_ids(ids))  # type: ignore[no-any-return]
 
 
 async def amark_all_read(user: Any, *, before_id: int | None = None) -> int:
     """Async twin of :func:`mark_all_read`."""
-    return await _aapply(_all_read, user, before_id)  # type: ignore[no-any-return]
+    return await _aapply(_all_read, user, _before_id(before_id))  # type: ignore[no-any-return]
 
 
 async def adelete(user: Any, ids: Iterable[int]) -> list[int]:
     """Async twin of :func:`delete`."""
-    return await _aapply(_delete, user, ids)  # type: ignore[no-any-return]
+    return await _aapply(_delete, user, parse_ids(ids))  # type: ignore[no-any-return]
 
 
-def clean_ids(ids: object) -> list[int]:
-    """Validate a list of notification ids.
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """What one change did: its result for the caller, and the event for the sockets."""
 
-    Raises:
-        TypeError: not a list (or tuple/set) of integers.
-        ValueError: more than :data:`MAX_IDS` ids, or an id below 1 or above ``MAX_ID``.
-    """
-    if isinstance(ids, (str, bytes)) or not isinstance(ids, (list, tuple, set, frozenset)):
-        raise TypeError("ids must be a list of integers.")
-    if len(ids) > MAX_IDS:
-        raise ValueError(f"At most {MAX_IDS} ids per call, got {len(ids)}.")
-    for value in ids:
-        # bool is an int subclass; true is not an id.
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"ids must be integers, got {value!r}.")
-        if not 1 <= value <= MAX_ID:
-            raise ValueError(f"ids must be positive 64-bit integers, got {value}.")
-    return sorted(set(ids))
+    result: Any
+    #: How many rows became unread (negative when they became read or were deleted unread).
+    unread_delta: int
+    #: The event frame without its unread count; None when nothing changed.
+    event: dict[str, Any] | None
 
 
-def _clean_before_id(before_id: object) -> int | None:
-    if before_id is None:
-        return None
-    if not isinstance(before_id, int) or isinstance(before_id, bool):
-        raise TypeError(f"before_id must be an integer or null, got {before_id!r}.")
-    return min(before_id, MAX_ID)
-
-
-# Each change runs inside a transaction on ``using`` and says what to push.
+# Each change runs inside a transaction on ``using``, with the user's state locked,
+# on arguments already validated.
 _ChangeFn = Callable[[Any, Any, str], _Change]
+
+
+def _before_id(before_id: object) -> int | None:
+    return None if before_id is None else parse_id(before_id, name="before_id")
 
 
 def _read(user_id: Any, ids: Any, using: str) -> _Change:
     mine = Notification.objects.using(using).for_user(user_id)
-    changed = list(
-        mine.unread().filter(pk__in=clean_ids(ids)).order_by("pk").values_list("pk", flat=True)
-    )
+    changed = list(mine.unread().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    if not changed:
+        return _Change(changed, 0, None)
     mine.filter(pk__in=changed).update(read_at=timezone.now())
-    return _Change(changed, user_id, {"type": "read", "ids": changed})
+    return _Change(changed, -len(changed), {"type": "read", "ids": changed})
 
 
 def _unread(user_id: Any, ids: Any, using: str) -> _Change:
     mine = Notification.objects.using(using).for_user(user_id)
-    changed = list(
-        mine.read().filter(pk__in=clean_ids(ids)).order_by("pk").values_list("pk", flat=True)
-    )
+    changed = list(mine.read().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    if not changed:
+        return _Change(changed, 0, None)
     mine.filter(pk__in=changed).update(read_at=None)
-    return _Change(changed, user_id, {"type": "unread", "ids": changed})
+    return _Change(changed, len(changed), {"type": "unread", "ids": changed})
 
 
 def _all_read(user_id: Any, before_id: Any, using: str) -> _Change:
-    before_id = _clean_before_id(before_id)
-    count = Notification.objects.using(using).for_user(user_id).mark_all_read(before_id)
-    return _Change(count, user_id, {"type": "read", "ids": "all", "before_id": before_id})
+    unread = Notification.objects.using(using).for_user(user_id).unread()
+    if before_id is not None:
+        unread = unread.filter(pk__lte=before_id)
+    count = unread.update(read_at=timezone.now())
+    if not count:
+        return _Change(0, 0, None)
+    return _Change(count, -count, {"type": "read", "ids": "all", "before_id": before_id})
 
 
 def _delete(user_id: Any, ids: Any, using: str) -> _Change:
     mine = Notification.objects.using(using).for_user(user_id)
-    gone = list(mine.filter(pk__in=clean_ids(ids)).order_by("pk").values_list("pk", flat=True))
+    found = list(mine.filter(pk__in=ids).order_by("pk").values_list("pk", "read_at"))
+    if not found:
+        return _Change([], 0, None)
+    gone = [pk for pk, _ in found]
     mine.filter(pk__in=gone).delete()
-    return _Change(gone, user_id, {"type": "deleted", "ids": gone})
+    unread = sum(1 for _, read_at in found if read_at is None)
+    return _Change(gone, -unread, {"type": "deleted", "ids": gone})
+
+
+def _change(change: _ChangeFn, user_id: Any, argument: Any) -> tuple[Any, list[InboxChange]]:
+    """Run ``change`` under the user's state lock; its result and the event to send."""
+    using = router.db_for_write(Notification)
+    with transaction.atomic(using=using):
+        before = state.lock([user_id], using)[user_id]
+        done = change(user_id, argument, using)
+        if done.event is None:
+            return done.result, []
+        after = state.record_change(user_id, before, done.unread_delta, using)
+    frame = protocol.encode({**done.event, "unread_count": after.unread_count})
+    return done.result, [
+        InboxChange(user_group(user_id), after.unread_count, after.revision, frame)
+    ]
 
 
 def _apply(change: _ChangeFn, user: Any, argument: Any) -> Any:
     user_id = getattr(user, "pk", user)
-    using = router.db_for_write(Notification)
-    with transaction.atomic(using=using):
-        done = change(user_id, argument, using)
+    result, events = _change(change, user_id, argument)
+    if events:
+        # Inside the caller's transaction, the event waits for its outermost commit.
         transaction.on_commit(
-            lambda: delivery.push_now([delivery.prepare_state_push(user_id, done.event)]),
-            using=using,
-            robust=True,
+            lambda: delivery.send(events), using=router.db_for_write(Notification), robust=True
         )
-    return done.result
-
-
-def _change_and_prepare(
-    change: _ChangeFn, user_id: Any, argument: Any
-) -> tuple[Any, delivery.Push]:
-    using = router.db_for_write(Notification)
-    with transaction.atomic(using=using):
-        done = change(user_id, argument, using)
-    return done.result, delivery.prepare_state_push(user_id, done.event)
+    return result
 
 
 async def _aapply(change: _ChangeFn, user: Any, argument: Any) -> Any:
     user_id = getattr(user, "pk", user)
-    result, push = await database_sync_to_async(_change_and_prepare)(change, user_id, argument)
-    await delivery.apush([push])
+    result, events = await database_sync_to_async(_change)(change, user_id, argument)
+    await delivery.asend(events)
     return result

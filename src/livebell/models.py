@@ -1,4 +1,9 @@
-"""The stored notification: the inbox, and the log that clients replay from."""
+"""What livebell stores: each notification, and each recipient's inbox state.
+
+A :class:`Notification` is one row per recipient; the rows are the inbox and the
+log that clients catch up from. An :class:`InboxState` is one small row per
+recipient that the write paths lock and update (see :mod:`livebell.state`).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +17,9 @@ from django.utils import timezone
 
 from livebell.querysets import NotificationQuerySet
 
-__all__ = ["MAX_ID", "VERB_MAX_LENGTH", "Level", "Notification"]
+__all__ = ["VERB_MAX_LENGTH", "InboxState", "Level", "Notification"]
 
 VERB_MAX_LENGTH = 128
-# The largest value of a BigAutoField on every backend Django supports. Larger
-# integers cannot name a row, and SQLite raises OverflowError when one is bound as
-# a parameter, so ids from clients are refused above it before any query.
-MAX_ID = 2**63 - 1
 TARGET_TEXT_MAX_LENGTH = 255
 TARGET_URL_MAX_LENGTH = 1024
 
@@ -88,3 +89,35 @@ class Notification(models.Model):
     @property
     def unread(self) -> bool:
         return self.read_at is None
+
+
+class InboxState(models.Model):
+    """One recipient's inbox in three numbers, kept exact by every livebell write.
+
+    ``notify()`` and :mod:`livebell.inbox` lock this row (creating it on first use)
+    before they change the user's notifications, and update it in the same
+    transaction. So the unread count and the newest id cost one primary-key
+    lookup, and two transactions writing to one user's inbox take turns.
+    Rows written outside livebell's API are not counted until
+    ``manage.py livebell_rebuild_state`` recounts them.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="livebell_inbox_state",
+    )
+    #: The id of the newest notification ever stored for the user (0 before the first);
+    #: it never goes down, also when notifications are deleted.
+    last_id = models.BigIntegerField(default=0)
+    unread_count = models.PositiveIntegerField(default=0)
+    #: Goes up by one with every change to the user's inbox, in commit order: lets a
+    #: socket tell a stale unread count from a fresh one.
+    revision = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "inbox state"
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.unread_count} unread, last {self.last_id}"

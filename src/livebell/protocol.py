@@ -1,35 +1,42 @@
 """The wire protocol, free of I/O: server frames out, client frames in.
 
 Every frame is a JSON object with a ``"type"``. ``docs/protocol.md`` is the
-reference; this module is the one place that encodes and parses frames, so the
-consumer stays a thin I/O shell around it.
+reference; this module is the one place that encodes server frames and parses
+client frames (into the typed :data:`ClientFrame`), so the socket's logic
+(:mod:`livebell.connection`) and its I/O (:mod:`livebell.consumers`) never touch
+JSON. It imports no models and needs no configured Django.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from livebell.models import MAX_ID
-from livebell.payloads import NotificationPayload
-from livebell.resume import Catchup
+from livebell.ids import InvalidId, parse_id, parse_ids
+
+if TYPE_CHECKING:
+    from livebell.payloads import NotificationPayload
 
 __all__ = [
+    "CLIENT_TYPES",
+    "ClientFrame",
+    "MarkAllRead",
+    "MarkRead",
+    "MarkUnread",
+    "Ping",
     "ProtocolError",
-    "TokenBucket",
+    "Resume",
     "encode",
     "error_frame",
     "notification_frame",
     "parse_client_frame",
     "parse_last_id",
+    "pong_frame",
     "synced_frame",
+    "with_unread_count",
 ]
-
-# Client frame types the server understands.
-CLIENT_TYPES = frozenset({"ping", "resume", "mark_read", "mark_unread", "mark_all_read"})
 
 
 class ProtocolError(Exception):
@@ -41,27 +48,54 @@ class ProtocolError(Exception):
         self.message = message
 
 
-def encode(frame: dict[str, Any]) -> str:
-    """Serialise a server frame to the text sent on the socket."""
-    return orjson.dumps(frame).decode()
+# Client frames, parsed.
 
 
-def notification_frame(payload: NotificationPayload, unread_count: int) -> str:
-    """The frame that delivers one notification, with the recipient's unread count."""
-    return encode({"type": "notification", "notification": payload, "unread_count": unread_count})
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """``{"type": "ping"}``: answered by ``pong``."""
 
 
-def error_frame(error: ProtocolError) -> str:
-    """The frame that answers a client frame the server could not act on."""
-    return encode({"type": "error", "code": error.code, "message": error.message})
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """``{"type": "resume", "last_id": N}``: catch up from ``last_id``."""
+
+    last_id: int
 
 
-def parse_client_frame(text: str | None, *, max_bytes: int) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class MarkRead:
+    """``{"type": "mark_read", "ids": [...]}``."""
+
+    ids: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class MarkUnread:
+    """``{"type": "mark_unread", "ids": [...]}``."""
+
+    ids: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class MarkAllRead:
+    """``{"type": "mark_all_read", "before_id": N | null}``."""
+
+    before_id: int | None
+
+
+ClientFrame = Ping | Resume | MarkRead | MarkUnread | MarkAllRead
+
+#: Client frame types the server understands.
+CLIENT_TYPES = frozenset({"ping", "resume", "mark_read", "mark_unread", "mark_all_read"})
+
+
+def parse_client_frame(text: str | None, *, max_bytes: int) -> ClientFrame:
     """Decode and validate one client frame.
 
     Raises:
         ProtocolError: binary frame, frame over ``max_bytes``, bad JSON, not an
-            object, missing or unknown ``type``.
+            object, missing or unknown ``type``, or bad ``last_id``/``ids``/``before_id``.
     """
     if text is None:
         raise ProtocolError("binary_not_supported", "Send JSON text frames, not binary frames.")
@@ -77,66 +111,68 @@ def parse_client_frame(text: str | None, *, max_bytes: int) -> dict[str, Any]:
     kind = frame.get("type")
     if not isinstance(kind, str):
         raise ProtocolError("bad_frame", 'A frame needs a string "type".')
-    if kind not in CLIENT_TYPES:
-        raise ProtocolError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
+    if kind == "ping":
+        return Ping()
     if kind == "resume":
-        frame["last_id"] = parse_last_id(frame.get("last_id"))
-    elif kind == "mark_all_read" and frame.get("before_id") is not None:
-        frame["before_id"] = _positive_int(frame["before_id"], "before_id")
-    return frame
+        return Resume(parse_last_id(frame.get("last_id")))
+    try:
+        if kind == "mark_read":
+            return MarkRead(parse_ids(frame.get("ids")))
+        if kind == "mark_unread":
+            return MarkUnread(parse_ids(frame.get("ids")))
+        if kind == "mark_all_read":
+            before_id = frame.get("before_id")
+            return MarkAllRead(None if before_id is None else parse_id(before_id, name="before_id"))
+    except InvalidId as exc:
+        raise ProtocolError("bad_frame", str(exc)) from None
+    raise ProtocolError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
 
 
 def parse_last_id(value: object) -> int:
-    """Validate a resume point: a non-negative integer (also given as a digit string).
+    """Validate a catch-up point: a non-negative integer (in a query string, its digits).
 
     Raises:
-        ProtocolError: anything else.
+        ProtocolError: anything else (code ``bad_last_id``).
     """
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
-        raise ProtocolError("bad_last_id", "last_id must be a non-negative 64-bit integer.")
-    return value
+    try:
+        return parse_id(value, name="last_id", minimum=0, text=True)
+    except InvalidId as exc:
+        raise ProtocolError("bad_last_id", str(exc)) from None
 
 
-def _positive_int(value: object, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_ID:
-        raise ProtocolError("bad_frame", f"{name} must be a positive 64-bit integer.")
-    return value
+# Server frames.
 
 
-def synced_frame(catchup: Catchup) -> str:
-    """The frame that ends a catch-up: what the client now has, and the unread count."""
-    frame: dict[str, Any] = {
-        "type": "synced",
-        "last_id": catchup.last_id,
-        "unread_count": catchup.unread_count,
-    }
-    if catchup.truncated:
+def encode(frame: dict[str, Any]) -> str:
+    """Serialise a server frame to the text sent on the socket."""
+    return orjson.dumps(frame).decode()
+
+
+def notification_frame(payload: NotificationPayload, unread_count: int) -> str:
+    """The frame that delivers one notification, with the recipient's unread count."""
+    return encode({"type": "notification", "notification": payload, "unread_count": unread_count})
+
+
+def synced_frame(last_id: int, unread_count: int, *, truncated: bool = False) -> str:
+    """The frame that ends a catch-up: the newest id the client now has, and the count."""
+    frame: dict[str, Any] = {"type": "synced", "last_id": last_id, "unread_count": unread_count}
+    if truncated:
         frame["truncated"] = True
     return encode(frame)
 
 
-class TokenBucket:
-    """Allow ``rate`` events per second on average, with bursts of up to ``burst``."""
+def pong_frame() -> str:
+    """The answer to a ``ping``."""
+    return '{"type":"pong"}'
 
-    def __init__(
-        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be > 0 and burst >= 1")
-        self.rate = rate
-        self.burst = float(burst)
-        self._clock = clock
-        self._tokens = float(burst)
-        self._last = clock()
 
-    def allow(self) -> bool:
-        """Take one token if there is one; say whether the event may proceed."""
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return True
-        return False
+def error_frame(error: ProtocolError) -> str:
+    """The frame that answers a client frame the server could not act on."""
+    return encode({"type": "error", "code": error.code, "message": error.message})
+
+
+def with_unread_count(frame: str, unread_count: int) -> str:
+    """``frame`` (one that carries ``unread_count``) with a fresher count in its place."""
+    decoded = orjson.loads(frame)
+    decoded["unread_count"] = unread_count
+    return encode(decoded)

@@ -1,4 +1,13 @@
-"""The public entry points: ``notify()`` and its async twin ``anotify()``."""
+"""Sending notifications: ``notify()`` and its async twin ``anotify()``.
+
+Both take one path: :func:`_draft` validates the arguments into a
+:class:`~livebell.storage.RowPlan` before any write, :func:`_store` stores plans
+in the current transaction (:mod:`livebell.storage`) and builds their pushes
+(:func:`livebell.delivery.pushes`), and the pushes are sent after commit. They
+differ only in who runs the transaction: ``notify()`` joins the caller's,
+``anotify()`` runs its own in Channels' database thread, shared with the calls
+made at the same moment (a group commit, below).
+"""
 
 from __future__ import annotations
 
@@ -12,9 +21,10 @@ from django.db import models, router, transaction
 from django.db.models.query import QuerySet
 from django.utils import timezone
 
-from livebell import delivery, rows
-from livebell.batching import Coalescer
+from livebell import delivery, storage
+from livebell._coalescer import Coalescer
 from livebell.conf import livebell_settings
+from livebell.messages import Push
 from livebell.models import (
     TARGET_TEXT_MAX_LENGTH,
     TARGET_URL_MAX_LENGTH,
@@ -22,7 +32,7 @@ from livebell.models import (
     Level,
     Notification,
 )
-from livebell.rows import RowPlan
+from livebell.storage import RowPlan
 
 __all__ = ["Recipients", "anotify", "notify"]
 
@@ -58,18 +68,18 @@ def notify(
         The stored notifications, in recipient order, with their ids.
 
     Raises:
-        ValueError: no recipient, empty or too long verb, unknown level, unsaved
-            target, or ``data`` larger than ``LIVEBELL["DATA_MAX_BYTES"]``.
+        ValueError: no recipient, a recipient whose user row does not exist, empty
+            or too long verb, unknown level, unsaved target, or ``data`` larger
+            than ``LIVEBELL["DATA_MAX_BYTES"]``.
         TypeError: a recipient or actor that is not a saved user, or ``data``
             that is not a JSON-serialisable dict.
     """
-    plan = _plan(recipients, verb, actor=actor, target=target, data=data, level=level)
+    plan = _draft(_Call(recipients, verb, actor, target, data, level))
     using = router.db_for_write(Notification)
     with transaction.atomic(using=using):
-        stored, recipients_before = rows.store([plan], using)
-        pushes = delivery.prepare_pushes(stored, recipients_before)
-        transaction.on_commit(lambda: delivery.push_now(pushes), using=using, robust=True)
-    return stored
+        rows, pushes = _store([plan], using)
+        transaction.on_commit(lambda: delivery.send(pushes), using=using, robust=True)
+    return rows
 
 
 async def anotify(
@@ -86,20 +96,21 @@ async def anotify(
     Stores the rows in Channels' database thread, in their own transaction, then
     pushes them from the running event loop. Calls made at the same time share
     one transaction (a group commit: one lock query, one INSERT, one commit and
-    one publish for all of them); a call is never held back waiting for others. Arguments,
-    return value and errors are those of :func:`notify`; pass a QuerySet or a
-    list of users, not a lazy related manager that would query from async code.
+    one publish for all of them); a call is never held back waiting for others.
+    Arguments, return value and errors are those of :func:`notify`; pass a
+    QuerySet or a list of users, not a lazy related manager that would query
+    from async code.
     """
     outcome = await _store_together(_Call(recipients, verb, actor, target, data, level))
     if isinstance(outcome, BaseException):
         raise outcome
-    stored, pushes = outcome
+    rows, pushes = outcome
     await pushes.sent()
-    return stored
+    return rows
 
 
 class _Call(NamedTuple):
-    """The arguments of one ``anotify()`` call."""
+    """The arguments of one ``notify()`` or ``anotify()`` call."""
 
     recipients: Recipients
     verb: str
@@ -109,17 +120,28 @@ class _Call(NamedTuple):
     level: str
 
 
+def _store(plans: Sequence[RowPlan], using: str) -> tuple[list[Notification], list[Push]]:
+    """Store ``plans`` in the current transaction; their rows and the pushes to send
+    once it commits."""
+    rows, transitions = storage.store(plans, using)
+    return rows, delivery.pushes(rows, transitions)
+
+
+# The group commit of anotify(): calls waiting for Channels' database thread at the
+# same moment are stored in one transaction, and their pushes sent together.
+
+
 class _SharedPushes:
     """The pushes of calls stored together: sent once, in id order, by whichever
     caller gets there first; the others wait for the same send."""
 
-    def __init__(self, pushes: list[delivery.Push]) -> None:
+    def __init__(self, pushes: list[Push]) -> None:
         self.pushes = pushes
         self.sending: asyncio.Future[None] | None = None
 
     async def sent(self) -> None:
         if self.sending is None:
-            self.sending = asyncio.ensure_future(delivery.apush(self.pushes))
+            self.sending = asyncio.ensure_future(delivery.asend(self.pushes))
         # A caller cancelled while waiting must not cancel the others' pushes.
         await asyncio.shield(self.sending)
 
@@ -138,14 +160,7 @@ def _store_calls(calls: Sequence[_Call]) -> list[_Stored | Exception]:
     planned: list[tuple[int, RowPlan]] = []
     for index, call in enumerate(calls):
         try:
-            plan = _plan(
-                call.recipients,
-                call.verb,
-                actor=call.actor,
-                target=call.target,
-                data=call.data,
-                level=call.level,
-            )
+            plan = _draft(call)
         except Exception as exc:
             outcomes.append(exc)
         else:
@@ -156,7 +171,7 @@ def _store_calls(calls: Sequence[_Call]) -> list[_Stored | Exception]:
     using = router.db_for_write(Notification)
     try:
         with transaction.atomic(using=using):
-            stored, before = rows.store([plan for _, plan in planned], using)
+            rows, pushes = _store([plan for _, plan in planned], using)
     except Exception as exc:
         if len(planned) == 1:
             outcomes[planned[0][0]] = exc
@@ -165,11 +180,11 @@ def _store_calls(calls: Sequence[_Call]) -> list[_Stored | Exception]:
             outcomes[index] = _store_calls([calls[index]])[0]
         return outcomes
     # One set of pushes for the whole batch: several rows go as one fan-out message.
-    pushes = _SharedPushes(delivery.prepare_pushes(stored, before))
+    shared = _SharedPushes(pushes)
     start = 0
     for index, plan in planned:
         count = len(plan.recipient_ids)
-        outcomes[index] = (stored[start : start + count], pushes)
+        outcomes[index] = (rows[start : start + count], shared)
         start += count
     return outcomes
 
@@ -182,28 +197,20 @@ _store_together: Coalescer[_Call, _Stored | Exception] = Coalescer(
 )
 
 
-def _plan(
-    recipients: Recipients,
-    verb: str,
-    *,
-    actor: models.Model | None,
-    target: models.Model | None,
-    data: dict[str, Any] | None,
-    level: str,
-) -> RowPlan:
-    """Validate everything before any write; what to store, for whom."""
-    verb = _clean_verb(verb)
-    if level not in Level.values:
-        raise ValueError(f"level must be one of {', '.join(Level.values)}, not {level!r}.")
-    if actor is not None:
-        _check_user(actor, "actor")
-    data = _clean_data(data)
-    target_fields = _target_fields(target)
-    recipient_ids = _recipient_ids(recipients)
+def _draft(call: _Call) -> RowPlan:
+    """Validate a call's arguments before any write: what to store, for whom."""
+    verb = _clean_verb(call.verb)
+    if call.level not in Level.values:
+        raise ValueError(f"level must be one of {', '.join(Level.values)}, not {call.level!r}.")
+    if call.actor is not None:
+        _check_user(call.actor, "actor")
+    data = _clean_data(call.data)
+    target_fields = _target_fields(call.target)
+    recipient_ids = _recipient_ids(call.recipients)
     template = Notification(
-        actor=actor,  # type: ignore[misc]  # any model: the user model is swappable
+        actor=call.actor,  # type: ignore[misc]  # any model: the user model is swappable
         verb=verb,
-        level=level,
+        level=call.level,
         data=data,
         created_at=timezone.now(),
         **target_fields,

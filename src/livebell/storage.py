@@ -1,4 +1,8 @@
-"""Writing notification rows: one notification for many recipients, in commit order.
+"""Storing new notifications: the rows, and their recipients' state, in one transaction.
+
+:func:`store` locks the recipients' state rows (:mod:`livebell.state`), inserts
+the rows, and records the new state, so a user's ids increase in commit order
+and each new row knows the state it followed (its :class:`~livebell.state.Transition`).
 
 A notification to N users is N rows that differ only in their recipient (and
 id). Django's ``bulk_create`` would prepare every field of every row in Python
@@ -12,18 +16,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from django.contrib.auth import get_user_model
-from django.db import connections, models
+from django.db import connections
 
+from livebell import state
 from livebell.conf import livebell_settings
-from livebell.delivery import RecipientState
 from livebell.models import Notification
-from livebell.querysets import newest_id_subquery, unread_count_subquery
+from livebell.state import RecipientState, Transition
 
-__all__ = ["LOCK_CHUNK", "RowPlan", "lock_recipients", "store"]
+__all__ = ["RowPlan", "store"]
 
-# Recipients locked (and looked up) per query.
-LOCK_CHUNK = 1000
 # On PostgreSQL, a notification with at least this many recipients is inserted with
 # its recipients as one array parameter; smaller ones share one VALUES list.
 ARRAY_MIN_RECIPIENTS = 100
@@ -37,18 +38,27 @@ class RowPlan(NamedTuple):
     recipient_ids: list[Any]
 
 
-def store(
-    plans: Sequence[RowPlan], using: str
-) -> tuple[list[Notification], dict[Any, RecipientState]]:
-    """Insert the rows of ``plans``; return them (plan by plan, recipients in order)
-    with their ids, and each recipient's state before the insert.
+def store(plans: Sequence[RowPlan], using: str) -> tuple[list[Notification], dict[int, Transition]]:
+    """Insert the rows of ``plans`` and record their recipients' new state.
 
-    Runs inside a transaction. The recipients' user rows are locked first, so two
-    transactions notifying the same user insert one after the other: a user's ids
-    then increase in commit order, which is what makes ``last_id`` a safe resume
-    point and lets a socket detect a missed push (``prev_id`` ≠ what it last sent).
+    Returns the rows (plan by plan, recipients in order) with their ids, and each
+    row's transition by id. Runs inside a transaction: the recipients' state rows
+    are locked first, so two transactions notifying the same user insert one after
+    the other. A user's ids then increase in commit order, which makes ``last_id``
+    an exact catch-up point and lets a socket detect a missed push (a
+    ``previous_id`` it has not sent).
+
+    Raises:
+        ValueError: a recipient whose user row does not exist.
     """
-    before = lock_recipients([rid for plan in plans for rid in plan.recipient_ids], using)
+    before = state.lock([rid for plan in plans for rid in plan.recipient_ids], using)
+    stored = _insert_rows(plans, before, using)
+    return stored, state.record_new(before, stored, using)
+
+
+def _insert_rows(
+    plans: Sequence[RowPlan], before: dict[Any, RecipientState], using: str
+) -> list[Notification]:
     connection = connections[using]
     if connection.vendor == "postgresql":
         # Many recipients: one array parameter. Many small plans (concurrent
@@ -59,26 +69,25 @@ def store(
         in_order = iter(_insert(few, connection, returning=True) if few else ())
         for plan in few:
             new_ids[id(plan)] = {rid: next(in_order) for rid in plan.recipient_ids}
-        stored = [
+        return [
             row
             for plan in plans
             for row in _instances(
                 plan, [new_ids[id(plan)][rid] for rid in plan.recipient_ids], using
             )
         ]
-        return stored, before
     if connection.features.can_return_rows_from_bulk_insert:
         in_order = iter(_insert(plans, connection, returning=True))
         return [
             row
             for plan in plans
             for row in _instances(plan, [next(in_order) for _ in plan.recipient_ids], using)
-        ], before
+        ]
     # MySQL cannot return the new ids from a multi-row INSERT. The recipients are
-    # locked, so their rows above the previous ids are exactly the ones just
+    # locked, so their rows above their last ids are exactly the ones just
     # inserted, and a recipient's rows got increasing ids in insertion order.
     _insert(plans, connection, returning=False)
-    return _read_back(plans, before, using), before
+    return _read_back(plans, before, using)
 
 
 def _columns() -> tuple[list[Any], Any]:
@@ -209,19 +218,19 @@ def _copy_related(template: Notification, row: Notification) -> None:
 def _read_back(
     plans: Sequence[RowPlan], before: dict[Any, RecipientState], using: str
 ) -> list[Notification]:
-    previous_ids = {user_id: state.previous_id for user_id, state in before.items()}
+    previous_ids = {user_id: recipient.last_id for user_id, recipient in before.items()}
     recipient_ids = list(dict.fromkeys(rid for plan in plans for rid in plan.recipient_ids))
     newest_last: dict[Any, list[Notification]] = {}
-    for start in range(0, len(recipient_ids), LOCK_CHUNK):
-        chunk = recipient_ids[start : start + LOCK_CHUNK]
-        floor = min((previous_ids[user_id] or 0) for user_id in chunk)
+    for start in range(0, len(recipient_ids), state.LOCK_CHUNK):
+        chunk = recipient_ids[start : start + state.LOCK_CHUNK]
+        floor = min(previous_ids[user_id] for user_id in chunk)
         fetched = (
             Notification.objects.using(using)
             .filter(recipient_id__in=chunk, id__gt=floor)
             .order_by("-id")
         )
         for n in fetched:
-            if n.pk > (previous_ids[n.recipient_id] or 0):
+            if n.pk > previous_ids[n.recipient_id]:
                 newest_last.setdefault(n.recipient_id, []).append(n)
     stored = []
     for plan in plans:
@@ -231,32 +240,3 @@ def _read_back(
             _copy_related(plan.template, row)
             stored.append(row)
     return stored
-
-
-def lock_recipients(user_ids: list[Any], using: str) -> dict[Any, RecipientState]:
-    """Lock the users' rows (in primary-key order, against deadlocks) and read each
-    one's newest notification id and unread count, in one query per chunk."""
-    User = get_user_model()
-    user = models.OuterRef("pk")
-    states: dict[Any, RecipientState] = {}
-    ordered = sorted(set(user_ids))
-    for start in range(0, len(ordered), LOCK_CHUNK):
-        locked = (
-            User._default_manager.using(using)
-            .select_for_update()
-            .filter(pk__in=ordered[start : start + LOCK_CHUNK])
-            .order_by("pk")
-            .annotate(
-                livebell_prev=newest_id_subquery(user),
-                livebell_unread=unread_count_subquery(user),
-            )
-            .values_list("pk", "livebell_prev", "livebell_unread")
-        )
-        for pk, previous_id, unread in locked:
-            states[pk] = RecipientState(previous_id, unread or 0)
-    missing = set(ordered) - set(states)
-    if missing:
-        # A user object whose row is gone (deleted meanwhile, or never saved here).
-        shown = ", ".join(map(str, sorted(missing)[:5]))
-        raise ValueError(f"No user with primary key {shown}: deleted, or from another database?")
-    return states

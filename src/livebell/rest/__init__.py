@@ -5,12 +5,11 @@ endpoint acts on ``request.user``'s own notifications only; docs/api.md is the
 reference. Modules, one concept each:
 
 - :mod:`livebell.rest.views`: the endpoints.
-- :mod:`livebell.rest.serializers`: response and request shapes (the notification
-  itself is built by :func:`livebell.payloads.notification_payload`).
+- :mod:`livebell.rest.serializers`: response and request shapes; the request
+  serializers validate bodies with :mod:`livebell.ids`, the socket's rules (the
+  notification itself is built by :func:`livebell.payloads.notification_payload`).
 - :mod:`livebell.rest.pagination`: cursor pagination, newest first.
 - :mod:`livebell.rest.filters`: ``?unread=``, ``?verb=``, ``?level=``.
-- :mod:`livebell.rest.bodies`: reading and validating request bodies.
-- :mod:`livebell.rest.ids`: what a notification id may be.
 - :mod:`livebell.rest.auth`: which authentication the endpoints accept.
 - :mod:`livebell.rest.errors`: the 400 error and the documented error responses.
 """

@@ -12,9 +12,9 @@ from django.db.models import QuerySet
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 
+from livebell.ids import quote
 from livebell.models import VERB_MAX_LENGTH, Level
 from livebell.rest.errors import InvalidRequest
-from livebell.rest.ids import shorten
 
 __all__ = ["NotificationFilter"]
 
@@ -36,7 +36,7 @@ class NotificationFilter(BaseFilterBackend):
         if unread is not None:
             # Exactly the two spellings OpenAPI gives a boolean in a query string.
             if unread not in ("true", "false"):
-                raise InvalidRequest(f"unread must be true or false, got {shorten(unread)}.")
+                raise InvalidRequest(f"unread must be true or false, got {quote(unread)}.")
             queryset = queryset.filter(read_at__isnull=unread == "true")
         verb = params.get("verb")
         if verb is not None:
@@ -47,7 +47,7 @@ class NotificationFilter(BaseFilterBackend):
         if level is not None:
             if level not in Level.values:
                 raise InvalidRequest(
-                    f"level must be one of {', '.join(Level.values)}; got {shorten(level)}."
+                    f"level must be one of {', '.join(Level.values)}; got {quote(level)}."
                 )
             queryset = queryset.filter(level=level)
         return queryset

@@ -12,8 +12,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 
+from livebell.ids import InvalidId, parse_id, quote
 from livebell.rest.errors import InvalidRequest
-from livebell.rest.ids import parse_id, shorten
 
 __all__ = ["NotificationCursorPagination"]
 
@@ -50,7 +50,7 @@ class NotificationCursorPagination(CursorPagination):
             return self.page_size
         digits = raw.lstrip("0")
         if not (raw.isascii() and raw.isdigit() and digits):
-            raise InvalidRequest(f"page_size must be a positive integer, got {shorten(raw)}.")
+            raise InvalidRequest(f"page_size must be a positive integer, got {quote(raw)}.")
         # Compare lengths first: int() of a huge digit string is slow (or refused).
         if len(digits) > len(str(self.max_page_size)):
             return self.max_page_size
@@ -64,8 +64,11 @@ class NotificationCursorPagination(CursorPagination):
         """
         cursor = super().decode_cursor(request)
         position = None if cursor is None else cursor.position
-        if position is not None and (not isinstance(position, str) or parse_id(position) is None):
-            raise NotFound(self.invalid_cursor_message)
+        if position is not None:
+            try:
+                parse_id(position, text=True)
+            except InvalidId:
+                raise NotFound(self.invalid_cursor_message) from None
         return cursor
 
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:

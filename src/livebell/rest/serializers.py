@@ -17,10 +17,9 @@ from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from rest_framework import serializers
 
-from livebell.inbox import MAX_IDS
+from livebell.ids import MAX_ID, MAX_IDS, InvalidId, parse_id, parse_ids
 from livebell.models import VERB_MAX_LENGTH, Level, Notification
 from livebell.payloads import notification_payload
-from livebell.rest.ids import MAX_ID
 
 __all__ = [
     "ActorSerializer",
@@ -28,6 +27,8 @@ __all__ = [
     "IdsResultSerializer",
     "MarkAllReadRequestSerializer",
     "MarkAllReadResultSerializer",
+    "NotificationIdField",
+    "NotificationIdsField",
     "NotificationSerializer",
     "TargetSerializer",
     "UnreadCountSerializer",
@@ -106,16 +107,51 @@ class UnreadCountSerializer(serializers.Serializer[Any]):
     count = serializers.IntegerField(min_value=0)
 
 
+class NotificationIdsField(serializers.ListField):
+    """A list of notification ids, read by :func:`livebell.ids.parse_ids` (the socket's rules):
+    at most ``MAX_IDS`` JSON integers from 1 to ``MAX_ID``; sorted, without duplicates.
+
+    DRF's own ``IntegerField`` would also take ``"5"``, ``5.0`` and ``true``.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+            max_length=MAX_IDS,
+            **kwargs,
+        )
+
+    def to_internal_value(self, data: Any) -> list[int]:
+        try:
+            return parse_ids(data, name=self.field_name or "ids")
+        except InvalidId as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
+class NotificationIdField(serializers.IntegerField):
+    """One notification id, read by :func:`livebell.ids.parse_id`: a JSON integer from 1
+    to ``MAX_ID``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        try:
+            return parse_id(data, name=self.field_name or "id")
+        except InvalidId as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
 class IdsRequestSerializer(serializers.Serializer[Any]):
     """The notifications to change."""
 
-    # Documentation only: livebell.rest.bodies reads the body, with inbox.clean_ids.
-
-    ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
-        max_length=MAX_IDS,
+    ids = NotificationIdsField(
         help_text=f"Notification ids, at most {MAX_IDS}. Ids that are not the user's "
         "are ignored exactly like ids that do not exist.",
+        error_messages={
+            "required": 'The body needs "ids": a list of notification ids.',
+            "null": "ids must be a list of integers, got None.",
+        },
     )
 
 
@@ -133,11 +169,7 @@ class IdsResultSerializer(serializers.Serializer[Any]):
 class MarkAllReadRequestSerializer(serializers.Serializer[Any]):
     """Optional: which notifications to mark read."""
 
-    # Documentation only: livebell.rest.bodies reads the body.
-
-    before_id = serializers.IntegerField(
-        min_value=1,
-        max_value=MAX_ID,
+    before_id = NotificationIdField(
         required=False,
         allow_null=True,
         help_text="Mark only notifications with id <= before_id: pass the newest id "

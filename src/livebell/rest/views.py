@@ -6,6 +6,7 @@ the user after the transaction commits, so other tabs update their badge.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import QuerySet
@@ -25,12 +26,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from livebell import inbox
+from livebell.ids import MAX_ID, InvalidId, parse_id
 from livebell.models import Notification
 from livebell.rest.auth import authentication_classes
-from livebell.rest.bodies import read_before_id, read_ids
-from livebell.rest.errors import error_responses
+from livebell.rest.errors import InvalidRequest, error_responses
 from livebell.rest.filters import NotificationFilter
-from livebell.rest.ids import MAX_ID, parse_id
 from livebell.rest.pagination import NotificationCursorPagination
 from livebell.rest.serializers import (
     IdsRequestSerializer,
@@ -70,9 +70,21 @@ class InboxView(APIView):
         return [authenticator() for authenticator in authentication_classes()]
 
 
-def unread_count(user: Any) -> int:
-    """The user's unread total (one COUNT on the recipient/read_at index)."""
-    return Notification.objects.for_user(user).unread_count()
+def validated_body(request: Request, serializer_class: Any, *, example: str) -> dict[str, Any]:
+    """The request's JSON object, validated by ``serializer_class``.
+
+    Raises:
+        InvalidRequest: the body is not a JSON object, or a value is invalid; the
+            message names the value (the API's one ``{"detail": ...}`` error shape).
+    """
+    if not isinstance(request.data, Mapping):
+        raise InvalidRequest(f"The body must be a JSON object, e.g. {example}.")
+    serializer = serializer_class(data=request.data)
+    if not serializer.is_valid():
+        [messages, *_] = serializer.errors.values()
+        raise InvalidRequest(str(messages[0]))
+    data: dict[str, Any] = serializer.validated_data
+    return data
 
 
 class NotificationListView(InboxView, ListAPIView):  # type: ignore[type-arg]
@@ -117,7 +129,7 @@ class UnreadCountView(InboxView):
         responses={200: UnreadCountSerializer, **error_responses({})},
     )
     def get(self, request: Request) -> Response:
-        return Response({"count": unread_count(request.user)})
+        return Response({"count": inbox.unread_count(request.user)})
 
 
 class _ChangeIdsView(InboxView):
@@ -130,9 +142,9 @@ class _ChangeIdsView(InboxView):
         raise NotImplementedError
 
     def post(self, request: Request) -> Response:
-        ids = read_ids(request.data)
+        ids = validated_body(request, IdsRequestSerializer, example='{"ids": [1, 2]}')["ids"]
         changed = self.change(request.user, ids)
-        return Response({"ids": changed, "unread_count": unread_count(request.user)})
+        return Response({"ids": changed, "unread_count": inbox.unread_count(request.user)})
 
 
 def _ids_schema(event: str, **kwargs: Any) -> Any:
@@ -180,8 +192,9 @@ class MarkAllReadView(InboxView):
         responses={200: MarkAllReadResultSerializer, **error_responses(_BODY_ERRORS)},
     )
     def post(self, request: Request) -> Response:
-        marked = inbox.mark_all_read(request.user, before_id=read_before_id(request.data))
-        return Response({"marked": marked, "unread_count": unread_count(request.user)})
+        body = validated_body(request, MarkAllReadRequestSerializer, example='{"before_id": 42}')
+        marked = inbox.mark_all_read(request.user, before_id=body.get("before_id"))
+        return Response({"marked": marked, "unread_count": inbox.unread_count(request.user)})
 
 
 class NotificationDetailView(InboxView):
@@ -213,7 +226,10 @@ class NotificationDetailView(InboxView):
     )
     def delete(self, request: Request, id: str) -> Response:
         # Malformed, out of range, another user's or gone: the same 404.
-        pk = parse_id(id)
-        if pk is None or not inbox.delete(request.user, [pk]):
+        try:
+            pk = parse_id(id, text=True)
+        except InvalidId:
+            raise NotFound() from None
+        if not inbox.delete(request.user, [pk]):
             raise NotFound()
         return Response(status=204)

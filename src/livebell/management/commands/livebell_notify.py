@@ -8,8 +8,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from livebell.api import notify
 from livebell.models import Level
+from livebell.sending import notify
 
 
 class Command(BaseCommand):

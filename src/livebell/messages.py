@@ -1,0 +1,214 @@
+"""The messages livebell sends between processes, over the channel layer.
+
+Each is a small frozen dataclass; :func:`encode` turns messages into
+``(group, layer_message)`` pairs for ``group_send`` and :func:`decode` turns a
+received layer message back into messages. Nothing else in livebell builds or
+reads a layer message.
+
+- :class:`Push`: a stored notification, for one user's sockets. Several pushes
+  to different users travel as one ``livebell.batch`` message to the fan-out
+  group, which every server process is in (see :mod:`livebell.fanout`).
+- :class:`InboxChange`: read state changed or notifications were deleted.
+- :class:`SessionEnded`: a session logged out; its sockets must close.
+- :class:`RecheckSessions`: the user's password, status or existence changed;
+  every socket of the user must check that its session is still valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from livebell.groups import fanout_group
+
+__all__ = [
+    "InboxChange",
+    "MalformedMessage",
+    "Message",
+    "Push",
+    "RecheckSessions",
+    "SessionEnded",
+    "decode",
+    "encode",
+]
+
+
+class MalformedMessage(ValueError):
+    """A layer message that livebell did not write (or wrote in another version)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """A stored notification, for the sockets of the user whose group is ``group``."""
+
+    group: str
+    #: The notification's id.
+    id: int
+    #: The user's newest id before this one (0 if none): a socket that has not sent
+    #: it has missed a push and catches up from the database.
+    previous_id: int
+    #: The user's unread count and inbox revision just after this notification.
+    unread_count: int
+    revision: int
+    #: The ``notification`` frame, encoded once for every socket that gets it.
+    frame: str
+
+
+@dataclass(frozen=True, slots=True)
+class InboxChange:
+    """A ``read``, ``unread`` or ``deleted`` event for the user's sockets."""
+
+    group: str
+    #: The user's unread count and inbox revision just after the change.
+    unread_count: int
+    revision: int
+    #: The encoded event frame.
+    frame: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    """The session whose key hashes to ``session_hash`` was logged out."""
+
+    group: str
+    session_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecheckSessions:
+    """Every socket of the user must check its session (password, status changed)."""
+
+    group: str
+
+
+Message = Push | InboxChange | SessionEnded | RecheckSessions
+
+_PUSH = "livebell.push"
+_BATCH = "livebell.batch"
+_INBOX = "livebell.inbox"
+_SESSION_ENDED = "livebell.session_ended"
+_RECHECK = "livebell.recheck"
+
+
+def encode(messages: Sequence[Message], *, batch_size: int) -> list[tuple[str, dict[str, Any]]]:
+    """The ``group_send`` calls that carry ``messages``, in order.
+
+    A lone push goes to its user's group. Several pushes go to the fan-out group
+    as one message per ``batch_size`` of them, in the order given: a broadcast to
+    1,000 users is one publish, not 1,000.
+    """
+    pushes = [m for m in messages if isinstance(m, Push)]
+    sends: list[tuple[str, dict[str, Any]]] = []
+    if len(pushes) > 1:
+        size = max(1, batch_size)
+        for start in range(0, len(pushes), size):
+            items = [
+                [p.group, p.id, p.previous_id, p.unread_count, p.revision, p.frame]
+                for p in pushes[start : start + size]
+            ]
+            sends.append((fanout_group(), {"type": _BATCH, "items": items}))
+    for m in messages:
+        if isinstance(m, Push):
+            if len(pushes) == 1:
+                sends.append((m.group, _push_body(m)))
+        elif isinstance(m, InboxChange):
+            sends.append(
+                (
+                    m.group,
+                    {
+                        "type": _INBOX,
+                        "group": m.group,
+                        "unread_count": m.unread_count,
+                        "revision": m.revision,
+                        "frame": m.frame,
+                    },
+                )
+            )
+        elif isinstance(m, SessionEnded):
+            sends.append(
+                (m.group, {"type": _SESSION_ENDED, "group": m.group, "session": m.session_hash})
+            )
+        else:
+            sends.append((m.group, {"type": _RECHECK, "group": m.group}))
+    return sends
+
+
+def _push_body(p: Push) -> dict[str, Any]:
+    return {
+        "type": _PUSH,
+        "group": p.group,
+        "id": p.id,
+        "previous_id": p.previous_id,
+        "unread_count": p.unread_count,
+        "revision": p.revision,
+        "frame": p.frame,
+    }
+
+
+def decode(message: dict[str, Any]) -> Iterable[Message]:
+    """The messages in one received layer message.
+
+    Raises:
+        MalformedMessage: not a message :func:`encode` makes.
+    """
+    try:
+        kind = message["type"]
+        if kind == _BATCH:
+            return [_push(*item) for item in message["items"]]
+        if kind == _PUSH:
+            return [
+                _push(
+                    message["group"],
+                    message["id"],
+                    message["previous_id"],
+                    message["unread_count"],
+                    message["revision"],
+                    message["frame"],
+                )
+            ]
+        if kind == _INBOX:
+            change = InboxChange(
+                _text(message["group"]),
+                _number(message["unread_count"]),
+                _number(message["revision"]),
+                _text(message["frame"]),
+            )
+            return [change]
+        if kind == _SESSION_ENDED:
+            return [SessionEnded(_text(message["group"]), _text(message["session"]))]
+        if kind == _RECHECK:
+            return [RecheckSessions(_text(message["group"]))]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedMessage(f"malformed {message.get('type')!r} message: {exc!r}") from None
+    raise MalformedMessage(f"unknown message type {kind!r}")
+
+
+def _push(
+    group: object,
+    notification_id: object,
+    previous_id: object,
+    unread_count: object,
+    revision: object,
+    frame: object,
+) -> Push:
+    return Push(
+        _text(group),
+        _number(notification_id),
+        _number(previous_id),
+        _number(unread_count),
+        _number(revision),
+        _text(frame),
+    )
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _number(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value

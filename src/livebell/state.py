@@ -1,0 +1,341 @@
+"""Each recipient's inbox state: the one row that orders every write to their inbox.
+
+Every write to a user's notifications — storing new ones (:mod:`livebell.storage`),
+marking read or unread, deleting (:mod:`livebell.inbox`) — first locks the user's
+:class:`~livebell.models.InboxState` row with :func:`lock`, then writes the new
+state in the same transaction. That gives three guarantees:
+
+- **Ids increase in commit order, per user.** A transaction storing a notification
+  for bob holds bob's row until it commits, so the next one for bob gets its id
+  only afterwards. "Everything with ``id > last_id``" is then an exact catch-up.
+- **What a write reads is committed and current.** :func:`lock` is a plain
+  ``SELECT … FOR UPDATE`` of the state rows: PostgreSQL (READ COMMITTED) returns
+  the newest committed version of a row it had to wait for, and InnoDB's locking
+  reads read the newest committed version whatever the isolation level. (A
+  ``COUNT`` subquery in the same statement would read the statement's older
+  snapshot instead: the defect this module replaced.)
+- **Counters cost O(1) and stay exact.** The unread count, the newest id and the
+  revision are computed under the lock from the previous values and the rows the
+  transaction changed, never recounted.
+
+SQLite has one writer at a time, so the lock is implicit there.
+
+A state row is created by the user's first write, counted from the user's
+existing notifications (so rows written with ``bulk_create`` before it are
+counted); migration ``0003`` created the rows of every inbox that existed before
+livebell kept state. ``manage.py livebell_rebuild_state`` recounts after writes
+outside livebell's API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import connections, models, router, transaction
+
+from livebell.models import InboxState, Notification
+
+__all__ = [
+    "EMPTY",
+    "LOCK_CHUNK",
+    "RecipientState",
+    "Transition",
+    "current",
+    "lock",
+    "rebuild",
+    "record_change",
+    "record_new",
+]
+
+# Users locked, read or written per statement.
+LOCK_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientState:
+    """A user's inbox in three numbers (see :class:`~livebell.models.InboxState`)."""
+
+    #: The newest notification id ever stored for the user; 0 before the first.
+    last_id: int
+    unread_count: int
+    #: Increases by one with each change to the inbox, in commit order.
+    revision: int
+
+
+#: The state of a user with no notifications and no state row yet.
+EMPTY = RecipientState(last_id=0, unread_count=0, revision=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """What one new notification did to its recipient's state."""
+
+    #: The recipient's newest id before this notification (0 if none): a socket that
+    #: has not sent it has missed something.
+    previous_id: int
+    #: The recipient's unread count and revision just after this notification.
+    unread_count: int
+    revision: int
+
+
+def lock(user_ids: Iterable[Any], using: str) -> dict[Any, RecipientState]:
+    """Lock the users' state rows, creating missing ones; return each user's state.
+
+    Must run inside a transaction, which holds the locks until it ends. Rows are
+    locked in primary-key order, so two transactions locking overlapping users
+    cannot deadlock.
+
+    Raises:
+        ValueError: a user id with no user row (deleted meanwhile, or from another
+            database).
+    """
+    ordered = sorted(set(user_ids))
+    states = _locked(ordered, using)
+    missing = [user_id for user_id in ordered if user_id not in states]
+    if missing:
+        _create(missing, using)
+        states.update(_locked(missing, using))
+    return states
+
+
+def record_new(
+    before: Mapping[Any, RecipientState], notifications: Sequence[Notification], using: str
+) -> dict[int, Transition]:
+    """Write the state after new ``notifications``; return each one's transition by id.
+
+    ``before`` is what :func:`lock` returned in the same transaction. A user with
+    several new notifications (calls stored together) gets them chained in id
+    order: each one's ``previous_id`` is the one before it.
+    """
+    running = {user_id: before[user_id] for user_id in {n.recipient_id for n in notifications}}
+    transitions: dict[int, Transition] = {}
+    for n in sorted(notifications, key=lambda n: n.pk):
+        state = running[n.recipient_id]
+        step = Transition(state.last_id, state.unread_count + 1, state.revision + 1)
+        transitions[n.pk] = step
+        running[n.recipient_id] = RecipientState(
+            max(state.last_id, n.pk), step.unread_count, step.revision
+        )
+    _write(running, using)
+    return transitions
+
+
+def record_change(
+    user_id: Any, before: RecipientState, unread_delta: int, using: str
+) -> RecipientState:
+    """Write the state after a change to existing notifications; return the new state.
+
+    ``before`` is what :func:`lock` returned in the same transaction and
+    ``unread_delta`` how many rows became unread (negative: read, or deleted while
+    unread). The count never goes below zero, even if rows written outside
+    livebell's API made it wrong.
+    """
+    after = RecipientState(
+        before.last_id, max(0, before.unread_count + unread_delta), before.revision + 1
+    )
+    _write({user_id: after}, using)
+    return after
+
+
+def current(user_ids: Iterable[Any], using: str | None = None) -> dict[Any, RecipientState]:
+    """Each user's committed state, without locking (for a catch-up or a count).
+
+    One primary-key lookup per :data:`LOCK_CHUNK` users. A user without a state
+    row has had nothing stored through livebell: :data:`EMPTY` (the migration
+    that added the rows counted every inbox that existed then).
+    """
+    using = using or router.db_for_read(InboxState)
+    wanted = list(dict.fromkeys(user_ids))
+    states: dict[Any, RecipientState] = {}
+    for chunk in _chunks(wanted, LOCK_CHUNK):
+        rows = (
+            InboxState.objects.using(using)
+            .filter(user_id__in=chunk)
+            .values_list("user_id", "last_id", "unread_count", "revision")
+        )
+        states.update((row[0], RecipientState(*row[1:])) for row in rows)
+    return {user_id: states.get(user_id, EMPTY) for user_id in wanted}
+
+
+def rebuild(user_ids: Iterable[Any] | None = None, using: str | None = None) -> int:
+    """Recount the users' state from their notifications; return how many were rebuilt.
+
+    ``user_ids`` None means every user who has notifications or a state row. Each
+    chunk of users is locked and recounted in its own transaction, so it is safe
+    while the site runs. ``last_id`` never goes down (ids are not reused).
+    """
+    using = using or router.db_for_write(InboxState)
+    if user_ids is None:
+        user_ids = set(
+            Notification.objects.using(using)
+            .order_by()
+            .values_list("recipient_id", flat=True)
+            .distinct()
+        ) | set(InboxState.objects.using(using).values_list("user_id", flat=True))
+    rebuilt = 0
+    for chunk in _chunks(sorted(set(user_ids)), LOCK_CHUNK):
+        with transaction.atomic(using=using):
+            before = lock(chunk, using)
+            counted = _count(chunk, using)
+            after = {}
+            for user_id, state in before.items():
+                fresh = counted.get(user_id, EMPTY)
+                after[user_id] = RecipientState(
+                    max(state.last_id, fresh.last_id), fresh.unread_count, state.revision + 1
+                )
+            _write(after, using)
+            rebuilt += len(after)
+    return rebuilt
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _locked(user_ids: Sequence[Any], using: str) -> dict[Any, RecipientState]:
+    states: dict[Any, RecipientState] = {}
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        # The ids as one array parameter: a short statement, whatever the chunk.
+        meta = InboxState._meta
+        quote = connection.ops.quote_name
+        key = _field("user")
+        column = quote(key.column or key.attname)
+        sql = (
+            f"SELECT {column}, last_id, unread_count, revision FROM {quote(meta.db_table)} "
+            f"WHERE {column} = ANY(CAST(%s AS {key.db_type(connection)}[])) "
+            f"ORDER BY {column} FOR UPDATE"
+        )
+        with connection.cursor() as cursor:
+            for chunk in _chunks(user_ids, LOCK_CHUNK):
+                cursor.execute(sql, [[key.get_db_prep_save(u, connection) for u in chunk]])
+                states.update((row[0], RecipientState(*row[1:])) for row in cursor.fetchall())
+        return states
+    for chunk in _chunks(user_ids, LOCK_CHUNK):
+        rows = (
+            InboxState.objects.using(using)
+            .select_for_update()
+            .filter(user_id__in=chunk)
+            .order_by("user_id")
+            .values_list("user_id", "last_id", "unread_count", "revision")
+        )
+        states.update((row[0], RecipientState(*row[1:])) for row in rows)
+    return states
+
+
+def _count(user_ids: Sequence[Any], using: str) -> dict[Any, RecipientState]:
+    """Users' state counted from their notifications (users without any are absent)."""
+    counted: dict[Any, RecipientState] = {}
+    for chunk in _chunks(user_ids, LOCK_CHUNK):
+        rows = (
+            Notification.objects.using(using)
+            .filter(recipient_id__in=chunk)
+            .order_by()
+            .values_list("recipient_id")
+            .annotate(
+                livebell_newest=models.Max("id"),
+                livebell_unread=models.Count("id", filter=models.Q(read_at__isnull=True)),
+            )
+        )
+        counted.update(
+            (user_id, RecipientState(newest, unread, 0)) for user_id, newest, unread in rows
+        )
+    return counted
+
+
+def _create(user_ids: Sequence[Any], using: str) -> None:
+    """Insert state rows for users who have none, counted from their notifications.
+
+    Two transactions creating the same row at once: one inserts, the other's
+    insert is ignored, and both then lock the one row.
+    """
+    user_model = get_user_model()
+    existing = set(
+        user_model._default_manager.using(using)
+        .filter(pk__in=user_ids)
+        .values_list("pk", flat=True)
+    )
+    unknown = [user_id for user_id in user_ids if user_id not in existing]
+    if unknown:
+        shown = ", ".join(map(str, unknown[:5]))
+        raise ValueError(f"No user with primary key {shown}: deleted, or from another database?")
+    counted = _count(user_ids, using)
+    InboxState.objects.using(using).bulk_create(
+        [
+            InboxState(
+                user_id=user_id,
+                last_id=counted.get(user_id, EMPTY).last_id,
+                unread_count=counted.get(user_id, EMPTY).unread_count,
+            )
+            for user_id in user_ids
+        ],
+        ignore_conflicts=True,
+        batch_size=LOCK_CHUNK,
+    )
+
+
+def _write(states: Mapping[Any, RecipientState], using: str) -> None:
+    """Store the new state of locked users: one statement per chunk of users."""
+    if not states:
+        return
+    connection = connections[using]
+    items = sorted(states.items(), key=lambda item: item[0])
+    if len(items) == 1:
+        [(user_id, state)] = items
+        InboxState.objects.using(using).filter(user_id=user_id).update(
+            last_id=state.last_id, unread_count=state.unread_count, revision=state.revision
+        )
+    elif connection.vendor == "postgresql":
+        _write_postgresql(items, connection)
+    else:
+        # Seven parameters per user; SQLite allows 999 per statement.
+        limit = connection.features.max_query_params
+        size = LOCK_CHUNK if limit is None else max(1, min(LOCK_CHUNK, limit // 7))
+        for chunk in _chunks(items, size):
+            InboxState.objects.using(using).filter(user_id__in=[u for u, _ in chunk]).update(
+                **{
+                    field: models.Case(
+                        *(
+                            models.When(user_id=user_id, then=models.Value(getattr(state, field)))
+                            for user_id, state in chunk
+                        ),
+                        output_field=_field(field),
+                    )
+                    for field in ("last_id", "unread_count", "revision")
+                }
+            )
+
+
+def _field(name: str) -> models.Field[Any, Any]:
+    field = InboxState._meta.get_field(name)
+    assert isinstance(field, models.Field)  # a concrete column, not a reverse relation
+    return field
+
+
+def _write_postgresql(items: Sequence[tuple[Any, RecipientState]], connection: Any) -> None:
+    """PostgreSQL: the new values as four array parameters, one short statement per chunk."""
+    meta = InboxState._meta
+    quote = connection.ops.quote_name
+    fields = [_field(name) for name in ("user", "last_id", "unread_count", "revision")]
+    arrays = ", ".join(f"CAST(%s AS {field.db_type(connection)}[])" for field in fields)
+    key, *columns = (quote(field.column) for field in fields)
+    sql = (
+        f"UPDATE {quote(meta.db_table)} AS s SET "
+        + ", ".join(f"{column} = v.{column}" for column in columns)
+        + f" FROM unnest({arrays}) AS v({key}, {', '.join(columns)}) WHERE s.{key} = v.{key}"
+    )
+    with connection.cursor() as cursor:
+        for chunk in _chunks(items, LOCK_CHUNK):
+            cursor.execute(
+                sql,
+                [
+                    [fields[0].get_db_prep_save(user_id, connection) for user_id, _ in chunk],
+                    [state.last_id for _, state in chunk],
+                    [state.unread_count for _, state in chunk],
+                    [state.revision for _, state in chunk],
+                ],
+            )

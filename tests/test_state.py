@@ -1,0 +1,186 @@
+"""Each user's inbox state: one row, kept exact by every write, counted O(1).
+
+The counters (unread count, newest id, revision) must always equal what a COUNT
+over the notifications says, after any sequence of writes (hypothesis) and when
+two processes write to the same inboxes at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from livebell import inbox, notify, state
+from livebell.models import InboxState, Notification
+from tests.processes import ROOT, child_env
+
+
+def counted(user: Any) -> tuple[int, int]:
+    """The user's newest id and unread count, counted from the rows."""
+    mine = Notification.objects.for_user(user)
+    newest = mine.order_by("-pk").values_list("pk", flat=True).first() or 0
+    return newest, mine.unread().count()
+
+
+def assert_exact(user: Any, *, newest_ever: int | None = None) -> state.RecipientState:
+    found = state.current([user.pk])[user.pk]
+    newest, unread = counted(user)
+    assert found.unread_count == unread
+    # Deleting the newest row does not lower last_id: ids are never reused.
+    assert found.last_id == (newest if newest_ever is None else newest_ever)
+    return found
+
+
+@pytest.mark.django_db
+def test_the_queryset_reads_the_users_rows_newest_first(make_user: Any) -> None:
+    bob, alice = make_user("bob"), make_user("alice")
+    rows = [notify(bob, f"n{i}")[0] for i in range(3)]
+    notify(alice, "for alice")
+    assert list(Notification.objects.for_user(bob)) == rows[::-1]
+    inbox.mark_read(bob, [rows[0].pk])
+    assert list(Notification.objects.for_user(bob).read()) == [rows[0]]
+    assert list(Notification.objects.for_user(bob.pk).unread()) == rows[:0:-1]
+
+
+@pytest.mark.django_db
+def test_the_count_and_newest_id_cost_one_lookup(
+    make_user: Any, django_assert_num_queries: Any
+) -> None:
+    bob = make_user("bob")
+    rows = notify([bob], "a") + notify(bob, "b")
+    with django_assert_num_queries(1):
+        found = state.current([bob.pk])[bob.pk]
+    assert (found.last_id, found.unread_count) == (rows[-1].pk, 2)
+
+
+@pytest.mark.django_db
+def test_rows_written_before_the_state_existed_are_counted(make_user: Any) -> None:
+    """A database with notifications from before InboxState (or from bulk_create)."""
+    bob = make_user("bob")
+    Notification.objects.bulk_create(
+        Notification(recipient=bob, verb=f"old {i}", read_at=None) for i in range(5)
+    )
+    # Reads trust the state rows: nothing stored through livebell yet.
+    assert state.current([bob.pk])[bob.pk] == state.EMPTY
+    # The first write creates the row, counted from the rows already there.
+    [row] = notify(bob, "new")
+    assert InboxState.objects.get(user=bob).unread_count == 6
+    assert state.current([bob.pk])[bob.pk].last_id == row.pk
+
+
+@pytest.mark.django_db
+def test_rebuild_recounts_after_writes_outside_livebell(make_user: Any) -> None:
+    bob, carol = make_user("bob"), make_user("carol")
+    rows = notify([bob, carol], "x") + notify(bob, "y")
+    # Behind livebell's back: counters are now wrong.
+    Notification.objects.filter(pk=rows[0].pk).update(read_at=rows[0].created_at)
+    Notification.objects.filter(pk=rows[1].pk).delete()
+    assert state.current([bob.pk])[bob.pk].unread_count == 2
+    call_command("livebell_rebuild_state", verbosity=0)
+    assert_exact(bob)
+    assert_exact(carol, newest_ever=rows[1].pk)
+    call_command("livebell_rebuild_state", "--user", "bob", verbosity=0)
+    assert_exact(bob)
+
+
+@pytest.mark.django_db
+def test_a_write_for_a_user_that_does_not_exist_is_refused(django_user_model: Any) -> None:
+    with pytest.raises(ValueError, match="No user with primary key 424242"), transaction.atomic():
+        state.lock([424242], "default")
+
+
+@pytest.mark.django_db
+def test_notify_to_many_users_updates_their_state_in_a_few_statements(
+    django_user_model: Any,
+) -> None:
+    django_user_model.objects.bulk_create(django_user_model(username=f"u{i}") for i in range(2500))
+    users = django_user_model.objects.all()
+    notify(users, "first: creates the state rows")
+    with CaptureQueriesContext(connection) as queries:
+        rows = notify(users, "second")
+    # Per chunk of users: lock, insert, update — never a statement per user.
+    assert len(queries) <= 3 * 30, [q["sql"][:80] for q in queries]
+    some = rows[1234]
+    assert InboxState.objects.get(user_id=some.recipient_id).last_id == some.pk
+    assert InboxState.objects.get(user_id=some.recipient_id).unread_count == 2
+
+
+# Random sequences of every write livebell makes, for three users at once.
+
+_names = itertools.count()
+operation = st.one_of(
+    st.tuples(st.just("notify"), st.sets(st.integers(0, 2), min_size=1)),
+    st.tuples(st.sampled_from(["mark_read", "mark_unread", "delete"]), st.integers(0, 2),
+              st.lists(st.integers(0, 40), max_size=6)),
+    st.tuples(st.just("mark_all_read"), st.integers(0, 2), st.none() | st.integers(0, 40)),
+)  # fmt: skip
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(operations=st.lists(operation, min_size=1, max_size=25))
+def test_counters_equal_a_count_after_any_sequence_of_writes(
+    django_user_model: Any, operations: list[tuple[Any, ...]]
+) -> None:
+    run = next(_names)
+    users = [django_user_model.objects.create(username=f"p{run}u{i}") for i in range(3)]
+    index_of = {user.pk: i for i, user in enumerate(users)}
+    made: list[int] = []  # every id stored, so that ids name real rows, others' included
+    newest_ever = dict.fromkeys(range(3), 0)
+    revisions = dict.fromkeys(range(3), -1)
+    for op in operations:
+        if op[0] == "notify":
+            for row in notify([users[i] for i in sorted(op[1])], "n"):
+                made.append(row.pk)
+                newest_ever[index_of[row.recipient_id]] = row.pk
+        elif op[0] == "mark_all_read":
+            _, who, pick = op
+            before_id = None if pick is None or not made else made[pick % len(made)]
+            inbox.mark_all_read(users[who], before_id=before_id)
+        else:
+            kind, who, picks = op
+            ids = [made[p % len(made)] for p in picks] if made else []
+            getattr(inbox, kind)(users[who], ids)
+        for i, user in enumerate(users):
+            found = assert_exact(user, newest_ever=newest_ever[i])
+            assert found.revision >= revisions[i]  # never goes back
+            revisions[i] = found.revision
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(120)
+def test_counters_stay_exact_when_two_processes_write_at_once(make_user: Any) -> None:
+    """Two processes doing random writes to the same three inboxes, at the same time."""
+    users = [make_user(name) for name in ("bob", "carol", "dave")]
+    layer = {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.contender", "churn", "bob,carol,dave", str(seed), "150"],
+            env=child_env(layer),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for seed in (1, 2)
+    ]
+    reports = []
+    for writer in writers:
+        out, _ = writer.communicate(timeout=100)
+        assert writer.returncode == 0, out
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    assert all(report["writes"] == 150 for report in reports), reports
+    for user in users:
+        assert_exact(user, newest_ever=max(report["newest"].get(user.username, 0)
+                                           for report in reports))  # fmt: skip

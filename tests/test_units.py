@@ -1,0 +1,400 @@
+"""Fast unit tests of the parts free of I/O: ids, the rate limit, the wire frames, the
+layer messages, the hub's dispatch, the coalescer and the socket's state machine."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from livebell import messages, protocol
+from livebell._coalescer import Coalescer
+from livebell.catchup import CatchUp
+from livebell.connection import (
+    CLOSE_SESSION_CHANGED,
+    CLOSE_UNAUTHENTICATED,
+    CatchUpFrom,
+    ChangeInbox,
+    CheckSession,
+    Close,
+    Connection,
+    ConnectionState,
+    Send,
+    WrongState,
+)
+from livebell.fanout import Hub
+from livebell.ids import MAX_ID, MAX_IDS, InvalidId, parse_id, parse_ids
+from livebell.messages import InboxChange, Push, RecheckSessions, SessionEnded
+from livebell.ratelimit import TokenBucket
+
+# --- ids ------------------------------------------------------------------------------
+
+
+@given(st.integers(1, MAX_ID))
+def test_every_id_in_range_is_read_back_as_itself(value: int) -> None:
+    assert parse_id(value) == value
+    assert parse_id(str(value), text=True) == value
+
+
+@pytest.mark.parametrize(
+    "value", [0, -1, MAX_ID + 1, True, False, 1.0, "1", None, [1], "0" * 5000 + "1"]
+)
+def test_what_is_not_an_id(value: Any) -> None:
+    with pytest.raises(InvalidId, match="id must be a positive 64-bit integer"):
+        parse_id(value)
+
+
+@pytest.mark.parametrize("text", ["-1", "1e3", "", " 1", "١٢", "1.0", "9" * 19, "9" * 5000])
+def test_what_is_not_an_id_in_a_url(text: str) -> None:
+    with pytest.raises(InvalidId):
+        parse_id(text, text=True)
+    assert parse_id("0" * 5000 + "7", text=True) == 7  # leading zeros, however many
+
+
+def test_a_resume_point_may_be_zero() -> None:
+    assert parse_id(0, name="last_id", minimum=0) == 0
+    with pytest.raises(InvalidId, match="last_id must be a non-negative"):
+        parse_id(-1, name="last_id", minimum=0)
+
+
+def test_id_lists_are_sorted_deduplicated_and_bounded() -> None:
+    assert parse_ids([3, 1, 3]) == [1, 3]
+    assert parse_ids((2, 1)) == [1, 2]
+    assert parse_ids(list(range(1, MAX_IDS + 1)))[-1] == MAX_IDS
+    with pytest.raises(InvalidId, match="At most 1000 ids"):
+        parse_ids(list(range(1, MAX_IDS + 2)))
+    for bad in ("1,2", None, 3, {"1": 1}, b"12"):
+        with pytest.raises(InvalidId, match="ids must be a list of integers"):
+            parse_ids(bad)
+    with pytest.raises(InvalidId, match="ids must be positive 64-bit integers, got True"):
+        parse_ids([1, True])
+
+
+# --- the rate limit -------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_token_bucket_allows_a_burst_then_the_rate() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=2, burst=3, clock=clock)
+    assert [bucket.allow() for _ in range(4)] == [True, True, True, False]
+    clock.now += 0.4  # 0.8 of a token
+    assert not bucket.allow()
+    clock.now += 0.1  # one token
+    assert bucket.allow() and not bucket.allow()
+    clock.now += 60  # refills to the burst, not beyond
+    assert [bucket.allow() for _ in range(4)] == [True, True, True, False]
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(0, 1), (-1, 5), (1, 0)])
+def test_a_token_bucket_needs_a_rate_and_a_burst(rate: float, burst: int) -> None:
+    with pytest.raises(ValueError, match="rate must be > 0 and burst >= 1"):
+        TokenBucket(rate, burst)
+
+
+# --- frames ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "frame"),
+    [
+        ('{"type": "ping"}', protocol.Ping()),
+        ('{"type": "resume", "last_id": 0}', protocol.Resume(0)),
+        ('{"type": "resume", "last_id": "12"}', protocol.Resume(12)),
+        ('{"type": "mark_read", "ids": [3, 1]}', protocol.MarkRead([1, 3])),
+        ('{"type": "mark_unread", "ids": []}', protocol.MarkUnread([])),
+        ('{"type": "mark_all_read"}', protocol.MarkAllRead(None)),
+        ('{"type": "mark_all_read", "before_id": 9}', protocol.MarkAllRead(9)),
+    ],
+)
+def test_client_frames_are_parsed_into_their_types(text: str, frame: Any) -> None:
+    assert protocol.parse_client_frame(text, max_bytes=4096) == frame
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        (None, "binary_not_supported"),
+        ("x" * 5000, "frame_too_large"),
+        ('"é"' * 700, "frame_too_large"),  # 1,400 characters, 2,800 bytes: measured in bytes
+        ("{oops", "bad_json"),
+        ("[]", "bad_frame"),
+        ('{"type": 1}', "bad_frame"),
+        ('{"type": "fly"}', "unknown_type"),
+        ('{"type": "resume"}', "bad_last_id"),
+        ('{"type": "mark_read", "ids": "1"}', "bad_frame"),
+        ('{"type": "mark_all_read", "before_id": 0}', "bad_frame"),
+    ],
+)
+def test_bad_client_frames_name_what_is_wrong(text: str | None, code: str) -> None:
+    with pytest.raises(protocol.ProtocolError) as error:
+        protocol.parse_client_frame(text, max_bytes=2048 if text and "é" in text else 4096)
+    assert error.value.code == code and error.value.message
+
+
+def test_a_frame_can_be_given_a_fresher_count() -> None:
+    frame = protocol.notification_frame({"id": 1}, 3)  # type: ignore[typeddict-item]
+    assert orjson.loads(protocol.with_unread_count(frame, 7)) == {
+        "type": "notification",
+        "notification": {"id": 1},
+        "unread_count": 7,
+    }
+
+
+# --- layer messages -------------------------------------------------------------------
+
+pushes = st.builds(
+    Push,
+    group=st.text(min_size=1, max_size=20),
+    id=st.integers(1, MAX_ID),
+    previous_id=st.integers(0, MAX_ID),
+    unread_count=st.integers(0, 10**6),
+    revision=st.integers(0, 10**9),
+    frame=st.text(max_size=50),
+)
+others = st.one_of(
+    st.builds(InboxChange, st.text(min_size=1), st.integers(0), st.integers(0), st.text()),
+    st.builds(SessionEnded, st.text(min_size=1), st.text(min_size=1)),
+    st.builds(RecheckSessions, st.text(min_size=1)),
+)
+
+
+@given(st.lists(pushes, min_size=1, max_size=12), st.integers(1, 5))
+def test_pushes_travel_in_batches_and_come_back_as_they_left(
+    sent: list[Push], batch_size: int
+) -> None:
+    sends = messages.encode(sent, batch_size=batch_size)
+    if len(sent) > 1:
+        assert len(sends) == -(-len(sent) // batch_size)  # ceil: batches of batch_size
+    received = [m for _, body in sends for m in messages.decode(orjson.loads(orjson.dumps(body)))]
+    assert received == sent
+
+
+@given(others)
+def test_other_messages_go_to_their_group_and_come_back_as_they_left(sent: Any) -> None:
+    [(group, body)] = messages.encode([sent], batch_size=10)
+    assert group == sent.group
+    assert list(messages.decode(body)) == [sent]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"type": "livebell.batch", "items": [["short"]]},
+        {"type": "livebell.batch", "items": None},
+        {"type": "livebell.push", "group": "g"},
+        {"type": "livebell.push", "group": "g", "id": "1", "previous_id": 0,
+         "unread_count": 0, "revision": 0, "frame": "{}"},
+        {"type": "livebell.inbox", "group": 5, "unread_count": 0, "revision": 0, "frame": ""},
+        {"type": "somebody.else"},
+    ],
+)  # fmt: skip
+def test_what_livebell_did_not_write_is_refused(body: dict[str, Any]) -> None:
+    with pytest.raises(messages.MalformedMessage):
+        list(messages.decode(body))
+
+
+# --- the hub's dispatch ---------------------------------------------------------------
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.got: list[Any] = []
+
+    def deliver(self, message: Any) -> None:
+        self.got.append(message)
+
+
+def test_the_hub_hands_each_message_to_its_groups_local_sockets_only() -> None:
+    hub = Hub(layer=None)  # type: ignore[arg-type]  # dispatch needs no layer
+    bob1, bob2, carol = Inbox(), Inbox(), Inbox()
+    hub.members = {"g.bob": {bob1, bob2}, "g.carol": {carol}}
+    to_bob = Push("g.bob", 2, 0, 1, 1, "b")
+    to_dave = Push("g.dave", 3, 0, 1, 1, "d")  # held by another process
+    to_carol = Push("g.carol", 4, 0, 1, 1, "c")
+    [(_, batch)] = messages.encode([to_bob, to_dave, to_carol], batch_size=10)
+    hub.dispatch(batch)
+    [(_, ended)] = messages.encode([SessionEnded("g.carol", "abc")], batch_size=10)
+    hub.dispatch(ended)
+    assert bob1.got == bob2.got == [to_bob]
+    assert carol.got == [to_carol, SessionEnded("g.carol", "abc")]
+    with pytest.raises(messages.MalformedMessage):
+        hub.dispatch({"type": "livebell.push"})
+
+
+# --- the coalescer --------------------------------------------------------------------
+
+
+async def test_the_coalescer_batches_whoever_waits_and_a_lone_call_goes_at_once() -> None:
+    batches: list[list[int]] = []
+
+    def double(requests: Any) -> list[int]:
+        batches.append(list(requests))
+        return [2 * r for r in requests]
+
+    coalescer: Coalescer[int, int] = Coalescer(double, max_batch=3)
+    assert await coalescer(5) == 10
+    assert batches == [[5]]
+    results = await asyncio.gather(*(coalescer(i) for i in range(7)))
+    assert results == [2 * i for i in range(7)]
+    # Everyone waiting when the thread is free goes in one batch, at most 3 at a time.
+    assert batches[1:] == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+async def test_a_failed_batch_fails_its_callers_and_the_next_batch_runs() -> None:
+    def fail_on_13(requests: Any) -> list[int]:
+        if 13 in requests:
+            raise RuntimeError("unlucky")
+        return list(requests)
+
+    coalescer: Coalescer[int, int] = Coalescer(fail_on_13, max_batch=10)
+    outcomes = await asyncio.gather(coalescer(1), coalescer(13), return_exceptions=True)
+    assert isinstance(outcomes[1], RuntimeError)
+    assert await coalescer(2) == 2
+
+
+async def test_a_cancelled_caller_does_not_break_the_others() -> None:
+    def identity(requests: Any) -> list[int]:
+        return list(requests)
+
+    coalescer: Coalescer[int, int] = Coalescer(identity, max_batch=10)
+    first = asyncio.ensure_future(coalescer(1))
+    second = asyncio.ensure_future(coalescer(2))
+    await asyncio.sleep(0)
+    second.cancel()
+    assert await first == 1
+    assert await coalescer(3) == 3
+
+
+# --- the socket's state machine -------------------------------------------------------
+
+
+def connection(*, burst: int = 30) -> Connection:
+    return Connection(
+        max_frame_bytes=4096,
+        rate_limit=TokenBucket(0.001, burst, clock=FakeClock()),
+        session_hash="mine",
+    )
+
+
+def live(last_id: int = 10, unread: int = 2, revision: int = 5) -> Connection:
+    c = connection()
+    assert c.open("bob", None) == [CatchUpFrom(None)]
+    frames = c.caught_up(CatchUp([], last_id, unread, revision, truncated=False))
+    assert frames == [Send(protocol.synced_frame(last_id, unread))]
+    assert c.state is ConnectionState.LIVE
+    return c
+
+
+def push(id: int, previous_id: int, unread: int, revision: int) -> Push:
+    frame = protocol.encode({"type": "notification", "id": id, "unread_count": unread})
+    return Push("g", id, previous_id, unread, revision, frame)
+
+
+def sent(decision: Any) -> dict[str, Any]:
+    assert isinstance(decision, Send), decision
+    frame: dict[str, Any] = orjson.loads(decision.frame)
+    return frame
+
+
+def test_opening_catches_up_from_the_query_strings_last_id() -> None:
+    c = connection()
+    assert c.open("bob", "42") == [CatchUpFrom(42)]
+    assert c.state is ConnectionState.SYNCING
+    bad = connection()
+    error, catch_up = bad.open("bob", "-3")
+    assert sent(error)["code"] == "bad_last_id" and catch_up == CatchUpFrom(None)
+
+
+def test_a_catch_up_sends_the_missed_then_synced_with_the_newest_id() -> None:
+    c = connection()
+    c.open("bob", "0")
+    notes: Any = [{"id": 3}, {"id": 4}]
+    frames = c.caught_up(CatchUp(notes, last_id=4, unread_count=2, revision=9, truncated=True))
+    assert [sent(f)["type"] for f in frames] == ["notification", "notification", "synced"]
+    assert sent(frames[-1]) == {
+        "type": "synced",
+        "last_id": 4,
+        "unread_count": 2,
+        "truncated": True,
+    }
+    assert c.last_id == 4
+
+
+def test_pushes_once_each_in_order_and_a_gap_means_a_catch_up() -> None:
+    c = live(last_id=10)
+    assert c.push(push(10, 9, 2, 5)) is None  # already sent by the catch-up
+    assert sent(c.push(push(11, 10, 3, 6)))["id"] == 11
+    assert c.push(push(11, 10, 3, 6)) is None  # the same push twice
+    assert c.push(push(13, 12, 5, 8)) == CatchUpFrom(11)  # 12 never arrived
+    assert c.state is ConnectionState.SYNCING
+    with pytest.raises(WrongState, match="push: expected state LIVE, got SYNCING"):
+        c.push(push(14, 13, 6, 9))
+
+
+def test_a_count_older_than_one_already_shown_is_replaced_by_the_newer() -> None:
+    c = live(last_id=10, unread=2, revision=5)
+    assert sent(c.push(push(11, 10, 3, 6)))["unread_count"] == 3
+    # Mark-all-read (revision 8, count 0) arrives before a push stored before it (7).
+    read = protocol.encode({"type": "read", "ids": "all", "unread_count": 0})
+    assert sent(c.inbox_change(InboxChange("g", 0, 8, read)))["unread_count"] == 0
+    assert sent(c.push(push(12, 11, 4, 7))) == {"type": "notification", "id": 12,
+                                                "unread_count": 0}  # fmt: skip
+    assert sent(c.push(push(13, 12, 1, 9)))["unread_count"] == 1
+
+
+def test_client_frames_become_decisions() -> None:
+    c = live()
+    assert sent(c.receive('{"type": "ping"}')) == {"type": "pong"}
+    assert c.receive('{"type": "mark_read", "ids": [2, 1]}') == ChangeInbox(
+        protocol.MarkRead([1, 2])
+    )
+    assert sent(c.receive("{bad"))["code"] == "bad_json"
+    assert c.receive('{"type": "resume", "last_id": 3}') == CatchUpFrom(3)
+    assert c.state is ConnectionState.SYNCING
+
+
+def test_the_rate_limit_answers_with_an_error() -> None:
+    c = Connection(
+        max_frame_bytes=4096, rate_limit=TokenBucket(0.001, 2, clock=FakeClock()), session_hash=""
+    )
+    c.open("bob", None)
+    c.caught_up(CatchUp([], 0, 0, 0, truncated=False))
+    replies = [c.receive('{"type": "ping"}') for _ in range(3)]
+    assert [sent(r)["type"] for r in replies] == ["pong", "pong", "error"]
+    assert sent(replies[-1])["code"] == "rate_limited"
+
+
+def test_nobody_is_refused_with_4401_and_then_nothing_happens() -> None:
+    c = connection()
+    assert c.refuse() == Close(CLOSE_UNAUTHENTICATED)
+    assert c.receive('{"type": "ping"}') is None
+    assert c.push(push(1, 0, 1, 1)) is None
+    with pytest.raises(WrongState, match="open: expected state CONNECTING, got CLOSED"):
+        c.open("bob", None)
+
+
+def test_sessions_end_the_socket() -> None:
+    c = live()
+    assert c.session_ended(SessionEnded("g", "another session")) is None
+    assert c.recheck() == CheckSession()
+    assert c.session_checked(valid=True, exists=True) is None
+    assert c.session_ended(SessionEnded("g", "mine")) == Close(CLOSE_UNAUTHENTICATED)
+    assert c.closed and c.push(push(11, 10, 3, 6)) is None and c.recheck() is None
+
+    gone = live()
+    assert gone.session_checked(valid=False, exists=True) == Close(CLOSE_UNAUTHENTICATED)
+    rekeyed = live()
+    assert rekeyed.session_checked(valid=False, exists=False) == Close(CLOSE_SESSION_CHANGED)
