@@ -3,7 +3,7 @@
 Run by the bench as ``python -m bench.fixtures --users N`` with ``DATABASE_URL``
 pointing at the ``livebell_bench`` database and the demo's settings. It creates
 that database if missing (and refuses any other name), migrates it, empties
-livebell's table, makes sure users ``bench0`` to ``bench{N-1}`` exist, gives
+livebell's tables, makes sure users ``bench0`` to ``bench{N-1}`` exist, gives
 each a fresh logged-in session, and prints ``{"users": [[id, session_key], ...]}``.
 """
 
@@ -58,7 +58,9 @@ def settle_database(url: str) -> None:
     import psycopg
 
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute("VACUUM (ANALYZE) livebell_notification, auth_user, django_session")
+        conn.execute(
+            "VACUUM (ANALYZE) livebell_notification, livebell_inboxstate, auth_user, django_session"
+        )
 
 
 def make_users_and_sessions(count: int) -> list[tuple[Any, str]]:
@@ -123,10 +125,12 @@ def main(argv: list[str] | None = None) -> None:
 
     django.setup()
     call_command("migrate", interactive=False, verbosity=0)
-    from livebell.models import Notification
+    from livebell.models import InboxState, Notification
 
+    # Every inbox empty, and its counters with it.
+    tables = [connection.ops.quote_name(m._meta.db_table) for m in (Notification, InboxState)]
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {connection.ops.quote_name(Notification._meta.db_table)}")
+        cursor.execute(f"TRUNCATE {', '.join(tables)}")
     users = make_users_and_sessions(args.users)
     sys.stdout.buffer.write(orjson.dumps({"users": users}) + b"\n")
 

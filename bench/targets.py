@@ -53,7 +53,7 @@ class TargetSpec:
     marker: tuple[str, ...]
     id_paths: tuple[tuple[str, ...], ...] = ()
     # W4: the path a dropped socket reconnects to (formatted with u, s and last_id, the
-    # newest id it had), and the frame type that ends its catch-up; None: no replay,
+    # newest id it had), and the frame type that ends its catch-up; None: no catch-up,
     # a reconnected socket only gets what is sent from then on.
     reconnect_path: str = ""
     synced_type: str | None = None

@@ -258,7 +258,7 @@ def w4_reconnect_storm(h: Harness, target: Target) -> None:
     exactly its K ids, in increasing order, once. The database's statements and
     scans per reconnect are read from PostgreSQL's statistics (:mod:`bench.dbstats`).
 
-    The reference has no replay: its clients reconnect to the same URL (the sender
+    The reference has no catch-up: its clients reconnect to the same URL (the sender
     broadcast K messages to nobody meanwhile) and are back, with nothing to catch up.
     """
     s = h.sizes
@@ -402,7 +402,7 @@ def _record_storm(h: Harness, target: Target, section: str, back: Storm) -> None
             "p50 ms per-client catch-up",
             "p99 ms per-client catch-up",
         ):
-            h.results.add(section, metric, target.name, None, text="no replay")
+            h.results.add(section, metric, target.name, None, text="no catch-up")
         return
     text = None if back.all_back else f"not all ({len(back.times):,} of {n:,})"
     h.results.add(section, CAUGHT_UP, target.name, back.all_back, fmt="{:.2f}", text=text)
@@ -434,7 +434,7 @@ def _record_replay(
     metric = "missed notifications received"
     missed = len(back.sockets) * h.sizes.w4_missed
     if not back.synced:
-        text = f"none of {missed:,}: no replay" if not received else f"{received:,} of {missed:,}"
+        text = f"none of {missed:,}: no catch-up" if not received else f"{received:,} of {missed:,}"
         h.results.add(section, metric, target.name, None, text=text)
         return
     faults = check_replay(back.sockets, expected)
