@@ -18,11 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from bench import fixtures
+from bench.targets import REPO
 
 __all__ = ["main", "measure"]
 
@@ -111,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     fixtures.ensure_database(os.environ["DATABASE_URL"])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
     os.environ.setdefault("DJANGO_DEBUG", "0")
+    sys.path.insert(0, str(REPO / "demo"))  # the demo's settings and URLs
     import django
     from django.core.management import call_command
 
