@@ -120,3 +120,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+
+# Most tests count every frame of a quick series of notifications: storm control off.
+# tests/test_storm.py turns it back on, with the defaults.
+LIVEBELL = {"STORM_THRESHOLD": None}

@@ -30,18 +30,21 @@ from livebell.catchup import acatch_up
 from livebell.conf import livebell_settings
 from livebell.connection import (
     CLOSE_UNAUTHENTICATED,
+    BurstDue,
     CatchUpFrom,
     ChangeInbox,
     CheckSession,
     Close,
     Connection,
     Decision,
+    ScheduleBurst,
     Send,
 )
 from livebell.groups import user_group
 from livebell.messages import InboxChange, Message, Push, RecheckSessions, SessionEnded
 from livebell.payloads import localize, localize_frame
 from livebell.ratelimit import TokenBucket
+from livebell.storm import BurstGate
 
 __all__ = ["CLOSE_UNAUTHENTICATED", "NotificationConsumer", "reader_language"]
 
@@ -82,7 +85,9 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
-        self.mailbox: asyncio.Queue[dict[str, Any] | Message | BaseException] = asyncio.Queue()
+        self.mailbox: asyncio.Queue[dict[str, Any] | Message | BurstDue | BaseException] = (
+            asyncio.Queue()
+        )
         self._check_timer: asyncio.TimerHandle | None = None
         pump = asyncio.create_task(self._pump(receive))
         try:
@@ -114,11 +119,11 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         except BaseException as exc:  # re-raised by __call__, not lost in this task
             self.mailbox.put_nowait(exc)
 
-    def deliver(self, message: Message) -> None:
+    def deliver(self, message: Message | BurstDue) -> None:
         """Queue a message from the hub (see :class:`livebell.fanout.Subscriber`)."""
         self.mailbox.put_nowait(message)
 
-    async def dispatch(self, message: dict[str, Any] | Message) -> None:
+    async def dispatch(self, message: dict[str, Any] | Message | BurstDue) -> None:
         """Handle one mailbox item: an ASGI event or a livebell message."""
         if not isinstance(message, dict):
             await self.on_message(message)
@@ -148,6 +153,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 livebell_settings.RATE_LIMIT_PER_SECOND, livebell_settings.RATE_LIMIT_BURST
             ),
             session_hash=auth.session_hash(self.session_key),
+            burst=_burst_gate(),
         )
         if not user.is_authenticated:
             await self.accept()
@@ -190,12 +196,14 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     # livebell's messages, and what the connection decides.
 
-    async def on_message(self, message: Message) -> None:
-        """A message from the channel layer, through the hub."""
+    async def on_message(self, message: Message | BurstDue) -> None:
+        """A message from the channel layer, through the hub (or a burst reminder)."""
         connection = self.connection
         if connection is None:
             return
-        if isinstance(message, Push):
+        if isinstance(message, BurstDue):
+            await self.act(connection.burst_due())
+        elif isinstance(message, Push):
             if message.language is not None and message.language != self.language:
                 # A typed notification, rendered in the site's language: in the reader's.
                 message = replace(message, frame=localize_frame(message.frame, self.language))
@@ -228,6 +236,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         elif isinstance(decision, Close):
             connection.close()
             await self.close(code=decision.code)
+        elif isinstance(decision, ScheduleBurst):
+            asyncio.get_running_loop().call_later(decision.delay, self.deliver, BurstDue())
 
     async def change_inbox(
         self, change: protocol.MarkRead | protocol.MarkUnread | protocol.MarkAllRead
@@ -265,6 +275,14 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self._check_timer = asyncio.get_running_loop().call_later(
             delay, self.deliver, RecheckSessions(self.group)
         )
+
+
+def _burst_gate() -> BurstGate | None:
+    """This socket's storm control, from the settings (None: ``STORM_THRESHOLD`` None)."""
+    threshold = livebell_settings.STORM_THRESHOLD
+    if threshold is None:
+        return None
+    return BurstGate(int(threshold), float(livebell_settings.STORM_WINDOW_SECONDS))
 
 
 def _expiry(session: Any) -> datetime | None:

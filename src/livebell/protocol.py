@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLIENT_TYPES",
+    "burst_frame",
     "ClientFrame",
     "MarkAllRead",
     "MarkRead",
@@ -159,6 +160,13 @@ def synced_frame(last_id: int, unread_count: int, *, truncated: bool = False) ->
     if truncated:
         frame["truncated"] = True
     return encode(frame)
+
+
+def burst_frame(count: int, last_id: int, unread_count: int) -> str:
+    """The frame that sums up a burst: ``count`` more notifications, up to ``last_id``."""
+    return encode(
+        {"type": "burst", "count": count, "last_id": last_id, "unread_count": unread_count}
+    )
 
 
 def pong_frame() -> str:
