@@ -362,3 +362,19 @@ def test_signals_are_sent_once_per_call_after_commit(people: Any, post: Post) ->
     finally:
         signals.notification_created.disconnect(on_created)
         signals.notifications_read.disconnect(on_read)
+
+
+def test_a_broken_template_or_translation_reads_plainly_instead_of_failing(
+    people: Any, post: Post, settings: Any
+) -> None:
+    bob, alice, _ = people
+    settings.LIVEBELL = {
+        "TYPES": {
+            "typo.type": {"template": "{actr} did {thing}"},  # names nothing it gets
+            "broken.type": {"template": "{actor} did {"},  # not a valid template
+        }
+    }
+    [typo] = notify(bob, type="typo.type", actor=alice, target=post)
+    [broken] = notify(bob, type="broken.type", actor=alice, target=post)
+    assert notification_payload(typo)["text"] == " did "
+    assert notification_payload(broken)["text"] == "alice broken.type “Hello”"
