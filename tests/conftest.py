@@ -195,12 +195,22 @@ def application() -> Any:
 
 
 async def open_socket(
-    user: Any | None = None, *, origin: str = "http://testserver", path: str = "/ws/notifications/"
+    user: Any | None = None,
+    *,
+    origin: str = "http://testserver",
+    path: str = "/ws/notifications/",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    cookies: str = "",
 ) -> WebsocketCommunicator:
-    """A WebsocketCommunicator through the test suite's full ASGI stack (not yet connected)."""
-    headers = [(b"origin", origin.encode())]
+    """A WebsocketCommunicator through the test suite's full ASGI stack (not yet connected).
+
+    ``cookies`` are sent beside the user's session cookie, in the same header.
+    """
+    headers = [(b"origin", origin.encode()), *(headers or [])]
     if user is not None:
-        headers.append((b"cookie", (await asession_cookie(user)).encode()))
+        cookies = "; ".join(filter(None, [await asession_cookie(user), cookies]))
+    if cookies:
+        headers.append((b"cookie", cookies.encode()))
     communicator = WebsocketCommunicator(application(), path, headers=headers)
     return communicator
 

@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
     # database-backed session expires). Logout, password changes, deactivation and
     # deletion close sockets at once; this catches sessions ended any other way.
     "SESSION_CHECK_SECONDS": 300,
+    # Notification types declared in settings rather than with livebell.types.register():
+    # {"answer.created": {"template": _("..."), "label": _("..."), ...}}.
+    "TYPES": {},
 }
 
 

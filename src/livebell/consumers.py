@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,8 +20,10 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import trans_real
 
 from livebell import auth, fanout, inbox, protocol
 from livebell.catchup import acatch_up
@@ -37,9 +40,10 @@ from livebell.connection import (
 )
 from livebell.groups import user_group
 from livebell.messages import InboxChange, Message, Push, RecheckSessions, SessionEnded
+from livebell.payloads import localize, localize_frame
 from livebell.ratelimit import TokenBucket
 
-__all__ = ["CLOSE_UNAUTHENTICATED", "NotificationConsumer"]
+__all__ = ["CLOSE_UNAUTHENTICATED", "NotificationConsumer", "reader_language"]
 
 # A session check that fails is made once more after this pause: a password change
 # saves the user (which asks every socket to check) a moment before Django's
@@ -137,6 +141,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             user = self.scope["user"] = await auth.ascope_user(self.scope)
         session = self.scope.get("session")
         self.session_key = getattr(session, "session_key", None)
+        self.language = reader_language(self.scope)
         self.connection = Connection(
             max_frame_bytes=int(livebell_settings.MAX_FRAME_BYTES),
             rate_limit=TokenBucket(
@@ -191,6 +196,9 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if connection is None:
             return
         if isinstance(message, Push):
+            if message.language is not None and message.language != self.language:
+                # A typed notification, rendered in the site's language: in the reader's.
+                message = replace(message, frame=localize_frame(message.frame, self.language))
             await self.act(connection.push(message))
         elif isinstance(message, InboxChange):
             await self.act(connection.inbox_change(message))
@@ -210,7 +218,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             result = await acatch_up(
                 connection.user_id, decision.after, limit=int(livebell_settings.RESUME_MAX)
             )
-            for frame in connection.caught_up(result):
+            missed = [localize(payload, self.language) for payload in result.notifications]
+            for frame in connection.caught_up(replace(result, notifications=missed)):
                 await self.act(frame)
         elif isinstance(decision, ChangeInbox):
             await self.change_inbox(decision.change)
@@ -267,3 +276,20 @@ def _expiry(session: Any) -> datetime | None:
     except Exception:  # a session engine without expiry dates
         return None
     return expiry
+
+
+def reader_language(scope: dict[str, Any]) -> str:
+    """The language the socket's reader reads, chosen as Django's LocaleMiddleware would:
+    the language cookie, else the browser's ``Accept-Language``, else ``LANGUAGE_CODE``."""
+    cookie = scope.get("cookies", {}).get(settings.LANGUAGE_COOKIE_NAME)
+    candidates = [cookie] if cookie else []
+    for name, value in scope.get("headers", ()):
+        if name == b"accept-language":
+            accepted = trans_real.parse_accept_lang_header(value.decode("latin-1")[:1000])
+            candidates.extend(code for code, _ in accepted if code != "*")
+    for code in candidates:
+        try:
+            return translation.get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return str(settings.LANGUAGE_CODE)

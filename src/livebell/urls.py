@@ -13,7 +13,7 @@ from django.urls import path
 from django.views.i18n import JavaScriptCatalog
 
 from livebell import views as pages
-from livebell.rest import views
+from livebell.rest import mutes, preferences, views
 
 __all__ = ["app_name", "urlpatterns"]
 
@@ -29,6 +29,9 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(packages=["livebell"]), name="jsi18n"),
     # A click on a notification: mark it read (same-site only) and open its target.
     path("<str:id>/go/", pages.go, name="go"),
+    path("preferences/", preferences.PreferencesView.as_view(), name="preferences"),
+    path("mutes/", mutes.MuteListView.as_view(), name="mute-list"),
+    path("mutes/<str:id>/", mutes.MuteDetailView.as_view(), name="mute-detail"),
     # Last: <str:id> would also match the names above. Any segment is taken so that
     # a malformed id gets the API's JSON 404, not the site's HTML one.
     path("<str:id>/", views.NotificationDetailView.as_view(), name="notification-detail"),
