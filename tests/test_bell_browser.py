@@ -234,14 +234,18 @@ async def test_a_chinese_browser_gets_the_site_and_the_bell_in_chinese(
     await expect(carol.locator(".lb-heading")).to_have_text("通知")
     await expect(carol.locator(".lb-mark-all")).to_have_text("全部标为已读")
     await expect(carol.locator(".lb-tab[data-tab=unread]")).to_have_text("未读")
-    # Carol reads Chinese: her notifications were written in it.
-    await expect(carol.locator(".lb-item").first).to_contain_text("alice 发布了一条公告")
+    # The sentences are rendered in the reader's language (the types' zh-hans templates).
+    await expect(carol.locator(".lb-item").first).to_contain_text(
+        "alice 发布了公告：“Welcome to Wenda, the livebell demo”"
+    )
     await expect(carol.locator(".lb-time").first).to_contain_text("分钟前")
     # And a new one, from bob's upvote, arrives in Chinese too, with a Chinese toast.
     bob = await log_in(browser, demo_site.url, "bob")
     await bob.goto(demo_site.url + "/questions/1/")
     await bob.locator(".vote").first.click()
-    await expect(carol.locator(".lb-toast")).to_contain_text("bob 赞同了你的回答")
+    toast = carol.locator(".lb-toast")
+    await expect(toast).to_contain_text("bob ")
+    await expect(toast).to_contain_text("赞同了你在“How do I push a notification")
     await expect(carol.locator(".lb-announcer")).to_contain_text("新通知：")
 
 

@@ -358,7 +358,8 @@ def test_the_fuzzy_and_untranslated_checks_can_fail(tmp_path: Path) -> None:
 
 def test_the_cli_warns_that_running_servers_will_not_see_an_in_memory_push(bob: Any) -> None:
     out, err = io.StringIO(), io.StringIO()
-    call_command("livebell_notify", "--to", "bob", "--verb", "hi", stdout=out, stderr=err)
+    with translation.override("en"):
+        call_command("livebell_notify", "--to", "bob", "--verb", "hi", stdout=out, stderr=err)
     assert "Sent 1 notification(s)." in out.getvalue()
     assert "running servers will not see this push" in err.getvalue()
 

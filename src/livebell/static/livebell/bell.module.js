@@ -357,7 +357,15 @@ class NotificationList {
   // --- What the socket says --------------------------------------------------------
 
   addNew(notification) {
-    for (const old of notification.replaces || []) { this.remove([old]); }
+    // A grouped notification stands for its group ("alice and 3 others …"): it replaces
+    // the item whose id or whose group is its group, and any id it lists in "replaces".
+    const replaced = (notification.replaces || []).slice();
+    if (notification.group !== null && notification.group !== undefined) {
+      for (const [id, shown] of this.items) {
+        if (id === notification.group || shown.group === notification.group) { replaced.push(id); }
+      }
+    }
+    if (replaced.length) { this.remove(replaced); }
     if (!this.loaded || this.items.has(notification.id) || !this.matches(notification)) { return; }
     this.items.set(notification.id, notification);
     const item = this._render(notification);
