@@ -29,6 +29,17 @@ for verb in {verbs!r}:
     print(row.pk)
 """
 
+# Five notifications in one transaction: their pushes leave together, at its commit.
+STORM = """
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from livebell import notify
+users = get_user_model().objects
+with transaction.atomic():
+    for index in range(5):
+        notify(users.get(username="bob"), f"storm {index}", actor=users.get(username="carol"))
+"""
+
 BOB_QUESTION = "How do I push a notification to a single user with Django Channels?"
 
 
@@ -127,6 +138,13 @@ async def test_two_tabs_share_one_socket_and_stay_in_step(
         await expect(tab).not_to_have_title(re.compile(r"^\("))
     await expect(tab1.locator(".lb-empty")).to_contain_text("You’re all caught up")
     assert demo_site.open_sockets() == 1
+
+    # A storm: five notifications committed at once make one toast per tab, not five.
+    demo_site.shell(STORM)
+    for tab in (tab1, tab2):
+        await expect(tab.locator(".lb-toast", has_text="5 new notifications")).to_have_count(1)
+        await expect(tab.locator(".lb-toast", has_text="storm")).to_have_count(0)
+        await expect(tab.locator(".lb-badge")).to_have_text("5")
 
 
 async def test_the_leader_tab_closes_and_the_other_takes_over_with_nothing_missed(
