@@ -94,7 +94,21 @@ function hue(name) {
 function sentence(notification) {
   const text = element("span", "lb-text");
   if (typeof notification.text === "string" && notification.text) {
-    text.textContent = notification.text;
+    // The sentence is plain text; its actor and target, where they appear in it (in
+    // that order, whatever the language puts around them), are emphasised.
+    let rest = notification.text;
+    const parts = [
+      [notification.actor && notification.actor.username, "strong", "lb-actor"],
+      [notification.target && notification.target.text, "span", "lb-target"],
+    ];
+    for (const [needle, tag, className] of parts) {
+      const at = needle ? rest.indexOf(needle) : -1;
+      if (at < 0) { continue; }
+      text.appendChild(document.createTextNode(rest.slice(0, at)));
+      text.appendChild(element(tag, className, needle));
+      rest = rest.slice(at + needle.length);
+    }
+    text.appendChild(document.createTextNode(rest));
     return text;
   }
   if (notification.actor) {
