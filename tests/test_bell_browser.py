@@ -8,6 +8,7 @@ through Redis), as they would in production.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from typing import Any
@@ -38,6 +39,19 @@ users = get_user_model().objects
 with transaction.atomic():
     for index in range(5):
         notify(users.get(username="bob"), f"storm {index}", actor=users.get(username="carol"))
+"""
+
+# An outage's alerts: 200 notifications to bob in 2 s, each its own transaction.
+OUTAGE = """
+import time
+from django.contrib.auth import get_user_model
+from livebell import notify
+users = get_user_model().objects
+bob, carol = users.get(username="bob"), users.get(username="carol")
+started = time.monotonic()
+for index in range(200):
+    notify(bob, f"alert {index}", actor=carol, level="error")
+    time.sleep(max(0.0, started + (index + 1) * 0.01 - time.monotonic()))
 """
 
 BOB_QUESTION = "How do I push a notification to a single user with Django Channels?"
@@ -295,3 +309,75 @@ async def test_axe_finds_no_serious_accessibility_violation_in_the_widget(
             if violation["impact"] in ("serious", "critical")
         ]
         assert bad == [], f"{name}: {bad}"
+
+
+async def test_a_storm_of_200_in_2_seconds_is_one_toast_and_the_list_has_them(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    """The server sums the storm up (10 frames, then one burst frame); the widget shows
+    one toast that counts them all, and its list, refetched, shows the newest."""
+    from playwright.async_api import expect
+
+    bob = await log_in(browser, demo_site.url, "bob")
+    await bell_open(bob)
+    frames: list[str] = []
+    bob.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
+    await bob.reload()
+    await bell_open(bob)
+    await asyncio.to_thread(demo_site.shell, OUTAGE)
+    await expect(bob.locator(".lb-toast", has_text="200 new notifications")).to_have_count(
+        1, timeout=5000
+    )
+    assert await bob.locator(".lb-toast").count() == 1
+    await expect(bob.locator(".lb-badge")).to_have_text("99+")
+    kinds = [json.loads(frame)["type"] for frame in frames]
+    assert kinds.count("notification") == 10 and 1 <= kinds.count("burst") <= 2, kinds
+    await bob.locator(".lb-bell").click()
+    await expect(bob.locator(".lb-item").first).to_contain_text("alert 199")
+
+
+# A new answer of bob's, upvoted by alice then by carol (a type that groups).
+UPVOTE = """
+from django.contrib.auth import get_user_model
+from demo import actions
+from demo.models import Answer, Question
+users = get_user_model().objects
+bob = users.get(username="bob")
+if {first}:
+    question = Question.objects.filter(author=users.get(username="alice")).first()
+    actions.answer(bob, question, "Group the upvotes.")
+answer = Answer.objects.filter(author=bob).latest("pk")
+actions.upvote(users.get(username={voter!r}), answer)
+"""
+
+
+async def test_a_grouped_notification_updates_its_item_in_place_in_every_tab(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    tab1 = await log_in(browser, demo_site.url, "bob")
+    tab2 = await tab1.context.new_page()
+    await tab2.goto(demo_site.url + "/")
+    for tab in (tab1, tab2):
+        await bell_open(tab)
+        await tab.locator(".lb-bell").click()
+    start = int(await tab1.locator(".livebell").get_attribute("data-unread") or 0)
+
+    await asyncio.to_thread(demo_site.shell, UPVOTE.format(first=True, voter="alice"))
+    for tab in (tab1, tab2):
+        first = tab.locator(".lb-item").first
+        await expect(first).to_contain_text("alice upvoted your answer")
+        await expect(tab.locator(".lb-badge")).to_have_text(str(start + 1))
+    first_id = await tab1.locator(".lb-item").first.get_attribute("data-id")
+
+    await asyncio.to_thread(demo_site.shell, UPVOTE.format(first=False, voter="carol"))
+    for tab in (tab1, tab2):
+        # One item, replaced in place at the top; the count of unread is unchanged.
+        await expect(tab.locator(".lb-item").first).to_contain_text(
+            "carol and 1 other upvoted your answer"
+        )
+        await expect(tab.locator(f'.lb-item[data-id="{first_id}"]')).to_have_count(0)
+        await expect(tab.locator(".lb-item", has_text="alice upvoted your answer")).to_have_count(0)
+        await expect(tab.locator(".lb-item", has_text="and 1 other")).to_have_count(1)
+        await expect(tab.locator(".lb-badge")).to_have_text(str(start + 1))

@@ -453,6 +453,12 @@ class Inbox {
       this.list.remove(frame.ids);
       this.setCount(frame.unread_count);
     });
+    this.bell.on("burst", (frame) => {
+      // A storm was summed up: the count is current, the list is not (refetch it).
+      this.setCount(frame.unread_count);
+      this.onStale();
+      this.onBurst(frame.count);
+    });
     this.syncs = 0;
     this.bell.on("synced", (frame) => {
       this.setCount(frame.unread_count);
@@ -497,6 +503,9 @@ class Inbox {
     this.count = count;
   }
 
+  /** ``count`` notifications arrived summed up in a "burst" frame (a storm). */
+  onBurst(count) {}
+
   onStale() {
     this.list.stale = true;
   }
@@ -540,6 +549,9 @@ class Bell extends Inbox {
     this.baseTitle = document.title.replace(/^\(\d+\+?\) /, "");
     this.batch = [];
     this.batchTimer = null;
+    this.burstCount = 0; // notifications a "burst" frame summed up, not yet toasted
+    this.summaryToast = null; // the "N new notifications" toast, while it is up
+    this.summaryCount = 0;
     this.makeList(root.querySelector(".lb-list"), {
       filters: () => (this.tab === "unread" ? { unread: true } : {}),
       scrollRoot: root.querySelector(".lb-scroll"),
@@ -616,6 +628,13 @@ class Bell extends Inbox {
     if (frame.notification.unread) { this.queueToast(frame.notification); }
   }
 
+  onBurst(count) {
+    this.burstCount += count;
+    if (this.batchTimer === null) {
+      this.batchTimer = setTimeout(() => this.flushToasts(), TOAST_BATCH_MS);
+    }
+  }
+
   setCount(count) {
     super.setCount(count);
     this.render();
@@ -671,30 +690,44 @@ class Bell extends Inbox {
 
   flushToasts() {
     const batch = this.batch;
+    const held = this.burstCount;
     this.batch = [];
+    this.burstCount = 0;
     this.batchTimer = null;
-    if (!batch.length) { return; }
-    const many = batch.length > 1;
+    const total = batch.length + held;
+    if (!total) { return; }
+    // A storm is one toast: while a summary toast is up, the next summary adds to it.
+    const summaryUp = this.summaryToast !== null && this.summaryToast.isConnected;
+    const many = total > 1 || held > 0 || summaryUp;
+    const count = total + (summaryUp ? this.summaryCount : 0);
     const summary = many
-      ? interpolate(ngettext("%(count)s new notification", "%(count)s new notifications", batch.length), { count: batch.length })
+      ? interpolate(ngettext("%(count)s new notification", "%(count)s new notifications", count), { count })
       : plainSentence(batch[0]);
     this.announcer.textContent = many ? summary : interpolate(gettext("New notification: %(text)s"), { text: summary });
-    this.showToast(batch, summary);
-    this.showDesktop(batch, summary);
+    if (summaryUp) {
+      this.summaryCount = count;
+      this.summaryToast.querySelector(".lb-text").textContent = summary;
+      this.summaryToast.keepAlive();
+    } else {
+      const toast = this.showToast(batch, summary, many);
+      if (many) { this.summaryToast = toast; this.summaryCount = count; }
+    }
+    this.showDesktop(batch, summary, many);
   }
 
-  showToast(batch, summary) {
+  showToast(batch, summary, many) {
     const toast = element("div", "lb-toast");
     toast.dataset.ids = batch.map((n) => n.id).join(",");
     const first = batch[0];
-    const link = element(batch.length === 1 && first.target && first.target.url ? "a" : "button", "lb-toast-body");
+    const single = !many && batch.length === 1;
+    const link = element(single && first.target && first.target.url ? "a" : "button", "lb-toast-body");
     if (link.tagName === "A") {
       link.href = this.bell.goUrl(first.id);
     } else {
       link.type = "button";
       link.addEventListener("click", () => { toast.remove(); this.open(); });
     }
-    if (batch.length === 1) {
+    if (single) {
       const avatar = element("span", "lb-avatar", initials(first.actor && first.actor.username));
       avatar.setAttribute("aria-hidden", "true");
       avatar.style.setProperty("--lb-avatar-hue", String(hue(first.actor ? first.actor.username : "")));
@@ -710,9 +743,14 @@ class Bell extends Inbox {
     this.toasts.appendChild(toast);
     while (this.toasts.children.length > TOAST_MAX) { this.toasts.firstChild.remove(); }
     let timer = setTimeout(() => toast.remove(), TOAST_LIFE_MS);
+    toast.keepAlive = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => toast.remove(), TOAST_LIFE_MS);
+    };
     toast.addEventListener("mouseenter", () => clearTimeout(timer));
     toast.addEventListener("focusin", () => clearTimeout(timer));
-    toast.addEventListener("mouseleave", () => { timer = setTimeout(() => toast.remove(), TOAST_LIFE_MS); });
+    toast.addEventListener("mouseleave", () => toast.keepAlive());
+    return toast;
   }
 
   // --- Desktop notifications, when the tab is hidden and the user allowed them ----------
@@ -726,9 +764,9 @@ class Bell extends Inbox {
     });
   }
 
-  showDesktop(batch, summary) {
+  showDesktop(batch, summary, many) {
     if (!this.desktop || typeof Notification !== "function" || Notification.permission !== "granted") { return; }
-    if (!document.hidden) { return; }
+    if (!document.hidden || !batch.length) { return; }
     const first = batch[0];
     // One tag per notification: tabs showing the same one make one desktop notification.
     const shown = new Notification(this.baseTitle || gettext("Notifications"), {
@@ -736,7 +774,7 @@ class Bell extends Inbox {
     });
     shown.onclick = () => {
       window.focus();
-      if (batch.length === 1 && first.target && first.target.url) { location.href = this.bell.goUrl(first.id); } else { this.open(); }
+      if (!many && first.target && first.target.url) { location.href = this.bell.goUrl(first.id); } else { this.open(); }
       shown.close();
     };
   }

@@ -58,7 +58,7 @@ export class LiveBellError extends Error {
 
 /**
  * A connection to the notification socket, shared by the tabs of the browser, and
- * the REST inbox. Events: "state", "notification", "synced", "read", "unread",
+ * the REST inbox. Events: "state", "notification", "burst", "synced", "read", "unread",
  * "deleted", "error", "close", "leader".
  */
 export class LiveBell {
@@ -302,7 +302,9 @@ export class LiveBell {
         this._seen.add(old);
       }
     }
-    if (frame.type === "synced" && typeof frame.last_id === "number") {
+    // "synced" ends a catch-up; "burst" sums up notifications held back during a storm
+    // (docs/protocol.md): either way the client now has everything up to last_id.
+    if ((frame.type === "synced" || frame.type === "burst") && typeof frame.last_id === "number") {
       if (this.lastId === null || frame.last_id > this.lastId) { this.lastId = frame.last_id; }
     }
     if (typeof frame.unread_count === "number") { this.unreadCount = frame.unread_count; }
