@@ -32,6 +32,7 @@ class DemoSite:
     """One demo server on a free port, with its database and Redis."""
 
     def __init__(self, directory: Path, redis: RedisServer) -> None:
+        self.directory = directory
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "demo.settings",

@@ -381,3 +381,83 @@ async def test_a_grouped_notification_updates_its_item_in_place_in_every_tab(
         await expect(tab.locator(".lb-item", has_text="alice upvoted your answer")).to_have_count(0)
         await expect(tab.locator(".lb-item", has_text="and 1 other")).to_have_count(1)
         await expect(tab.locator(".lb-badge")).to_have_text(str(start + 1))
+
+
+COUNT_BOBS = """
+from django.contrib.auth import get_user_model
+from livebell.models import Notification
+bob = get_user_model().objects.get(username="bob")
+print(Notification.objects.filter(recipient=bob, type={type!r}).count())
+"""
+
+ALICE_ANSWERS_BOB = """
+from django.contrib.auth import get_user_model
+from demo import actions
+from demo.models import Question
+users = get_user_model().objects
+question = Question.objects.filter(author=users.get(username="bob")).first()
+actions.answer(users.get(username="alice"), question, "Another answer.")
+print(question.get_absolute_url())
+"""
+
+
+async def test_the_settings_page_turns_a_type_off_and_a_question_can_be_muted(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    bob = await log_in(browser, demo_site.url, "bob")
+    await bob.goto(demo_site.url + "/settings/notifications/")
+    upvotes = bob.get_by_label("Upvotes of your answers: In the app")
+    await expect(upvotes).to_be_checked()
+    await upvotes.uncheck()
+    await bob.get_by_role("button", name="Save").click()
+    await expect(bob.locator(".messages")).to_contain_text("Your notification settings are saved")
+    await expect(bob.get_by_label("Upvotes of your answers: In the app")).not_to_be_checked()
+    await bob.screenshot(path=str(demo_site.directory / "settings.png"), full_page=True)
+
+    before = int(demo_site.shell(COUNT_BOBS.format(type="answer.upvoted")))
+    demo_site.shell(UPVOTE.format(first=True, voter="alice"))
+    assert int(demo_site.shell(COUNT_BOBS.format(type="answer.upvoted"))) == before
+
+    # Mute bob's question: alice's new answer to it notifies him no more.
+    url = demo_site.shell(ALICE_ANSWERS_BOB).strip()
+    answers = int(demo_site.shell(COUNT_BOBS.format(type="answer.created")))
+    await bob.goto(demo_site.url + url)
+    await bob.get_by_role("button", name="Mute notifications").click()
+    await expect(bob.get_by_role("button", name="Unmute notifications")).to_be_visible()
+    demo_site.shell(ALICE_ANSWERS_BOB)
+    assert int(demo_site.shell(COUNT_BOBS.format(type="answer.created"))) == answers
+    await bob.goto(demo_site.url + "/settings/notifications/")
+    await expect(bob.locator("#muted .muted-item")).to_have_count(1)
+
+
+@pytest.mark.parametrize("path", ["/", "/notifications/", "/settings/notifications/"])
+async def test_the_pages_and_the_open_bell_fit_a_360_px_phone(
+    demo_site: DemoSite, browser: Any, path: str
+) -> None:
+    """Nothing wider than the screen: no sideways scrolling, the popover inside it."""
+    from playwright.async_api import expect
+
+    context = await browser.new_context(
+        viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True
+    )
+    page = await context.new_page()
+    await page.goto(demo_site.url + "/accounts/login/")
+    await page.fill("#id_username", "bob")
+    await page.fill("#id_password", "livebell")
+    await page.click("form:has(#id_username) button[type=submit]")
+    await page.wait_for_url(demo_site.url + "/")
+    await page.goto(demo_site.url + path)
+    await bell_open(page)
+    if path == "/":
+        await page.locator(".lb-bell").click()
+        await expect(page.locator(".lb-popover")).to_be_visible()
+    # On a phone the layout viewport grows to fit what overflows: compare with 360 itself.
+    widths = await page.evaluate(
+        "[document.documentElement.scrollWidth, window.innerWidth,"
+        " Math.max(...[...document.querySelectorAll('header *, .lb-popover, main')]"
+        ".map(e => e.getBoundingClientRect().right))]"
+    )
+    assert max(widths) <= 360, widths
+    await context.close()

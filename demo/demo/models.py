@@ -52,6 +52,10 @@ class Answer(models.Model):
     def get_absolute_url(self) -> str:
         return f"{self.question.get_absolute_url()}#answer-{self.pk}"
 
+    def livebell_thread(self) -> Question:
+        # Muting a question mutes the notifications about its answers.
+        return self.question
+
 
 class Comment(models.Model):
     answer = models.ForeignKey(Answer, on_delete=models.CASCADE, related_name="comments")
@@ -67,6 +71,10 @@ class Comment(models.Model):
 
     def get_absolute_url(self) -> str:
         return f"{self.answer.question.get_absolute_url()}#comment-{self.pk}"
+
+    def livebell_thread(self) -> Question:
+        # …and about the comments on them.
+        return self.answer.question
 
 
 class UserFollow(models.Model):

@@ -2,16 +2,21 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from demo import actions
 from demo.forms import AnnouncementForm, AnswerForm, CommentForm, QuestionForm
 from demo.models import Announcement, Profile, Question, UserFollow
+from livebell import mutes, preferences, types
+from livebell.models import Mute
 
 User = get_user_model()
 
@@ -57,8 +62,62 @@ def question(request, pk):
             "form": form,
             "comment_form": CommentForm(),
             "following": question.followers.filter(pk=request.user.pk).exists(),
+            "muted": mutes.is_muted(request.user, question),
         },
     )
+
+
+@login_required
+@require_POST
+def mute_question(request, pk):
+    """Mute the question (its answers and comments too), or unmute it."""
+    question = get_object_or_404(Question, pk=pk)
+    if mutes.is_muted(request.user, question):
+        mutes.unmute(request.user, question)
+        messages.success(request, _("You will be notified about this question again."))
+    else:
+        mutes.mute(request.user, question)
+        messages.success(request, _("Muted: no more notifications about this question."))
+    return redirect(question)
+
+
+@login_required
+def notification_settings(request):
+    """Which kinds of notification reach the user, on which channel; and what is muted."""
+    choices = preferences.choices(request.user)
+    if request.method == "POST":
+        changes = [
+            (choice["type"], channel, f"{choice['type']}:{channel}" in request.POST)
+            for choice in choices
+            if choice["optional"]
+            for channel in types.CHANNELS
+        ]
+        preferences.set_choices(request.user, changes)
+        messages.success(request, _("Your notification settings are saved."))
+        return redirect("notification-settings")
+    now = timezone.now()
+    question_type = ContentType.objects.get_for_model(Question)
+    muted_ids = [
+        int(mute.target_object_id)
+        for mute in Mute.objects.filter(user=request.user, target_content_type=question_type)
+        if mute.until is None or mute.until > now
+    ]
+    return render(
+        request,
+        "demo/notification_settings.html",
+        {
+            "choices": choices,
+            "channels": [(channel, CHANNEL_NAMES[channel]) for channel in types.CHANNELS],
+            "muted": Question.objects.filter(pk__in=muted_ids).order_by("title"),
+        },
+    )
+
+
+CHANNEL_NAMES = {
+    "in_app": _lazy("In the app"),
+    "email": _lazy("Email"),
+    "web_push": _lazy("Web push"),
+}
 
 
 @login_required
