@@ -362,3 +362,34 @@ def test_signals_are_sent_once_per_call_after_commit(people: Any, post: Post) ->
     finally:
         signals.notification_created.disconnect(on_created)
         signals.notifications_read.disconnect(on_read)
+
+
+def test_a_broken_template_or_translation_reads_plainly_instead_of_failing(
+    people: Any, post: Post, settings: Any
+) -> None:
+    bob, alice, _ = people
+    settings.LIVEBELL = {
+        "TYPES": {
+            "typo.type": {"template": "{actr} did {thing}"},  # names nothing it gets
+            "broken.type": {"template": "{actor} did {"},  # not a valid template
+        }
+    }
+    [typo] = notify(bob, type="typo.type", actor=alice, target=post)
+    [broken] = notify(bob, type="broken.type", actor=alice, target=post)
+    assert notification_payload(typo)["text"] == " did "
+    assert notification_payload(broken)["text"] == "alice broken.type “Hello”"
+
+
+def test_muting_a_thread_mutes_what_belongs_to_it(people: Any, post: Post) -> None:
+    from tests.testapp.models import Reply
+
+    bob, _, carol = people
+    reply = Reply.objects.create(post=post, text="me too")
+    other = Reply.objects.create(post=Post.objects.create(title="Other"), text="elsewhere")
+    mutes.mute(bob, post)  # the thread
+    assert mutes.is_muted(bob, reply) and not mutes.is_muted(bob, other)
+    assert [r.recipient_id for r in notify([bob, carol], "replied", target=reply)] == [carol.pk]
+    assert len(notify(bob, "replied", target=other)) == 1
+    mutes.mute(carol, reply)  # only the reply itself
+    assert not mutes.is_muted(carol, post)
+    assert notify(carol, "replied", target=reply) == []

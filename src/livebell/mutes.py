@@ -2,7 +2,10 @@
 until unmuted.
 
 ``notify()`` leaves out the recipients who muted its target, looked up in bulk
-(one query per 1,000 recipients).
+(one query per 1,000 recipients). A target may belong to a thread: a model whose
+instances define ``livebell_thread()`` (an answer returning its question, a comment
+its post) is silenced by a mute of that thread too, so muting a question mutes the
+notifications about its answers and comments.
 """
 
 from __future__ import annotations
@@ -17,7 +20,16 @@ from django.utils import timezone
 
 from livebell.models import TARGET_ID_MAX_LENGTH, Mute
 
-__all__ = ["MAX_MUTES", "MuteError", "is_muted", "mute", "mute_key", "muted_among", "unmute"]
+__all__ = [
+    "MAX_MUTES",
+    "MuteError",
+    "is_muted",
+    "keys_of",
+    "mute",
+    "mute_key",
+    "muted_among",
+    "unmute",
+]
 
 #: The most objects one user may have muted at once.
 MAX_MUTES = 1000
@@ -80,25 +92,43 @@ def unmute(user: Any, target: models.Model) -> bool:
 
 
 def is_muted(user: Any, target: models.Model) -> bool:
-    """Whether ``user`` has muted ``target`` right now."""
-    content_type, object_id = _key(target)
-    return bool(muted_among(content_type.pk, object_id, [getattr(user, "pk", user)]))
+    """Whether a notification about ``target`` is silenced for ``user`` right now (a mute
+    of the target or of its thread)."""
+    return bool(muted_among(keys_of(target), [getattr(user, "pk", user)]))
 
 
-def muted_among(content_type_id: int, object_id: str, user_ids: Sequence[Any]) -> set[Any]:
-    """The users among ``user_ids`` who have muted this target now (one query per 1,000)."""
+def muted_among(keys: Sequence[tuple[int, str]], user_ids: Sequence[Any]) -> set[Any]:
+    """The users among ``user_ids`` who have muted, now, any of ``keys`` (content type id,
+    object id): a notification's target and its thread. One query per 1,000 users."""
+    if not keys:
+        return set()
     now = timezone.now()
+    named = models.Q()
+    for content_type_id, object_id in keys:
+        named |= models.Q(target_content_type_id=content_type_id, target_object_id=object_id)
     muted: set[Any] = set()
     for start in range(0, len(user_ids), CHUNK):
         muted.update(
             Mute.objects.filter(
+                named,
                 models.Q(until__isnull=True) | models.Q(until__gt=now),
-                target_content_type_id=content_type_id,
-                target_object_id=object_id,
                 user_id__in=user_ids[start : start + CHUNK],
             ).values_list("user_id", flat=True)
         )
     return muted
+
+
+def keys_of(target: models.Model) -> list[tuple[int, str]]:
+    """The mute keys that silence a notification about ``target``: its own, and its
+    thread's (``target.livebell_thread()``, if it defines one)."""
+    content_type, object_id = _key(target)
+    keys = [(content_type.pk, object_id)]
+    thread_of = getattr(target, "livebell_thread", None)
+    thread = thread_of() if callable(thread_of) else None
+    if isinstance(thread, models.Model) and thread.pk is not None:
+        thread_type, thread_id = _key(thread)
+        keys.append((thread_type.pk, thread_id))
+    return keys
 
 
 def _key(target: object) -> tuple[ContentType, str]:

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLIENT_TYPES",
-    "burst_frame",
     "ClientFrame",
     "MarkAllRead",
     "MarkRead",
@@ -29,6 +28,7 @@ __all__ = [
     "Ping",
     "ProtocolError",
     "Resume",
+    "burst_frame",
     "encode",
     "error_frame",
     "notification_frame",

@@ -237,12 +237,8 @@ def _draft(call: _Call) -> RowPlan:
     recipient_ids = _recipient_ids(call.recipients)
     if kind is not None:
         recipient_ids = preferences.recipients_with(kind.key, Channel.IN_APP, recipient_ids)
-    if target_fields:
-        muted = mutes.muted_among(
-            target_fields["target_content_type"].pk,
-            target_fields["target_object_id"],
-            recipient_ids,
-        )
+    if call.target is not None:
+        muted = mutes.muted_among(mutes.keys_of(call.target), recipient_ids)
         recipient_ids = [rid for rid in recipient_ids if rid not in muted]
     actor: Any = call.actor  # a user (checked above): the user model is swappable
     actors = [] if actor is None else [{"id": actor_id, "username": actor.get_username()}]

@@ -78,9 +78,7 @@ class BurstGate:
         if not self.held:
             return None
         now = self._clock()
-        return max(
-            0.0, min(self._last_held + self.quiet, self._first_held + self.longest) - now
-        )
+        return max(0.0, min(self._last_held + self.quiet, self._first_held + self.longest) - now)
 
     def release(self) -> int:
         """Sum the burst up now: how many were held (then none are)."""

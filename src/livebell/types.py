@@ -201,15 +201,22 @@ def render(
             kind = get(key)
         except UnknownType:  # a type removed since the row was stored
             kind = None
-    if kind is None:
-        words = [actor, verb] if actor else [verb]
-        if target:
-            words.append(gettext("“{target}”").format(target=target))
-        return " ".join(words)
-    if count > 1 and kind.grouped_template is not None:
-        # ngettext_lazy's format() picks the plural form from the "others" keyword.
-        return str(kind.grouped_template.format(**values))
-    return str(kind.template).format_map(values)
+    if kind is not None:
+        try:
+            if count > 1 and kind.grouped_template is not None:
+                # An ngettext_lazy picks its plural form from "others" under `%` (and
+                # leaves a template without %-placeholders as it is); format_map then
+                # fills the braces, a missing one with "".
+                translated = kind.grouped_template % {"others": values["others"]}
+            else:
+                translated = str(kind.template)
+            return str(translated).format_map(values)
+        except (KeyError, IndexError, ValueError, AttributeError):
+            pass  # a broken template or translation: say it plainly rather than fail
+    words = [actor, verb] if actor else [verb]
+    if target:
+        words.append(gettext("“{target}”").format(target=target))
+    return " ".join(words)
 
 
 class _Values(dict[str, Any]):

@@ -18,3 +18,16 @@ class Tag(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Reply(models.Model):
+    """A target that belongs to a thread: muting its post mutes it too."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="replies")
+    text = models.CharField(max_length=200)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def livebell_thread(self) -> Post:
+        return self.post
