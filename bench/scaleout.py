@@ -5,7 +5,8 @@ Built from the phases W1 and W2 measured on ``livebell``, ``livebell-2``,
 servers (added up) and of Redis (from the scheduler's nanosecond counters: a few
 percent would round to nothing in /proc's ticks), less what an idle Redis spends
 on its own timers, and what one Redis core would carry at that cost per delivery.
-A sharded layer's figure is its busiest shard's.
+A sharded layer's figure is its busiest shard's. The sender's CPU is there too:
+with Redis nearly idle, the table shows what the limit is instead.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from __future__ import annotations
 from bench.report import PhaseRecord, Results, markdown_table
 from bench.targets import TARGETS
 
-__all__ = ["PHASES", "SCALE_OUT", "scale_out_table"]
+__all__ = ["MIN_REDIS_PERCENT", "PHASES", "SCALE_OUT", "scale_out_table"]
+
+# Redis CPU (% of a core, over a phase) below which no cost per delivery is derived.
+MIN_REDIS_PERCENT = 0.2
 
 # The targets of the table, in order, and the phases it shows (name, its label).
 SCALE_OUT = ("livebell", "livebell-2", "livebell-4", "livebell-2-shards")
@@ -37,17 +41,24 @@ def _row(label: str, spec_name: str, p: PhaseRecord, idle: float) -> list[str]:
     if redis is not None:
         redis = max(0.0, redis - idle)
     rate = p.rate or 0.0
-    per_1000 = 10 * redis / rate * 1000 if redis is not None and rate else None
+    # Below this, Redis's share is mostly noise: no cost per delivery is derived from it.
+    readable = redis is not None and redis >= MIN_REDIS_PERCENT and rate > 0
+    per_1000 = 1e4 * redis / rate if readable and redis is not None else None
     # Deliveries/s that would keep the busiest Redis at 100% of one core, at this cost.
-    bound = rate * 100 / redis if redis else None
-    server = p.cpu.get("server")
+    bound = rate * 100 / redis if readable and redis else None
+
+    def cpu(name: str) -> str:
+        value = p.cpu.get(name)
+        return "-" if value is None else f"{value:.0f}"
+
     return [
         label,
         str(spec.processes),
         str(spec.redis_servers),
         f"{rate:,.0f}",
         "-" if p.latency.get("p99_ms") is None else f"{p.latency['p99_ms']:.1f}",
-        "-" if server is None else f"{server:.0f}",
+        cpu("server"),
+        cpu("sender"),
         "-" if redis is None else f"{redis:.1f}",
         "-" if per_1000 is None else f"{per_1000:.2f}",
         "-" if bound is None else f"{bound:,.0f}",
@@ -79,6 +90,7 @@ def scale_out_table(results: Results) -> str | None:
             "deliveries/s",
             "p99 ms",
             "CPU% servers",
+            "CPU% sender",
             "CPU% Redis (busiest)",
             "Redis CPU ms per 1,000 deliveries",
             "deliveries/s one Redis core would carry",
