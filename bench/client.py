@@ -39,7 +39,7 @@ import websockets
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from bench.agent import Reply, serve_async
-from bench.stats import dig, now_ns, summarise
+from bench.stats import dig, now_ns, parse_marker, summarise
 
 __all__ = ["Bucket", "Pool", "Recorder", "main"]
 
@@ -70,7 +70,7 @@ class Recorder:
 
     def record(self, frame: Any, marker_path: Sequence[str], received_ns: int) -> None:
         try:
-            marker = dig(frame, marker_path)
+            marker = parse_marker(dig(frame, marker_path))
             phase, sent_ns = marker["p"], marker["t"]
         except (KeyError, TypeError, IndexError):
             self.unmarked += 1

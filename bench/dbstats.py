@@ -86,8 +86,12 @@ class DbReader:
             "SELECT xact_commit + xact_rollback FROM pg_stat_database"
             " WHERE datname = current_database()"
         ).fetchone()
+        # Tables outside ``public`` (the peers' schemas, bench.peers) are named with their
+        # schema: several projects have a django_session.
         scans = self.conn.execute(
-            "SELECT relname, coalesce(seq_scan, 0), coalesce(idx_scan, 0) FROM pg_stat_user_tables"
+            "SELECT CASE WHEN schemaname = 'public' THEN relname"
+            " ELSE schemaname || '.' || relname END,"
+            " coalesce(seq_scan, 0), coalesce(idx_scan, 0) FROM pg_stat_user_tables"
         ).fetchall()
         return DbCounters(int(transactions), {name: (int(s), int(i)) for name, s, i in scans})
 

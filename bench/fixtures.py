@@ -5,6 +5,10 @@ pointing at the ``livebell_bench`` database and the demo's settings. It creates
 that database if missing (and refuses any other name), migrates it, empties
 livebell's tables, makes sure users ``bench0`` to ``bench{N-1}`` exist, gives
 each a fresh logged-in session, and prints ``{"users": [[id, session_key], ...]}``.
+
+A peer project (:mod:`bench.peers`) runs the same with its own settings, in its
+own interpreter, with ``--empty`` naming its notification models; the PostgreSQL
+schema its settings keep its tables in (``BENCH_SCHEMA``) is created first.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +26,9 @@ import orjson
 __all__ = [
     "BENCH_DATABASE",
     "ensure_database",
+    "ensure_schema",
     "main",
+    "make_users",
     "make_users_and_sessions",
     "settle_database",
 ]
@@ -47,30 +54,39 @@ def ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
 
 
-def settle_database(url: str) -> None:
-    """``VACUUM (ANALYZE)`` the tables the run writes, between workloads.
+def ensure_schema(url: str, schema: str) -> None:
+    """Create ``schema`` in the bench's database if it does not exist yet."""
+    import psycopg
+    from psycopg import sql
+
+    if not schema.replace("_", "").isalnum():
+        raise SystemExit(f"refusing schema name {schema!r}")
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+def settle_database(url: str, tables: Sequence[str]) -> None:
+    """``VACUUM (ANALYZE)`` the tables a run writes, between workloads.
 
     A workload that stores tens of thousands of rows leaves autovacuum work behind;
     on two cores it would run during the next phase (of whichever target comes
     next) and show up in that phase's latencies. Vacuumed, every phase starts from
     a table with statistics and a visibility map, as a database in steady state has.
+    ``tables`` are a project's (``bench.targets.Project.tables``), schema-qualified
+    where they are not in ``public``.
     """
     import psycopg
+    from psycopg import sql
 
+    names = [sql.Identifier(*name.split(".")) for name in tables]
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(
-            "VACUUM (ANALYZE) livebell_notification, livebell_inboxstate, auth_user, django_session"
-        )
+        conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.SQL(", ").join(names)))
 
 
-def make_users_and_sessions(count: int) -> list[tuple[Any, str]]:
-    """Users ``bench0…`` (created when missing) and one new logged-in session each."""
+def make_users(count: int) -> list[Any]:
+    """Users ``bench0…`` to ``bench{count-1}``, created when missing, in that order."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
-    from django.contrib.sessions.backends.db import SessionStore
-    from django.contrib.sessions.models import Session
-    from django.utils import timezone
-    from django.utils.crypto import get_random_string
 
     user_model = get_user_model()
     names = [f"{USERNAME_PREFIX}{i}" for i in range(count)]
@@ -89,8 +105,20 @@ def make_users_and_sessions(count: int) -> list[tuple[Any, str]]:
         batch_size=1000,
     )
     by_name = {u.get_username(): u for u in user_model.objects.filter(username__in=names)}
-    users = [by_name[name] for name in names]
+    return [by_name[name] for name in names]
 
+
+def make_users_and_sessions(count: int) -> list[tuple[Any, str]]:
+    """Users ``bench0…`` (created when missing) and one new logged-in session each.
+
+    Every other session of the database (or schema) is deleted: they are all the bench's.
+    """
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+    from django.utils.crypto import get_random_string
+
+    users = make_users(count)
     store = SessionStore()
     expires = timezone.now() + timedelta(days=1)
     Session.objects.all().delete()  # the bench database's sessions are all the bench's
@@ -115,22 +143,32 @@ def make_users_and_sessions(count: int) -> list[tuple[Any, str]]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, required=True)
+    parser.add_argument(
+        "--empty",
+        default="livebell.Notification,livebell.InboxState",
+        help="comma-separated app_label.Model whose tables are emptied (default: livebell's)",
+    )
     args = parser.parse_args(argv)
 
     ensure_database(os.environ["DATABASE_URL"])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
     import django
+    from django.apps import apps
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
 
     django.setup()
+    schema = getattr(settings, "BENCH_SCHEMA", None)  # a peer project's (bench.peers)
+    if schema:
+        ensure_schema(os.environ["DATABASE_URL"], schema)
     call_command("migrate", interactive=False, verbosity=0)
-    from livebell.models import InboxState, Notification
 
     # Every inbox empty, and its counters with it.
-    tables = [connection.ops.quote_name(m._meta.db_table) for m in (Notification, InboxState)]
+    models = [apps.get_model(label) for label in args.empty.split(",") if label]
+    tables = [connection.ops.quote_name(m._meta.db_table) for m in models]
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(tables)}")
+        cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
     users = make_users_and_sessions(args.users)
     sys.stdout.buffer.write(orjson.dumps({"users": users}) + b"\n")
 

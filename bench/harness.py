@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.agent import Agent, Reply
-from bench.procs import LOOPBACK, Service, Services, cpu_seconds, free_port, wait_for_port
+from bench.procs import (
+    LOOPBACK,
+    Service,
+    Services,
+    cpu_seconds,
+    free_port,
+    scheduled_seconds,
+    wait_for_port,
+)
 from bench.profile import Profiler
 from bench.report import PhaseRecord, Results
 from bench.sizes import Sizes
@@ -28,6 +36,10 @@ class Target:
     server: Service
     port: int
     sender: Agent
+    # The users its sockets log in as (its project's: ``[(user id, session key), ...]``).
+    users: list[tuple[Any, str]]
+    # The Redis servers its channel layer uses (one, or its shards).
+    redis: list[Service]
     # The target's other server processes (TargetSpec.processes > 1) and their ports.
     more: list[tuple[Service, int]] = field(default_factory=list)
 
@@ -54,16 +66,25 @@ class Target:
 
 
 class CpuMeter:
-    """CPU used by each named process since the meter started, in % of one core."""
+    """CPU used by each named process since the meter started, in % of one core.
 
-    def __init__(self, pids: Mapping[str, int | Sequence[int]]) -> None:
-        # A name may stand for several processes (a target's servers): their sum.
+    A name may stand for several processes (a target's servers, its Redis shards):
+    their sum. Processes named in ``precise`` are read from the scheduler's
+    nanosecond counters (their threads must outlive the meter, as Redis's do)
+    rather than /proc's 10 ms ticks, for figures small enough to need it.
+    """
+
+    def __init__(
+        self, pids: Mapping[str, int | Sequence[int]], precise: frozenset[str] = frozenset()
+    ) -> None:
         self.pids = {name: [p] if isinstance(p, int) else list(p) for name, p in pids.items()}
+        self.precise = precise
         self.start = time.monotonic()
         self.used = {name: self._seconds(name) for name in self.pids}
 
     def _seconds(self, name: str) -> float:
-        return sum(cpu_seconds(pid) for pid in self.pids[name])
+        read = scheduled_seconds if name in self.precise else cpu_seconds
+        return sum(read(pid) for pid in self.pids[name])
 
     def read(self) -> dict[str, float]:
         """Per-process CPU %, or nothing for a span too short for /proc's 10 ms ticks."""
@@ -101,9 +122,10 @@ class Harness:
         sizes: Sizes,
         services: Services,
         env: Mapping[str, str],
-        users: list[tuple[Any, str]],
+        pythons: Mapping[str, str],
+        users: Mapping[str, list[tuple[Any, str]]],
         client: Agent,
-        redis: Service,
+        redis: list[tuple[Service, str]],
         results: Results,
         profiler: Profiler,
         started: float,
@@ -111,15 +133,30 @@ class Harness:
         self.sizes = sizes
         self.services = services
         self.env = dict(env)
-        self.users = users
+        # Interpreter name (bench.targets.BENCH, PEERS) -> its python.
+        self.pythons = dict(pythons)
+        # Project name (bench.targets.PROJECTS) -> its users and their sessions.
+        self.users = dict(users)
         self.client = client
-        self.redis = redis
+        # Every Redis of the run and its URL; targets use the first, or the first
+        # ``redis_servers`` of them as shards.
+        self.redis = list(redis)
         self.results = results
         self.profiler = profiler
         self.started = started
         self._phase = 0
 
     # Servers.
+
+    def redis_for(self, spec: TargetSpec) -> list[Service]:
+        return [service for service, _ in self.redis[: spec.redis_servers]]
+
+    def env_for(self, spec: TargetSpec) -> dict[str, str]:
+        """The environment of a target's processes: the run's, its own, its Redis shards."""
+        urls = [url for _, url in self.redis[: spec.redis_servers]]
+        if len(urls) < spec.redis_servers:
+            raise RuntimeError(f"{spec.title} needs {spec.redis_servers} Redis servers")
+        return {**self.env, **spec.env, "BENCH_REDIS_URLS": ",".join(urls)}
 
     def start_servers(self, specs: list[TargetSpec]) -> list[tuple[Service, int]]:
         """Start one server per spec, all at once; return each with its port once it listens."""
@@ -128,8 +165,8 @@ class Harness:
             port = free_port()
             server = self.services.start(
                 f"{spec.name}-server-{port}",
-                spec.server_argv(port),
-                env={**self.env, **spec.env},
+                spec.server_argv(self.pythons[spec.interpreter], port),
+                env=self.env_for(spec),
                 cwd=spec.cwd,
             )
             started.append((server, port))
@@ -156,14 +193,17 @@ class Harness:
         return self._phase
 
     def meter(self, target: Target) -> CpuMeter:
-        return CpuMeter(
-            {
-                "server": target.server_pids,
-                "sender": target.sender.pid,
-                "client": self.client.pid,
-                "redis": self.redis.pid,
-            }
-        )
+        """CPU of the target's processes: its servers (added up), sender, the client, and
+        its Redis servers (added up as ``redis``; each shard also as ``redis-<i>``)."""
+        pids: dict[str, int | list[int]] = {
+            "server": target.server_pids,
+            "sender": target.sender.pid,
+            "client": self.client.pid,
+            "redis": [redis.pid for redis in target.redis],
+        }
+        if len(target.redis) > 1:
+            pids.update({f"redis-{i}": redis.pid for i, redis in enumerate(target.redis)})
+        return CpuMeter(pids, precise=frozenset(n for n in pids if n.startswith("redis")))
 
     # Pools of client sockets.
 
@@ -176,18 +216,21 @@ class Harness:
         *,
         deflate: bool = False,
         synced: bool = False,
+        first: int = 0,
     ) -> Reply:
-        """Open ``count`` sockets (users 0…count-1) on ``target``; record a failure if any fail.
+        """Open ``count`` sockets (the target's users ``first``…``first+count-1``) on
+        ``target``; record a failure if any fail.
 
         With ``synced``, also wait until each has received the target's ``synced_type``
         frame (so that it knows its newest notification id).
         """
-        if count > len(self.users):
-            raise ValueError(f"{count} sockets but only {len(self.users)} users")
+        users = target.users[first : first + count]
+        if len(users) < count:
+            raise ValueError(f"{first + count} sockets but only {len(target.users)} users")
         ports = target.ports
         sockets = [
             {"u": user_id, "s": session, "p": ports[i % len(ports)]}
-            for i, (user_id, session) in enumerate(self.users[:count])
+            for i, (user_id, session) in enumerate(users, start=first)
         ]
         timeout = self.sizes.connect_seconds
         reply = self.client.call(
@@ -220,8 +263,12 @@ class Harness:
 
     def problem(self, target: Target, message: str) -> None:
         """A failure on a strict target; a note on the others."""
-        text = f"{target.spec.title}: {message}"
-        if target.spec.strict:
+        self.problem_spec(target.spec, message)
+
+    def problem_spec(self, spec: TargetSpec, message: str) -> None:
+        """:meth:`problem`, for a target measured without a server (storage)."""
+        text = f"{spec.title}: {message}"
+        if spec.strict:
             self.results.fail(text)
         else:
             self.results.notes.append(text)

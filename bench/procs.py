@@ -28,6 +28,7 @@ __all__ = [
     "listen_overflows",
     "raise_fd_limit",
     "rss_kib",
+    "scheduled_seconds",
     "socket_count",
     "wait_for_port",
 ]
@@ -47,8 +48,16 @@ def free_port() -> int:
 
 
 def raise_fd_limit(wanted: int) -> int:
-    """Raise this process's open-file limit towards ``wanted`` (children inherit it)."""
+    """Raise this process's open-file limit towards ``wanted`` (children inherit it).
+
+    Above the hard limit only a process allowed to (root) gets there: it raises
+    the hard limit too. Returns the soft limit now in force.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and wanted > hard:
+        with contextlib.suppress(ValueError, OSError):  # not allowed: stay under it
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+            return wanted
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if target > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
@@ -90,6 +99,16 @@ def cpu_seconds(pid: int) -> float:
     fields = stat[stat.rindex(")") + 2 :].split()
     # After "pid (comm) ", fields start at "state" (field 3): utime and stime are fields 14, 15.
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def scheduled_seconds(pid: int) -> float:
+    """CPU time of ``pid``'s live threads, from the scheduler's nanosecond counters
+    (``/proc/<pid>/task/*/schedstat``); threads that have exited are not in it."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that just exited
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PhaseRecord", "Results"]
+__all__ = ["PhaseRecord", "Results", "Row", "markdown_table"]
 
 
 @dataclass
@@ -50,13 +50,22 @@ class PhaseRecord:
 class Results:
     """Everything a run measured, its notes, and what failed."""
 
-    def __init__(self, targets: Sequence[str], titles: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        targets: Sequence[str],
+        titles: Mapping[str, str],
+        scale_out: Sequence[str] = (),
+    ) -> None:
         self.targets = list(targets)
         self.titles = dict(titles)
+        # Targets shown in the scale-out table (bench.scaleout), not as columns.
+        self.scale_out = [t for t in targets if t in scale_out]
         self.rows: dict[tuple[str, str], Row] = {}
         self.phases: list[PhaseRecord] = []
         self.notes: list[str] = []
         self.failures: list[str] = []
+        # CPU % of one idle Redis server (its own timers), read while nothing used it.
+        self.redis_idle: float = 0.0
 
     def add(
         self,
@@ -77,22 +86,55 @@ class Results:
     def fail(self, message: str) -> None:
         self.failures.append(message)
 
-    def render(self) -> str:
-        return "\n".join([self._summary_table(), "", self._phase_table(), *self._notes()])
+    def value(self, section: str, metric: str, target: str) -> float | None:
+        """The value of the first row whose section and metric start with these."""
+        row = self.row(section, metric)
+        return None if row is None else row.values.get(target)
+
+    def text(self, section: str, metric: str, target: str) -> str | None:
+        """The text of that row's cell for ``target`` (None if it has none)."""
+        row = self.row(section, metric)
+        return None if row is None or target not in row.values else row.cell(target)
+
+    def row(self, section: str, metric: str) -> Row | None:
+        for row in self.rows.values():
+            if row.section.startswith(section) and row.metric.startswith(metric):
+                return row
+        return None
+
+    def phase(self, phase: str, target: str) -> PhaseRecord | None:
+        """The first measured phase of that name on ``target``."""
+        return next((p for p in self.phases if p.phase == phase and p.target == target), None)
+
+    def render(self, *tables: str) -> str:
+        """The summary table, then ``tables`` (each Markdown), the phases and the notes."""
+        parts = [self._summary_table()]
+        for table in tables:
+            parts += ["", table]
+        return "\n".join([*parts, "", self._phase_table(), *self._notes()])
 
     def _summary_table(self) -> str:
         compare = "livebell" in self.targets and "reference" in self.targets
         headers = ["workload", "metric"]
         columns: list[str] = []
         for target in self.targets:
+            if target in self.scale_out:
+                continue
             headers.append(self.titles[target])
             columns.append(target)
             if compare and target == "reference":
                 headers.append("livebell/reference")
                 columns.append("ratio")
         lines = [_line(headers), _line(["---"] * len(headers))]
-        # Workloads in order (W1, W2, W3), metrics in the order they were measured.
-        for row in sorted(self.rows.values(), key=lambda r: r.section.split()[0]):
+
+        # Workloads in order (W1…W5, then storage), metrics in the order they were
+        # measured; rows no column has a value for (scale-out targets' only) left out.
+        def order(row: Row) -> tuple[bool, str]:
+            return (not row.section.startswith("W"), row.section.split()[0])
+
+        for row in sorted(self.rows.values(), key=order):
+            if not any(t in row.values or t in row.texts for t in columns):
+                continue
             cells = [row.section, row.metric]
             for column in columns:
                 cells.append(
@@ -156,3 +198,8 @@ def _num(value: Any, fmt: str) -> str:
 
 def _line(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table of ``rows`` under ``headers``."""
+    return "\n".join([_line(headers), _line(["---"] * len(headers)), *map(_line, rows)])

@@ -3,7 +3,9 @@
 One command does it all: a private Redis on a free port, the ``livebell_bench``
 PostgreSQL database with its users and sessions, one server per target, the
 senders and the client; then W3, the client ceiling, W1, W2 (sync, then async),
-W3 again with deflate on fresh servers, and W4 (``--workloads`` picks some).
+W3 again with deflate on fresh servers, W4, W5 on fresh servers, and the storage
+side alone (``--workloads`` picks some). The peers (:mod:`bench.peers`) run in a
+virtualenv of their own, made from PyPI on first use.
 Every child is stopped at the end, also on Ctrl-C or failure. Exit status 1 if a
 workload failed to deliver.
 """
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -29,18 +32,22 @@ import orjson
 
 from bench import dbstats, fixtures, workloads
 from bench.agent import Agent, AgentError
-from bench.harness import Harness, Target
+from bench.goals import goals_table
+from bench.harness import CpuMeter, Harness, Target
+from bench.peers import venv as peers_venv
 from bench.procs import LOOPBACK, Service, Services, free_port, raise_fd_limit, wait_for_port
 from bench.profile import Profiler
 from bench.report import Results
+from bench.scaleout import scale_out_table
 from bench.sizes import FULL, QUICK, WORKLOADS, Sizes
-from bench.targets import REPO, TARGETS
+from bench.targets import BENCH, PEERS, PROJECTS, REPO, TARGETS, Project
 
 __all__ = ["main"]
 
 DATABASE_URL = f"postgres://postgres@{LOOPBACK}:5432/livebell_bench"
 FIXTURE_SECONDS = 180.0
 PACKAGES = ("django", "channels", "channels-redis", "uvicorn", "websockets", "picows", "redis")
+PEER_PACKAGES = ("openwisp-notifications", "django-notifications-community", "djangorestframework")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -107,11 +114,11 @@ def child_env(redis_url: str) -> dict[str, str]:
     return env
 
 
-def start_redis(services: Services) -> tuple[Service, str]:
+def start_redis(services: Services, name: str = "redis") -> tuple[Service, str]:
     """A private, memory-only Redis on a free loopback port, owned by this run."""
     port = free_port()
     redis = services.start(
-        "redis",
+        name,
         [
             "redis-server",
             "--port",
@@ -132,28 +139,32 @@ def start_redis(services: Services) -> tuple[Service, str]:
     return redis, f"redis://{LOOPBACK}:{port}/0"
 
 
-def make_fixtures(services: Services, env: dict[str, str], count: int) -> list[tuple[Any, str]]:
-    """Run :mod:`bench.fixtures`; return ``[(user id, session key), ...]``."""
+def make_fixtures(
+    services: Services, env: dict[str, str], python: str, project: Project, count: int
+) -> list[tuple[Any, str]]:
+    """Run :mod:`bench.fixtures` for ``project``; return ``[(user id, session key), ...]``."""
     job = services.start(
-        "fixtures",
-        [sys.executable, "-m", "bench.fixtures", f"--users={count}"],
-        env={**env, "DJANGO_SETTINGS_MODULE": "demo.settings"},
+        f"fixtures-{project.name}",
+        [python, "-m", "bench.fixtures", f"--users={count}", f"--empty={','.join(project.empty)}"],
+        env={**env, "DJANGO_SETTINGS_MODULE": project.settings},
         cwd=REPO,
         pipes=True,
     )
     try:
         out, _ = job.proc.communicate(timeout=FIXTURE_SECONDS)
     except subprocess.TimeoutExpired:
-        raise TimeoutError(f"fixtures took over {FIXTURE_SECONDS:.0f} s") from None
+        raise TimeoutError(f"{project.title} fixtures took over {FIXTURE_SECONDS:.0f} s") from None
     finally:
         services.stop(job)
     if job.proc.returncode != 0:
-        raise RuntimeError(f"fixtures failed:\n{job.log_tail()}")
+        raise RuntimeError(f"{project.title} fixtures failed:\n{job.log_tail()}")
     return [tuple(pair) for pair in orjson.loads(out)["users"]]
 
 
-def start_agent(services: Services, name: str, argv: list[str], env: dict[str, str]) -> Agent:
-    return Agent(services.start(name, [sys.executable, "-m", *argv], env=env, cwd=REPO, pipes=True))
+def start_agent(
+    services: Services, name: str, argv: list[str], env: dict[str, str], python: str
+) -> Agent:
+    return Agent(services.start(name, [python, "-m", *argv], env=env, cwd=REPO, pipes=True))
 
 
 def header(sizes: Sizes) -> str:
@@ -166,16 +177,85 @@ def header(sizes: Sizes) -> str:
     )
 
 
+def prepare_peers(
+    sizes: Sizes, notes: list[str], log: Callable[[str], None]
+) -> tuple[Sizes, dict[str, str]]:
+    """Make the peers' virtualenv if a chosen target needs it; without it, drop those
+    targets and say why in the notes.
+
+    Returns the sizes with the targets that run, and the python of each interpreter.
+    """
+    pythons = {BENCH: sys.executable}
+    wanted = [name for name in sizes.targets if TARGETS[name].interpreter == PEERS]
+    if not wanted:
+        if sizes.name == QUICK.name:
+            notes.append(
+                "The peers (openwisp-notifications, django-notifications-community) are not "
+                "in the quick run: add them with --targets (their virtualenv is made once)."
+            )
+        return sizes, pythons
+    peers = peers_venv.ensure(log)
+    titles = ", ".join(TARGETS[name].title for name in wanted)
+    if not peers.available:
+        notes.append(f"{titles}: not measured: {peers.reason}")
+        kept = tuple(n for n in sizes.targets if n not in wanted)
+        return sizes.with_overrides(targets=kept), pythons
+    versions = ", ".join(f"{p} {peer_version(peers.python, p)}" for p in PEER_PACKAGES)
+    made = (
+        f"made in {peers.installed_seconds:.0f} s"
+        if peers.installed_seconds is not None
+        else "reused"
+    )
+    notes.append(
+        f"Peers from PyPI in {peers_venv.VENV.name}/ ({made}; pins in bench/peers/): {versions}."
+    )
+    pythons[PEERS] = str(peers.python)
+    return sizes, pythons
+
+
+def peer_version(python: Path | None, package: str) -> str:
+    """``package``'s version in the peers' virtualenv."""
+    out = subprocess.run(
+        [str(python), "-c", f"from importlib.metadata import version; print(version({package!r}))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() or "?"
+
+
 def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) -> Results:
-    results = Results(sizes.targets, {name: TARGETS[name].title for name in sizes.targets})
-    redis, redis_url = start_redis(services)
-    env = child_env(redis_url)
-    users = make_fixtures(services, env, sizes.fixture_users)
-    client = start_agent(services, "client", ["bench.client"], env)
+    notes: list[str] = []
+    sizes, pythons = prepare_peers(sizes, notes, lambda line: print(line, flush=True))
+    results = Results(
+        sizes.targets,
+        {name: TARGETS[name].title for name in sizes.targets},
+        scale_out=[name for name in sizes.targets if TARGETS[name].scale_out],
+    )
+    results.notes += notes
+    specs = [TARGETS[name] for name in sizes.targets]
+    shards = max((spec.redis_servers for spec in specs), default=1)
+    redis = [start_redis(services, f"redis-{i}" if i else "redis") for i in range(shards)]
+    env = child_env(redis[0][1])
+    # Nothing uses Redis while the fixtures are made: its own timers' cost meanwhile is
+    # the baseline the scale-out table subtracts from a phase's Redis CPU.
+    idle = CpuMeter({"redis": redis[0][0].pid}, precise=frozenset({"redis"}))
+    # Users and sessions of each project that a served target of the run logs in with.
+    needs: dict[str, int] = {}
+    for spec in specs:
+        needs[spec.project] = max(needs.get(spec.project, 0), sizes.users_needed(spec.workloads))
+    users = {
+        name: make_fixtures(services, env, pythons[PROJECTS[name].interpreter], PROJECTS[name], n)
+        for name, n in needs.items()
+        if n
+    }
+    results.redis_idle = idle.read().get("redis", 0.0)
+    client = start_agent(services, "client", ["bench.client"], env, sys.executable)
     h = Harness(
         sizes=sizes,
         services=services,
         env=env,
+        pythons=pythons,
         users=users,
         client=client,
         redis=redis,
@@ -183,20 +263,23 @@ def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) ->
         profiler=profiler,
         started=started,
     )
-    h.log(f"{len(users):,} users with sessions; starting {', '.join(sizes.targets)}")
-    specs = [TARGETS[name] for name in sizes.targets]
-    servers = h.start_servers(specs)
+    counts = ", ".join(f"{PROJECTS[p].title} {len(u):,}" for p, u in users.items())
+    h.log(f"users with sessions: {counts}; starting {', '.join(sizes.targets)}")
+    served = [spec for spec in specs if spec.serves]
+    servers = h.start_servers(served)
     targets: list[Target] = []
-    for spec, (server, port) in zip(specs, servers, strict=True):
+    for spec, (server, port) in zip(served, servers, strict=True):
         sender = start_agent(
             services,
             f"{spec.name}-sender",
             ["bench.sender", f"--target={spec.sender}"],
-            {**env, **spec.env},
+            h.env_for(spec),
+            pythons[spec.interpreter],
         )
-        sender.call("init", wait=60, user_ids=[u for u, _ in users[: sizes.users]])
+        mine = users[spec.project]
+        sender.call("init", wait=60, user_ids=[u for u, _ in mine[: sizes.users]])
         more = h.start_servers([spec] * (spec.processes - 1))
-        targets.append(Target(spec, server, port, sender, more))
+        targets.append(Target(spec, server, port, sender, mine, h.redis_for(spec), more))
     by_name = {t.name: t for t in targets}
 
     def running(workload: str) -> list[Target]:
@@ -214,11 +297,11 @@ def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) ->
         ceiling = workloads.client_ceiling(h, by_name["raw"])
     for target in running("W1"):
         h.log(f"W1 {target.name}: broadcast to {sizes.users:,}")
-        fixtures.settle_database(h.env["DATABASE_URL"])
+        fixtures.settle_database(h.env["DATABASE_URL"], PROJECTS[target.spec.project].tables)
         workloads.w1_broadcast(h, target)
     for target in running("W2"):
         h.log(f"W2 {target.name}: targeted, sync then async")
-        fixtures.settle_database(h.env["DATABASE_URL"])
+        fixtures.settle_database(h.env["DATABASE_URL"], PROJECTS[target.spec.project].tables)
         workloads.w2_targeted(h, target)
     if running("W3"):
         h.log("restarting the servers for W3 with deflate")
@@ -231,12 +314,44 @@ def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) ->
             f"W4 {target.name}: {sizes.w4_sockets:,} sockets drop, "
             f"{sizes.w4_missed} missed each, all back"
         )
-        fixtures.settle_database(h.env["DATABASE_URL"])
+        fixtures.settle_database(h.env["DATABASE_URL"], PROJECTS[target.spec.project].tables)
         workloads.w4_reconnect_storm(h, target)
+    if running("W5"):
+        h.log("restarting the servers for W5")
+        h.restart_servers(running("W5"))
+    for target in running("W5"):
+        totals = ", ".join(f"{n:,}" for n in sizes.w5_sockets)
+        h.log(f"W5 {target.name}: {totals} sockets held, W1 latency on {sizes.users:,}")
+        fixtures.settle_database(h.env["DATABASE_URL"], PROJECTS[target.spec.project].tables)
+        workloads.w5_idle_sockets(h, target)
+    # Last: it empties the projects' notification tables and fills a 100,000-row inbox.
+    if "storage" in sizes.workloads:
+        for spec in specs:
+            if "storage" in spec.workloads:
+                h.log(f"storage {spec.name}: notify(), mark-all-read, unread count")
+                workloads.storage(h, spec)
     if ceiling:
         note_headroom(results, ceiling)
+    for target in targets:
+        note_server_tracebacks(results, target)
     h.log("done; stopping everything")
     return results
+
+
+def note_server_tracebacks(results: Results, target: Target) -> None:
+    """Note how many tracebacks a target's servers logged over the whole run."""
+    servers = [target.server, *(server for server, _ in target.more)]
+    logs = [server.log_since(0) for server in servers]
+    count = sum(log.count("Traceback (most recent call last)") for log in logs)
+    if count:
+        last = next(
+            (line for log in logs for line in reversed(log.splitlines()) if "Error" in line), ""
+        )
+        results.notes.append(
+            f"{target.spec.title}: its server logged {count} traceback(s)"
+            + (f", e.g. {last.strip()[:160]}" if last else "")
+            + "."
+        )
 
 
 def note_headroom(results: Results, ceiling: float) -> None:
@@ -279,7 +394,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ninterrupted; every process stopped; logs in {log_dir}", file=sys.stderr)
         return 130
     print(f"\nTotal {time.monotonic() - started:.1f} s.\n")
-    print(results.render())
+    tables = [goals_table(results, quick=sizes.name == QUICK.name)]
+    scaled = scale_out_table(results)
+    if scaled:
+        tables.insert(0, scaled)
+    print(results.render(*tables))
     for summary in profiler.summaries:
         print(f"\n{summary}")
     if results.failures:

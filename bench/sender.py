@@ -1,7 +1,8 @@
 """The sender: an agent process that creates notifications the way each target's users would.
 
-Started by the bench as ``python -m bench.sender --target livebell|reference|raw``
-with that target's settings in the environment; commands (see :mod:`bench.agent`):
+Started by the bench as ``python -m bench.sender --target livebell|reference|raw|openwisp``
+with that target's settings in the environment (openwisp's in the peers'
+interpreter, :mod:`bench.peers`); commands (see :mod:`bench.agent`):
 
 - ``init``: the ids of the users whose sockets are connected.
 - ``broadcast``: ``count`` messages to every one of those users.
@@ -31,12 +32,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from bench.agent import Reply, serve
-from bench.stats import Marker, make_marker, now_ns
+from bench.stats import Marker, make_marker, marker_text, now_ns
 
 __all__ = [
     "Backend",
     "DjangoBackend",
     "LivebellBackend",
+    "OpenwispBackend",
     "RawBackend",
     "ReferenceBackend",
     "main",
@@ -163,6 +165,52 @@ class ReferenceBackend(DjangoBackend):
         return {}
 
 
+class OpenwispBackend(DjangoBackend):
+    """openwisp-notifications' ``notify`` signal, as its documentation sends.
+
+    Its handler saves one row per recipient; each save's ``post_save`` handlers
+    count the recipient's unread notifications and ``group_send`` the rendered
+    notification to the recipient's group, from the calling thread. It has no
+    async API: async code calls it through ``sync_to_async``, as an async view would.
+    The marker travels as text in the notification's data, which the bench's
+    notification type renders as its message (:mod:`bench.peers.openwisp.apps`).
+    """
+
+    def init(self, user_ids: list[Any]) -> None:
+        from django.contrib.auth import get_user_model
+
+        super().init(user_ids)
+        self.everybody = get_user_model().objects.filter(pk__in=user_ids)
+        by_id = {str(user.pk): user for user in self.everybody}
+        self.users = [by_id[str(pk)] for pk in user_ids]
+        # Every notification needs an actor.
+        self.actor = self.users[0]
+
+    def _send(self, recipient: Any, marker: Marker) -> list[Any]:
+        from openwisp_notifications.signals import notify
+
+        from bench.peers.openwisp.apps import MARKER_KEY, NOTIFICATION_TYPE
+
+        replies = notify.send(
+            sender=self.actor,
+            type=NOTIFICATION_TYPE,
+            recipient=recipient,
+            **{MARKER_KEY: marker_text(marker)},
+        )
+        return [row for _, rows in replies for row in rows or ()]
+
+    def broadcast(self, marker: Marker) -> None:
+        self._send(self.everybody, marker)
+
+    def targeted(self, index: int, marker: Marker) -> None:
+        self._send(self.users[index], marker)
+
+    async def atargeted(self, index: int, marker: Marker) -> None:
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(self._send)(self.users[index], marker)
+
+
 class RawBackend(Backend):
     """A bare Redis PUBLISH, read by :mod:`bench.raw_server`."""
 
@@ -217,6 +265,7 @@ BACKENDS: dict[str, type[Backend]] = {
     "livebell": LivebellBackend,
     "reference": ReferenceBackend,
     "raw": RawBackend,
+    "openwisp": OpenwispBackend,
 }
 
 

@@ -7,8 +7,9 @@ from typing import Any
 
 __all__ = ["FULL", "QUICK", "WORKLOADS", "Sizes"]
 
-# What a run can include (``--workloads``); "ceiling" is the client ceiling (raw target).
-WORKLOADS = ("W1", "W2", "W3", "W4", "ceiling")
+# What a run can include (``--workloads``); "ceiling" is the client ceiling (raw
+# target); "storage" the database side alone (bench.storage), in process.
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "ceiling", "storage")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,13 @@ class Sizes:
     w4_missed: int
     w4_concurrency: int
     w4_seconds: float
+    # W5: sockets held by one server process, mostly idle, while W1's latency phase
+    # runs on ``users`` of them; each total in turn (the pool grows to the next).
+    w5_sockets: tuple[int, ...]
+    # storage: the sizes of the notify() calls, the rows of the large inbox, runs.
+    storage_recipients: tuple[int, ...]
+    storage_rows: int
+    storage_runs: int
     # Client ceiling: frames the raw server sends to each socket in one burst.
     burst_frames: int
     # Longest wait for the last frames of a phase; give up sooner after this long
@@ -56,14 +64,20 @@ class Sizes:
     @property
     def fixture_users(self) -> int:
         """Users (with a session each) that the chosen workloads need."""
+        return self.users_needed(frozenset(self.workloads))
+
+    def users_needed(self, workloads: frozenset[str]) -> int:
+        """Users (with a session each) that those of ``workloads`` chosen need (0: none)."""
         needs = {
             "W1": self.users,
             "W2": self.users,
             "W3": max(self.w3_sockets, self.w3_deflate_sockets),
             "W4": self.w4_sockets,
+            "W5": max(self.w5_sockets, default=0),
             "ceiling": self.users,
+            "storage": 0,  # bench.storage makes its own users, without sessions
         }
-        return max(needs[w] for w in self.workloads)
+        return max((needs[w] for w in self.workloads if w in workloads), default=0)
 
     def with_overrides(self, **changes: Any) -> Sizes:
         """A copy with the changes that are not None."""
@@ -72,7 +86,17 @@ class Sizes:
 
 FULL = Sizes(
     name="full",
-    targets=("livebell", "reference", "livebell-2", "reference-core", "raw"),
+    targets=(
+        "livebell",
+        "reference",
+        "reference-core",
+        "raw",
+        "openwisp",
+        "community",
+        "livebell-2",
+        "livebell-4",
+        "livebell-2-shards",
+    ),
     users=1000,
     w1_saturation_broadcasts=20,
     w1_latency_broadcasts=5,
@@ -91,15 +115,21 @@ FULL = Sizes(
     w4_missed=10,
     w4_concurrency=5_000,
     w4_seconds=60.0,
+    w5_sockets=(10_000, 20_000),
+    storage_recipients=(1_000, 10_000),
+    storage_rows=100_000,
+    storage_runs=5,
     burst_frames=200,
     drain_seconds=20.0,
     idle_seconds=3.0,
     connect_seconds=120.0,
 )
 
+# The peers (openwisp, community) only when asked for (--targets): installing them
+# takes a minute the first time, and CI runs this.
 QUICK = Sizes(
     name="quick",
-    targets=("livebell", "reference", "livebell-2", "raw"),
+    targets=("livebell", "reference", "raw", "livebell-2-shards"),
     users=50,
     w1_saturation_broadcasts=5,
     w1_latency_broadcasts=4,
@@ -118,6 +148,10 @@ QUICK = Sizes(
     w4_missed=10,
     w4_concurrency=50,
     w4_seconds=15.0,
+    w5_sockets=(200,),
+    storage_recipients=(100, 1_000),
+    storage_rows=2_000,
+    storage_runs=1,
     burst_frames=100,
     drain_seconds=5.0,
     idle_seconds=2.0,

@@ -4,11 +4,16 @@ A sender stamps each message with a *marker*, ``{"p": phase, "t": ns}``: the
 phase it belongs to and the time it was meant to be sent, read from
 ``time.monotonic_ns()``. On Linux that clock is system-wide (``CLOCK_MONOTONIC``),
 so the client, another process, subtracts it from its own receipt time.
+
+A target whose frames carry no data of the sender's own (openwisp-notifications
+sends a rendered message) gets the marker as text, :func:`marker_text`, inside
+a string of its frame; the client reads it back with :func:`parse_marker`.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Sequence
 from typing import Any, TypedDict
@@ -18,7 +23,9 @@ __all__ = [
     "Marker",
     "dig",
     "make_marker",
+    "marker_text",
     "now_ns",
+    "parse_marker",
     "percentile",
     "summarise",
 ]
@@ -41,6 +48,30 @@ class LatencySummary(TypedDict):
 def make_marker(phase: int, sent_ns: int) -> Marker:
     """The bench's stamp on one message."""
     return {"p": phase, "t": sent_ns}
+
+
+# Letters, digits and spaces only: nothing Markdown or HTML escaping would change.
+_MARKER_TEXT = re.compile(r"bench marker (\d+) (\d+)")
+
+
+def marker_text(marker: Marker) -> str:
+    """The marker as text, for a target that sends the sender's text, not its data."""
+    return f"bench marker {marker['p']} {marker['t']}"
+
+
+def parse_marker(found: Any) -> Marker:
+    """The marker found in a frame: the object itself, or read from :func:`marker_text`.
+
+    Raises:
+        KeyError: ``found`` is neither a marker nor a text containing one.
+    """
+    if isinstance(found, str):
+        match = _MARKER_TEXT.search(found)
+        if match is None:
+            raise KeyError("no marker in the text")
+        return {"p": int(match[1]), "t": int(match[2])}
+    marker: Marker = found
+    return marker
 
 
 def percentile(ordered: Sequence[int], q: float) -> int:

@@ -2,21 +2,93 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.procs import LOOPBACK
 
-__all__ = ["REPO", "TARGETS", "TargetSpec"]
+__all__ = [
+    "BENCH",
+    "PEERS",
+    "PROJECTS",
+    "REPO",
+    "SERVED",
+    "TARGETS",
+    "Project",
+    "TargetSpec",
+]
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The interpreters a process may run in: the project's own (.venv, livebell installed)
+# or the peers' virtualenv (bench.peers.venv), resolved to paths when a run starts.
+BENCH = "bench"
+PEERS = "peers"
 
-def _uvicorn(app: str, port: int, options: tuple[str, ...]) -> list[str]:
+
+@dataclass(frozen=True)
+class Project:
+    """A Django project whose users, sessions and notifications targets share.
+
+    Its fixtures (``bench.fixtures``) run in ``interpreter`` with ``settings``, and
+    empty the tables of the ``empty`` models before every run.
+    """
+
+    name: str
+    settings: str
+    interpreter: str
+    empty: tuple[str, ...]
+    # Tables VACUUM (ANALYZE)d before each target's W1, W2 and W4 (bench.fixtures).
+    tables: tuple[str, ...]
+    # How the notes name it.
+    title: str = ""
+
+
+PROJECTS: dict[str, Project] = {
+    project.name: project
+    for project in (
+        # livebell's users and sessions, which the reference shares (the same auth_user).
+        Project(
+            name="livebell",
+            settings="demo.settings",
+            interpreter=BENCH,
+            empty=("livebell.Notification", "livebell.InboxState"),
+            tables=(
+                "livebell_notification",
+                "livebell_inboxstate",
+                "auth_user",
+                "django_session",
+            ),
+            title="livebell",
+        ),
+        Project(
+            name="openwisp",
+            settings="bench.peers.openwisp.settings",
+            interpreter=PEERS,
+            empty=("openwisp_notifications.Notification",),
+            tables=(
+                "peer_openwisp.openwisp_notifications_notification",
+                "peer_openwisp.openwisp_users_user",
+                "peer_openwisp.django_session",
+            ),
+            title="openwisp-notifications",
+        ),
+        Project(
+            name="community",
+            settings="bench.peers.community.settings",
+            interpreter=PEERS,
+            empty=("notifications.Notification",),
+            tables=("peer_community.notifications_notification",),
+            title="django-notifications-community",
+        ),
+    )
+}
+
+
+def _uvicorn(python: str, app: str, port: int, options: tuple[str, ...]) -> list[str]:
     """uvicorn as ``make demo`` runs it, with every choice spelled out, one process."""
     return [
-        sys.executable,
+        python,
         "-m",
         "uvicorn",
         app,
@@ -67,11 +139,27 @@ class TargetSpec:
     # Server processes sharing the target's sockets (round-robin by user), as
     # behind a load balancer; each is its own uvicorn on its own port.
     processes: int = 1
+    # Redis servers the target's channel layer shards over (its ``hosts``).
+    redis_servers: int = 1
+    # Whose users and sessions its sockets log in with (a key of PROJECTS); its
+    # server and sender run in that project's interpreter.
+    project: str = "livebell"
+    # Shown in the scale-out table (processes and Redis servers) instead of the main one.
+    scale_out: bool = False
 
-    def server_argv(self, port: int) -> list[str]:
+    @property
+    def serves(self) -> bool:
+        """Whether it has a server (storage-only targets are measured in process)."""
+        return bool(self.workloads - {"storage"})
+
+    @property
+    def interpreter(self) -> str:
+        return PROJECTS[self.project].interpreter
+
+    def server_argv(self, python: str, port: int) -> list[str]:
         if self.asgi_app is None:
-            return [sys.executable, "-m", "bench.raw_server", f"--port={port}"]
-        return _uvicorn(self.asgi_app, port, self.server_options)
+            return [python, "-m", "bench.raw_server", f"--port={port}"]
+        return _uvicorn(python, self.asgi_app, port, self.server_options)
 
 
 LIVEBELL = TargetSpec(
@@ -89,7 +177,7 @@ LIVEBELL = TargetSpec(
     id_paths=(("notification", "id"), ("last_id",)),
     reconnect_path="/ws/notifications/?last_id={last_id}",
     synced_type="synced",
-    workloads=frozenset({"W1", "W2", "W3", "W4"}),
+    workloads=frozenset({"W1", "W2", "W3", "W4", "W5", "storage"}),
     # As docs/deployment.md recommends: notification frames are a few hundred
     # bytes, too small to gain from compression, and each socket's zlib state
     # would cost about 40 KiB of server memory.
@@ -100,14 +188,29 @@ TARGETS: dict[str, TargetSpec] = {
     spec.name: spec
     for spec in (
         LIVEBELL,
-        # The same, its sockets spread over two server processes (W1, W2): every
-        # process gets each fan-out message once, and its own users' pushes.
+        # The same, its sockets spread over 2 and 4 server processes (W1, W2): every
+        # process gets each fan-out message once, and its own users' pushes. Shown in
+        # the scale-out table, beside livebell's own (1 process).
+        *(
+            replace(
+                LIVEBELL,
+                name=f"livebell-{n}",
+                title=f"livebell, {n} processes",
+                processes=n,
+                workloads=frozenset({"W1", "W2"}),
+                scale_out=True,
+            )
+            for n in (2, 4)
+        ),
+        # 2 processes on a channel layer sharded over 2 Redis servers (its ``hosts``).
         replace(
             LIVEBELL,
-            name="livebell-2",
-            title="livebell, 2 processes",
+            name="livebell-2-shards",
+            title="livebell, 2 processes, 2 Redis",
             processes=2,
+            redis_servers=2,
             workloads=frozenset({"W1", "W2"}),
+            scale_out=True,
         ),
         TargetSpec(
             name="reference",
@@ -157,5 +260,40 @@ TARGETS: dict[str, TargetSpec] = {
             targeted_path="/?u={u}",
             marker=(),
         ),
+        # The peers (bench.peers), installed from PyPI into their own virtualenv.
+        TargetSpec(
+            name="openwisp",
+            title="openwisp-notifications",
+            asgi_app="bench.peers.openwisp.asgi:application",
+            cwd=REPO,
+            env={"DJANGO_SETTINGS_MODULE": "bench.peers.openwisp.settings"},
+            sender="openwisp",
+            broadcast_path="/ws/notification/",
+            targeted_path="/ws/notification/",
+            # Its frames carry the rendered message, which is the marker as text.
+            marker=("notification", "message"),
+            # A peer: what it loses or fails to open is reported, not failed.
+            strict=False,
+            workloads=frozenset({"W1", "W2"}),
+            project="openwisp",
+        ),
+        TargetSpec(
+            name="community",
+            title="django-notifications-community",
+            asgi_app=None,
+            cwd=REPO,
+            env={"DJANGO_SETTINGS_MODULE": "bench.peers.community.settings"},
+            sender="",
+            broadcast_path="",
+            targeted_path="",
+            marker=(),
+            strict=False,
+            # Rows only, no push: the storage workload.
+            workloads=frozenset({"storage"}),
+            project="community",
+        ),
     )
 }
+
+# The targets with a server of their own (the others are measured in process).
+SERVED = frozenset(name for name, spec in TARGETS.items() if spec.serves)

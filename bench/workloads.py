@@ -9,11 +9,17 @@
 - W4 reconnect storm: N sockets dropped at once, K notifications made for each user
   meanwhile, all N back at once resuming from their newest id: time until every
   client has caught up, per-client catch-up, exactness, database cost per reconnect.
+- W5 idle sockets: N sockets held by one server process (10,000, then 20,000),
+  all but 1,000 idle, while W1's latency phase runs on those 1,000.
+- storage: the database side alone, in process (:mod:`bench.storage`): notifying
+  1,000 and 10,000 users, mark-all-read and the unread count on 100,000 rows.
 - Client ceiling: how many frames per second the client can take (raw server burst).
 """
 
 from __future__ import annotations
 
+import resource
+import subprocess
 import time
 from bisect import bisect_right
 from collections import Counter
@@ -21,25 +27,37 @@ from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
+import orjson
+
 from bench import dbstats
 from bench.harness import Delivery, Harness, Target
 from bench.procs import listen_overflows, rss_kib, socket_count
 from bench.report import PhaseRecord
 from bench.stats import summarise
+from bench.storage import metric_names
+from bench.targets import PROJECTS, REPO, TargetSpec
 
 __all__ = [
     "check_replay",
     "client_ceiling",
+    "storage",
     "w1_broadcast",
     "w2_targeted",
     "w3_connections",
     "w4_reconnect_storm",
+    "w5_idle_sockets",
 ]
 
 W1 = "W1 broadcast"
 W2 = "W2 targeted"
 W3 = "W3 connections"
 W4 = "W4 reconnect storm"
+W5 = "W5 idle sockets"
+STORAGE = "Storage"
+# W5: open files a server or client process needs besides its sockets.
+FD_RESERVE = 100
+# How long one storage measurement may take (10,000-recipient calls, 100,000 rows).
+STORAGE_SECONDS = 900.0
 MS = "{:.1f}"
 WARM_UP_SOCKETS = 10
 # W4: how long the server may take to close the sockets the client dropped; the
@@ -101,9 +119,12 @@ def w1_broadcast(h: Harness, target: Target) -> None:
     section = f"{W1} (N={n})"
     h.results.add(section, "saturation, deliveries/s", target.name, saturation.rate)
     _record_completeness(h, section, "delivered at saturation", target, saturation)
-    rate = s.w1_latency_rate
-    offered = f"{rate:g} broadcast{'' if rate == 1 else 's'}/s ({rate * n:,.0f} deliveries/s)"
-    _record_latency(h, section, offered, target, latency)
+    _record_latency(h, section, _broadcasts(s.w1_latency_rate, n), target, latency)
+
+
+def _broadcasts(rate: float, users: int) -> str:
+    """The offered load of W1's latency phase, e.g. "1 broadcast/s (1,000 deliveries/s)"."""
+    return f"{rate:g} broadcast{'' if rate == 1 else 's'}/s ({rate * users:,.0f} deliveries/s)"
 
 
 def w2_targeted(h: Harness, target: Target) -> None:
@@ -271,7 +292,7 @@ def w4_reconnect_storm(h: Harness, target: Target) -> None:
         # Make the notifications once the server has closed its side (nobody to push to).
         _wait_for_sockets(server, with_pool - dropped["closed"])
         phase = h.next_phase()
-        user_ids = [user for user, _ in h.users[:n]]
+        user_ids = [user for user, _ in target.users[:n]]
         missed = target.sender.call("missed", wait=600, phase=phase, count=k, user_ids=user_ids)
         log_from = target.server.log_size()
         with dbstats.reading(h.env["DATABASE_URL"]) as db:
@@ -509,3 +530,112 @@ def _note_server_errors(h: Harness, target: Target, log: str) -> None:
             f"{target.spec.title}: W4: the server logged {len(alarms)} error lines, "
             f"first: {alarms[0][:200]}"
         )
+
+
+def w5_idle_sockets(h: Harness, target: Target) -> None:
+    """How many sockets one process holds while still delivering on time.
+
+    For each total N (10,000, then 20,000): the pool of idle sockets grows until N
+    sockets are open on the one server process, ``users`` of them (the first users,
+    the sender's recipients) in their own pool; then W1's latency phase (the same
+    broadcasts at the same rate) runs on those. Run on a freshly started server.
+    """
+    s = h.sizes
+    active, path = s.users, target.spec.broadcast_path
+    # One socket is one open file of the server (and of the client), which holds a few
+    # dozen more; beyond the limit (children have the bench's) a total is not reachable.
+    most = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - FD_RESERVE
+    totals = sorted({min(total, most) for total in s.w5_sockets})
+    if max(s.w5_sockets) > most:
+        h.results.notes.append(
+            f"{target.spec.title}: W5: {max(s.w5_sockets):,} sockets need more open files "
+            f"than the open-file limit of {most + FD_RESERVE:,} per process (a hard limit "
+            f"the bench could not raise); measured at {most:,} instead."
+        )
+    pools = ["w5-active"]
+    h.connect(target, "w5-active", path, active)
+    held = active
+    try:
+        for total in totals:
+            if total > held:
+                pool = f"w5-idle-{total}"
+                pools.append(pool)
+                h.connect(target, pool, path, total - held, first=held)
+                held = total
+            _warm_up(h, target, active)
+            latency = h.deliver(
+                target,
+                phase_name=f"W5 latency, {held:,} sockets",
+                command="broadcast",
+                per_message=active,
+                count=s.w1_latency_broadcasts,
+                rate=s.w1_latency_rate,
+                seconds=s.w1_latency_broadcasts / s.w1_latency_rate + s.drain_seconds,
+                fixed_load=True,
+            )
+            section = f"{W5} (N held, W1 latency on {active:,})"
+            metric = f"N={held:,}: p99 ms at {_broadcasts(s.w1_latency_rate, active)}"
+            h.results.add(section, metric, target.name, latency.latency["p99_ms"], fmt=MS)
+            h.results.add(
+                section,
+                f"N={held:,}: server RSS, MiB",
+                target.name,
+                rss_kib(target.server.pid) / 1024,
+                fmt=MS,
+            )
+    finally:
+        for pool in pools:
+            h.close(pool)
+
+
+def _warm_up(h: Harness, target: Target, recipients: int) -> None:
+    """One broadcast whose frames are awaited and not recorded: the sockets just opened
+    and a sender that has not broadcast yet pay their first-time costs here."""
+    phase = h.next_phase()
+    seconds = h.sizes.drain_seconds
+    target.sender.call("broadcast", wait=seconds + 60, phase=phase, count=1, rate=None, seconds=5)
+    h.client.call(
+        "collect",
+        wait=seconds + 30,
+        phase=phase,
+        expect=recipients,
+        within=seconds,
+        idle=h.sizes.idle_seconds,
+    )
+
+
+def storage(h: Harness, spec: TargetSpec) -> None:
+    """The database side alone: :mod:`bench.storage` in the target's project and interpreter."""
+    s = h.sizes
+    project = PROJECTS[spec.project]
+    argv = [
+        h.pythons[project.interpreter],
+        "-m",
+        "bench.storage",
+        f"--project={spec.project}",
+        f"--recipients={','.join(str(n) for n in s.storage_recipients)}",
+        f"--rows={s.storage_rows}",
+        f"--runs={s.storage_runs}",
+        "--json",
+    ]
+    job = h.services.start(
+        f"storage-{spec.name}",
+        argv,
+        env={**h.env, "DJANGO_SETTINGS_MODULE": project.settings},
+        cwd=REPO,
+        pipes=True,
+    )
+    try:
+        out, _ = job.proc.communicate(timeout=STORAGE_SECONDS)
+    except subprocess.TimeoutExpired:
+        h.problem_spec(spec, f"storage: over {STORAGE_SECONDS:.0f} s")
+        return
+    finally:
+        h.services.stop(job)
+    if job.proc.returncode != 0:
+        h.problem_spec(spec, f"storage failed: {job.log_tail(5)}")
+        return
+    measured = orjson.loads(out)["results"]
+    section = f"{STORAGE} (PostgreSQL, in process; median ms)"
+    for name in metric_names(s.storage_recipients, s.storage_rows):
+        h.results.add(section, name, spec.name, measured.get(name), fmt=MS)

@@ -113,11 +113,19 @@ def asgi_servers(layer: dict[str, Any], count: int) -> Iterator[list[AsgiServer]
 
 
 def start_producer(
-    layer: dict[str, Any], usernames: list[str], count: int, interval: float
+    layer: dict[str, Any],
+    usernames: list[str],
+    count: int,
+    interval: float,
+    *,
+    together: bool = False,
 ) -> subprocess.Popen[str]:
-    """A separate process calling notify() ``count`` times, round-robin over users."""
+    """A separate process calling notify() ``count`` times, round-robin over users
+    (``together``: each call to all of them at once)."""
+    mode = "together" if together else "each"
+    argv = ["tests.producer", ",".join(usernames), str(count), str(interval), mode]
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.producer", ",".join(usernames), str(count), str(interval)],
+        [sys.executable, "-m", *argv],
         env=child_env(layer),
         cwd=ROOT,
         stdout=subprocess.PIPE,
