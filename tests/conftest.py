@@ -197,8 +197,11 @@ def application() -> Any:
 async def open_socket(
     user: Any | None = None, *, origin: str = "http://testserver", path: str = "/ws/notifications/"
 ) -> WebsocketCommunicator:
-    """A WebsocketCommunicator through the test suite's full ASGI stack (not yet connected)."""
-    headers = [(b"origin", origin.encode())]
+    """A WebsocketCommunicator through the test suite's full ASGI stack (not yet connected).
+
+    It sends ``Host: testserver``, as a browser on http://testserver would.
+    """
+    headers = [(b"origin", origin.encode()), (b"host", b"testserver")]
     if user is not None:
         headers.append((b"cookie", (await asession_cookie(user)).encode()))
     communicator = WebsocketCommunicator(application(), path, headers=headers)

@@ -22,7 +22,9 @@ urlpatterns = [
     path("mark-read/", views.MarkReadView.as_view(), name="mark-read"),
     path("mark-unread/", views.MarkUnreadView.as_view(), name="mark-unread"),
     path("mark-all-read/", views.MarkAllReadView.as_view(), name="mark-all-read"),
-    # Last: <str:id> would also match the names above. Any segment is taken so that
-    # a malformed id gets the API's JSON 404, not the site's HTML one.
-    path("<str:id>/", views.NotificationDetailView.as_view(), name="notification-detail"),
+    path("socket-ticket/", views.SocketTicketView.as_view(), name="socket-ticket"),
+    # Last: <path:id> would also match the names above. Anything is taken, slashes
+    # included (a %2F in the id arrives decoded), so that a malformed id gets the
+    # API's JSON 404, not the site's HTML one.
+    path("<path:id>/", views.NotificationDetailView.as_view(), name="notification-detail"),
 ]

@@ -30,6 +30,7 @@ __all__ = [
     "NotificationIdField",
     "NotificationIdsField",
     "NotificationSerializer",
+    "SocketTicketSerializer",
     "TargetSerializer",
     "UnreadCountSerializer",
 ]
@@ -182,3 +183,12 @@ class MarkAllReadResultSerializer(serializers.Serializer[Any]):
 
     marked = serializers.IntegerField(min_value=0, help_text="How many became read.")
     unread_count = serializers.IntegerField(min_value=0, help_text="The user's unread total now.")
+
+
+class SocketTicketSerializer(serializers.Serializer[Any]):
+    """A socket ticket: open `ws/notifications/?ticket=<ticket>` before it expires."""
+
+    ticket = serializers.CharField(help_text="Single-use; put it in the socket's query string.")
+    expires_in = serializers.IntegerField(
+        min_value=1, help_text="Seconds until the ticket can no longer be used."
+    )
