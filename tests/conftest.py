@@ -253,7 +253,13 @@ async def live_server_url(transactional_db: None) -> AsyncIterator[str]:
 
     port = free_port()
     config = uvicorn.Config(
-        application(), host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+        application(),
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_level="warning",
+        ws_max_size=65536,  # as docs/deployment.md serves it
+        ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
