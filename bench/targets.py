@@ -79,7 +79,8 @@ LIVEBELL = TargetSpec(
     title="livebell",
     asgi_app="demo.asgi:application",
     cwd=REPO / "demo",
-    env={"DJANGO_SETTINGS_MODULE": "demo.settings"},
+    # The demo's settings with storm control off: every frame is counted.
+    env={"DJANGO_SETTINGS_MODULE": "bench.livebell_settings"},
     sender="livebell",
     broadcast_path="/ws/notifications/",
     targeted_path="/ws/notifications/",

@@ -195,15 +195,26 @@ def application() -> Any:
 
 
 async def open_socket(
-    user: Any | None = None, *, origin: str = "http://testserver", path: str = "/ws/notifications/"
+    user: Any | None = None,
+    *,
+    origin: str = "http://testserver",
+    path: str = "/ws/notifications/",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    cookies: str = "",
 ) -> WebsocketCommunicator:
     """A WebsocketCommunicator through the test suite's full ASGI stack (not yet connected).
 
-    It sends ``Host: testserver``, as a browser on http://testserver would.
+    ``cookies`` are sent beside the user's session cookie, in the same header. It
+    sends ``Host: testserver`` (unless ``headers`` has one), as a browser on
+    http://testserver would.
     """
-    headers = [(b"origin", origin.encode()), (b"host", b"testserver")]
+    headers = [(b"origin", origin.encode()), *(headers or [])]
+    if not any(name == b"host" for name, _ in headers):
+        headers.append((b"host", b"testserver"))
     if user is not None:
-        headers.append((b"cookie", (await asession_cookie(user)).encode()))
+        cookies = "; ".join(filter(None, [await asession_cookie(user), cookies]))
+    if cookies:
+        headers.append((b"cookie", cookies.encode()))
     communicator = WebsocketCommunicator(application(), path, headers=headers)
     return communicator
 

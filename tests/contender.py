@@ -3,6 +3,9 @@
 ``hold``: inside ``transaction.atomic()``, notify USER, print the row's id, then keep
 the transaction (and its locks) open for HOLD seconds before committing.
 ``send``: notify USER in its own transaction and print the id and how long it took.
+``like``: ``python -m tests.contender like USER ACTOR POST_ID HOLD``: inside a
+transaction, ACTOR likes post POST_ID of USER (type ``post.liked``, which groups),
+prints the row, and holds the transaction HOLD seconds.
 ``churn``: ``python -m tests.contender churn USERS SEED COUNT``: COUNT random writes
 (notify, mark read/unread/all, delete) to the comma-separated USERS' inboxes.
 
@@ -46,10 +49,34 @@ def churn(usernames: str, seed: str, count: str) -> None:
     print(json.dumps({"writes": int(count), "newest": newest}), flush=True)
 
 
-def main(mode: str, username: str, verb: str, hold: str = "0") -> None:
+def like(username: str, actor_name: str, post_id: str, hold: str) -> None:
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+
+    from livebell import notify
+    from tests.testapp.models import Post
+
+    users = get_user_model().objects
+    user, actor = users.get(username=username), users.get(username=actor_name)
+    with transaction.atomic():
+        [row] = notify(user, type="post.liked", actor=actor, target=Post.objects.get(pk=post_id))
+        print(json.dumps({"stored": row.pk, "count": row.count}), flush=True)
+        time.sleep(float(hold))
+    print(json.dumps({"committed": row.pk}), flush=True)
+
+
+def main(mode: str, *args: str) -> None:
     if mode == "churn":
-        churn(username, verb, hold)
+        churn(*args)
         return
+    if mode == "like":
+        like(*args)
+        return
+    username, verb, *rest = args
+    hold = rest[0] if rest else "0"
     import django
 
     django.setup()

@@ -9,6 +9,7 @@ with password ``livebell``.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,9 @@ from tests.conftest import free_port
 from tests.processes import ROOT, RedisServer, wait_for_port
 
 DEMO = ROOT / "demo"
+# uvicorn's trace lines: "127.0.0.1:5000 - ASGI [7] Started scope={...}", "… [7] Completed".
+_STARTED = re.compile(r"ASGI \[(\d+)\] Started scope=")
+_ENDED = re.compile(r"ASGI \[(\d+)\] (?:Completed|Raised exception)")
 PASSWORD = "livebell"
 
 
@@ -40,13 +44,44 @@ class DemoSite:
         self.manage("seed_demo")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "demo.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", "--ws-max-size", "65536"],
-            env=self.env,
-            cwd=DEMO,
-        )  # fmt: skip
+        # uvicorn's trace log has each ASGI connection's start and end: the server's own
+        # count of open sockets.
+        self.log = directory / "server.log"
+        self.start()
+
+    def start(self) -> None:
+        """Serve the demo (again) on its port, as ``make demo`` does."""
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "demo.asgi:application", "--host", "127.0.0.1",
+                 "--port", str(self.port), "--log-level", "trace", "--ws-max-size", "65536",
+                 "--ws-per-message-deflate", "false"],
+                env=self.env,
+                cwd=DEMO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
         wait_for_port(self.port, self.process)
+
+    def open_sockets(self) -> int:
+        """How many WebSockets the server is serving now, from its own (trace) log."""
+        open_: set[str] = set()
+        for line in self.log.read_text().splitlines():
+            started = _STARTED.search(line)
+            if started and "'type': 'websocket'" in line:
+                open_.add(started.group(1))
+            ended = _ENDED.search(line)
+            if ended:
+                open_.discard(ended.group(1))
+        return len(open_)
+
+    def socket_urls(self) -> list[str]:
+        """The path and query of every WebSocket the server accepted, in order."""
+        return [
+            line.split('"WebSocket ', 1)[1].split('"', 1)[0]
+            for line in self.log.read_text().splitlines()
+            if '"WebSocket ' in line and "[accepted]" in line
+        ]
 
     def manage(self, *args: str) -> str:
         """Run ``manage.py`` of the demo against this site's database and Redis."""
@@ -66,6 +101,7 @@ class DemoSite:
         return self.manage("shell", "--no-imports", "-c", code)
 
     def stop(self) -> None:
+        """SIGTERM, as a deploy does: uvicorn closes the sockets with 1012 first."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -83,13 +119,16 @@ def demo_site(tmp_path: Path, private_redis: RedisServer) -> Iterator[DemoSite]:
     site.stop()
 
 
-async def log_in(browser: Any, base: str, username: str, password: str = PASSWORD) -> Any:
-    """A new browser context (its own cookies) logged in as ``username``, on the home page."""
-    page = await (await browser.new_context()).new_page()
+async def log_in(
+    browser: Any, base: str, username: str, password: str = PASSWORD, **context: Any
+) -> Any:
+    """A new browser context (its own cookies; ``context`` are its options, e.g. a
+    ``locale``) logged in as ``username``, on the home page."""
+    page = await (await browser.new_context(**context)).new_page()
     await page.goto(base + "/")
     assert "/accounts/login/" in page.url  # anonymous users are sent to log in
     await page.fill("#id_username", username)
     await page.fill("#id_password", password)
-    await page.click("button[type=submit]")
+    await page.click("form.login button[type=submit]")
     await page.wait_for_url(base + "/")
     return page

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -103,7 +104,8 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -117,9 +119,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
-# Processes a test starts may get their own LIVEBELL settings, and show livebell's
-# log lines (one per socket refused or closed) on their stderr for the test to read.
-LIVEBELL = json.loads(os.environ.get("LIVEBELL_TEST_LIVEBELL") or "{}")
+# Most tests count every frame of a quick series of notifications: storm control off.
+# tests/test_storm.py turns it back on, with the defaults. Processes a test starts may
+# get their own LIVEBELL settings (over these), and show livebell's log lines (one per
+# socket refused or closed) on their stderr for the test to read.
+LIVEBELL = {"STORM_THRESHOLD": None, **json.loads(os.environ.get("LIVEBELL_TEST_LIVEBELL") or "{}")}
 
 LOGGING: dict = {"version": 1, "disable_existing_loggers": False}
 if os.environ.get("LIVEBELL_TEST_LOG_LEVEL"):

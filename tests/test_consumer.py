@@ -49,8 +49,13 @@ async def test_payload_shape(amake_user: Any) -> None:
         "unread_count": 1,
         "notification": {
             "id": n.pk,
+            "type": None,
             "verb": "commented",
+            "text": "alice commented “My post”",
             "actor": {"id": alice.pk, "username": "alice"},
+            "actors": [{"id": alice.pk, "username": "alice"}],
+            "count": 1,
+            "group": None,
             "target": {
                 "type": "testapp.post",
                 "id": str(post.pk),

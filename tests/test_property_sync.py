@@ -23,12 +23,14 @@ from hypothesis import strategies as st
 from livebell import anotify, inbox
 from livebell.models import Notification
 from tests.conftest import open_socket, receive_json
+from tests.testapp.models import Post
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 OPERATIONS = st.lists(
     st.one_of(
         st.tuples(st.just("notify"), st.integers(1, 3)),
+        st.tuples(st.just("like"), st.integers(0, 1)),  # grouped: replaces a row
         st.tuples(st.just("notify_other"), st.just(0)),
         st.tuples(st.just("disconnect"), st.just(0)),
         st.tuples(st.just("reconnect"), st.just(0)),
@@ -50,6 +52,7 @@ class ClientView:
     def __init__(self, user: Any) -> None:
         self.user = user
         self.items: dict[int, bool] = {}  # id -> unread
+        self.groups: dict[int, int] = {}  # id -> the id of its group's first row
         self.unread_count: int | None = None
         self.last_id: int | None = None
         self.socket: Any = None
@@ -59,8 +62,15 @@ class ClientView:
         kind = frame["type"]
         assert kind != "error", frame
         if kind == "notification":
-            self.items[frame["notification"]["id"]] = frame["notification"]["unread"]
-            self.last_id = frame["notification"]["id"]
+            notification = frame["notification"]
+            group = notification["group"]
+            if group is not None:
+                # A merged notification replaces whatever the client shows of its group.
+                for pk in [pk for pk in self.items if pk == group or self.groups.get(pk) == group]:
+                    del self.items[pk]
+                self.groups[notification["id"]] = group
+            self.items[notification["id"]] = notification["unread"]
+            self.last_id = notification["id"]
         elif kind == "synced":
             self.last_id = frame["last_id"]
         elif kind in ("read", "unread"):
@@ -110,6 +120,7 @@ class ClientView:
             assert page.status_code == 200, page.content
             body = page.json()
             items.update({n["id"]: n["unread"] for n in body["results"]})
+            self.groups.update({n["id"]: n["group"] for n in body["results"] if n["group"]})
             url = body["next"]
         self.items = items
 
@@ -136,6 +147,7 @@ async def scenario(operations: list[tuple[str, int]]) -> None:
     User = get_user_model()
     bob = await User.objects.acreate(username=f"bob{n}")
     other = await User.objects.acreate(username=f"other{n}")
+    posts = [await Post.objects.acreate(title=f"post {n}.{i}") for i in range(2)]
     client = ClientView(bob)
     await client.connect()
     for name, value in operations:
@@ -143,6 +155,9 @@ async def scenario(operations: list[tuple[str, int]]) -> None:
             for i in range(value):
                 await anotify(bob, f"n{i}")
             await client.expect(value)
+        elif name == "like":
+            await anotify(bob, type="post.liked", actor=other, target=posts[value])
+            await client.expect(1)
         elif name == "notify_other":
             await anotify(other, "not for bob")
         elif name == "disconnect":

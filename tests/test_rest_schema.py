@@ -70,4 +70,17 @@ def bobs_token(make_user: Any) -> str:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_api_conforms_to_its_schema(case: Any, bobs_token: str) -> None:
-    case.call_and_validate(headers={"Authorization": f"Token {bobs_token}"})
+    excluded = []
+    if (case.method, case.path) in STATEFUL_VALIDITY:
+        # Whether a body is acceptable there depends on the server, not only on the
+        # schema: the registered notification types, the installed models, the clock.
+        excluded.append(schemathesis.checks.positive_data_acceptance)
+    case.call_and_validate(
+        headers={"Authorization": f"Token {bobs_token}"}, excluded_checks=excluded
+    )
+
+
+STATEFUL_VALIDITY = {
+    ("PATCH", "/api/notifications/preferences/"),
+    ("POST", "/api/notifications/mutes/"),
+}

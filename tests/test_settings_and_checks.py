@@ -130,3 +130,17 @@ def test_importing_the_package_does_not_touch_the_app_registry() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == livebell.__version__
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        {"Bad Key": {"template": "x"}},
+        {"ok.key": {"template": "x", "colour": "red"}},
+        {"ok.key": {"template": "x", "level": "loud"}},
+    ],
+)
+def test_a_bad_type_in_settings_is_a_check_error(declared: dict[str, Any]) -> None:
+    with override_settings(LIVEBELL={"TYPES": declared}):
+        errors = [e for e in checks.run_checks() if e.id == "livebell.E004"]
+    assert len(errors) == 1 and 'LIVEBELL["TYPES"] is invalid' in errors[0].msg

@@ -1,8 +1,9 @@
 """Each user's inbox state: one row, kept exact by every write, counted O(1).
 
 The counters (unread count, newest id, revision) must always equal what a COUNT
-over the notifications says, after any sequence of writes (hypothesis) and when
-two processes write to the same inboxes at once.
+over the notifications says, after any sequence of writes — grouped notifications
+merging into and replacing rows included (hypothesis) — and when two processes
+write to the same inboxes at once.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from livebell import inbox, notify, state
 from livebell.models import InboxState, Notification
 from tests.processes import ROOT, child_env
+from tests.testapp.models import Post
 
 
 def counted(user: Any) -> tuple[int, int]:
@@ -120,6 +122,9 @@ def test_notify_to_many_users_updates_their_state_in_a_few_statements(
 _names = itertools.count()
 operation = st.one_of(
     st.tuples(st.just("notify"), st.sets(st.integers(0, 2), min_size=1)),
+    # A like (a type that groups): of one of two posts, by one of the three users.
+    st.tuples(st.just("like"), st.sets(st.integers(0, 2), min_size=1), st.integers(0, 1),
+              st.integers(0, 2)),
     st.tuples(st.sampled_from(["mark_read", "mark_unread", "delete"]), st.integers(0, 2),
               st.lists(st.integers(0, 40), max_size=6)),
     st.tuples(st.just("mark_all_read"), st.integers(0, 2), st.none() | st.integers(0, 40)),
@@ -140,9 +145,17 @@ def test_counters_equal_a_count_after_any_sequence_of_writes(
     made: list[int] = []  # every id stored, so that ids name real rows, others' included
     newest_ever = dict.fromkeys(range(3), 0)
     revisions = dict.fromkeys(range(3), -1)
+    posts = [Post.objects.create(title=f"p{run}.{i}") for i in range(2)]
     for op in operations:
-        if op[0] == "notify":
-            for row in notify([users[i] for i in sorted(op[1])], "n"):
+        if op[0] in ("notify", "like"):
+            recipients = [users[i] for i in sorted(op[1])]
+            if op[0] == "notify":
+                rows = notify(recipients, "n")
+            else:
+                rows = notify(
+                    recipients, type="post.liked", actor=users[op[3]], target=posts[op[2]]
+                )
+            for row in rows:
                 made.append(row.pk)
                 newest_ever[index_of[row.recipient_id]] = row.pk
         elif op[0] == "mark_all_read":

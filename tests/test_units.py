@@ -23,6 +23,7 @@ from livebell.connection import (
     Close,
     Connection,
     ConnectionState,
+    ScheduleBurst,
     Send,
     WrongState,
 )
@@ -30,6 +31,7 @@ from livebell.fanout import Hub
 from livebell.ids import MAX_ID, MAX_IDS, InvalidId, parse_id, parse_ids
 from livebell.messages import InboxChange, Push, RecheckSessions, SessionEnded
 from livebell.ratelimit import TokenBucket
+from livebell.storm import BurstGate
 
 # --- ids ------------------------------------------------------------------------------
 
@@ -547,3 +549,51 @@ def test_nesting_is_measured_without_recursion() -> None:
     with pytest.raises(protocol.ProtocolError, match="nest"):
         protocol.parse_client_frame('{"type": "ping", "x": ' + "[" * 20 + "]" * 20 + "}",
                                     max_bytes=4096)  # fmt: skip
+
+
+# --- storm control --------------------------------------------------------------------
+
+
+def test_a_burst_past_the_threshold_is_held_and_summed_up() -> None:
+    clock = FakeClock()
+    gate = BurstGate(3, window=10, quiet=1, longest=5, clock=clock)
+    assert [gate.admit() for _ in range(3)] == [True, True, True]
+    assert gate.due_in() is None
+    assert not gate.admit()  # the fourth within 10 s
+    assert gate.due_in() == 1.0
+    for _ in range(50):
+        clock.now += 0.05
+        assert not gate.admit()
+    assert gate.due_in() == pytest.approx(1.0)  # quiet for 1 s after the last…
+    clock.now += 3
+    assert gate.due_in() == 0.0  # …but at most 5 s after the first held
+    assert gate.release() == 51
+    assert not gate.admit()  # a steady flood stays summed up
+    assert gate.release() == 1
+    clock.now += 11  # the window passed: one at a time again
+    assert gate.admit()
+
+
+def test_bad_storm_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="threshold must be >= 1"):
+        BurstGate(0, window=10)
+
+
+def test_a_connection_sends_one_burst_frame_for_a_flood() -> None:
+    clock = FakeClock()
+    c = Connection(
+        max_frame_bytes=4096,
+        rate_limit=TokenBucket(1, 1, clock=clock),
+        session_hash="",
+        burst=BurstGate(2, window=10, quiet=1, longest=5, clock=clock),
+    )
+    c.open("bob", None)
+    c.caught_up(CatchUp([], 10, 0, 0, truncated=False))
+    decisions = [c.push(push(11 + i, 10 + i, i + 1, i + 1)) for i in range(20)]
+    assert [type(d).__name__ for d in decisions[:3]] == ["Send", "Send", "ScheduleBurst"]
+    assert decisions[2] == ScheduleBurst(1.0) and decisions[3:] == [None] * 17
+    assert c.burst_due() == ScheduleBurst(1.0)  # not quiet yet: the clock did not move
+    clock.now += 1
+    assert sent(c.burst_due()) == {"type": "burst", "count": 18, "last_id": 30, "unread_count": 20}
+    assert c.burst_due() is None
+    assert c.push(push(30, 29, 20, 20)) is None  # the ids held count as sent

@@ -12,6 +12,7 @@ from livebell.metrics import metrics_view
 
 urlpatterns = [
     path("api/notifications/", include("livebell.urls")),
+    path("notifications/", include("livebell.page_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

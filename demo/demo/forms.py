@@ -1,17 +1,36 @@
 from django import forms
-from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 
-from livebell.models import VERB_MAX_LENGTH, Level
+from livebell.models import Level
 
 
-class SendForm(forms.Form):
-    """Send a notification to another user."""
+class QuestionForm(forms.Form):
+    title = forms.CharField(label=_("Your question"), max_length=200)
+    body = forms.CharField(
+        label=_("Details (optional)"), widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
 
-    recipient = forms.ModelChoiceField(queryset=get_user_model().objects.none())
-    verb = forms.CharField(max_length=VERB_MAX_LENGTH, initial="waved at you")
-    level = forms.ChoiceField(choices=Level.choices, initial=Level.INFO)
 
-    def __init__(self, *args, sender, **kwargs):
-        super().__init__(*args, **kwargs)
-        others = get_user_model().objects.exclude(pk=sender.pk).order_by("username")
-        self.fields["recipient"].queryset = others
+class AnswerForm(forms.Form):
+    body = forms.CharField(label=_("Your answer"), widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(label=_("Add a comment"), max_length=500)
+
+
+class AnnouncementForm(forms.Form):
+    title = forms.CharField(label=_("Title"), max_length=200)
+    body = forms.CharField(
+        label=_("Text"), widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
+    level = forms.ChoiceField(
+        label=_("Level"),
+        choices=[
+            (Level.INFO, _("Info")),
+            (Level.SUCCESS, _("Success")),
+            (Level.WARNING, _("Warning")),
+            (Level.ERROR, _("Error")),
+        ],
+        initial=Level.INFO,
+    )

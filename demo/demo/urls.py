@@ -4,10 +4,34 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from demo import views
+from livebell.views import NotificationsPage
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("send/", views.send, name="send"),
+    path("questions/<int:pk>/", views.question, name="question"),
+    path("questions/<int:pk>/follow/", views.follow_question, name="follow-question"),
+    path("answers/<int:pk>/upvote/", views.upvote, name="upvote"),
+    path("answers/<int:pk>/comment/", views.comment, name="comment"),
+    path("people/<str:username>/", views.person, name="person"),
+    path("announcements/", views.announcements, name="announcements"),
+    path("language/", views.set_language, name="set-language"),
+    # livebell: the full notifications page (in the demo's layout), the REST API with
+    # the widget's go/ and jsi18n/ URLs, and the API's schema and docs.
+    path(
+        "notifications/",
+        include(
+            (
+                [
+                    path(
+                        "",
+                        NotificationsPage.as_view(base_template="demo/base.html"),
+                        name="notifications",
+                    )
+                ],
+                "livebell_pages",
+            )
+        ),
+    ),
     path("api/notifications/", include("livebell.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

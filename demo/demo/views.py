@@ -1,36 +1,148 @@
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.db.models import Count
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from demo.forms import SendForm
-from livebell import notify
+from demo import actions
+from demo.forms import AnnouncementForm, AnswerForm, CommentForm, QuestionForm
+from demo.models import Announcement, Profile, Question, UserFollow
+
+User = get_user_model()
 
 
 @login_required
 def home(request):
-    # The list and the badge are loaded by home.js from the REST API (livebell.urls),
-    # then kept current by the socket.
-    return render(request, "demo/home.html", {"form": SendForm(sender=request.user)})
+    if request.method == "POST":
+        form = QuestionForm(request.POST)
+        if form.is_valid():
+            question = actions.ask(request.user, **form.cleaned_data)
+            return redirect(question)
+    else:
+        form = QuestionForm()
+    questions = (
+        Question.objects.select_related("author")
+        .annotate(answer_count=Count("answers", distinct=True))
+        .prefetch_related("answers__author")[:30]
+    )
+    return render(request, "demo/home.html", {"questions": questions, "form": form})
+
+
+@login_required
+def question(request, pk):
+    question = get_object_or_404(Question.objects.select_related("author"), pk=pk)
+    if request.method == "POST":
+        form = AnswerForm(request.POST)
+        if form.is_valid():
+            answer = actions.answer(request.user, question, form.cleaned_data["body"])
+            return redirect(answer)
+    else:
+        form = AnswerForm()
+    answers = (
+        question.answers.select_related("author")
+        .annotate(votes=Count("voters", distinct=True))
+        .prefetch_related("comments__author", "voters")
+    )
+    return render(
+        request,
+        "demo/question.html",
+        {
+            "question": question,
+            "answers": answers,
+            "form": form,
+            "comment_form": CommentForm(),
+            "following": question.followers.filter(pk=request.user.pk).exists(),
+        },
+    )
 
 
 @login_required
 @require_POST
-def send(request):
-    form = SendForm(request.POST, sender=request.user)
+def comment(request, pk):
+    from demo.models import Answer
+
+    answer = get_object_or_404(Answer, pk=pk)
+    form = CommentForm(request.POST)
     if form.is_valid():
-        recipient = form.cleaned_data["recipient"]
-        notify(
-            recipient,
-            form.cleaned_data["verb"],
-            actor=request.user,
-            level=form.cleaned_data["level"],
-        )
-        messages.success(request, f"Sent to {recipient.get_username()}.")
-    else:
-        messages.error(
-            request,
-            "Not sent: "
-            + "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()),
-        )
-    return redirect("home")
+        comment = actions.comment(request.user, answer, form.cleaned_data["body"])
+        return redirect(comment)
+    return redirect(answer)
+
+
+@login_required
+@require_POST
+def upvote(request, pk):
+    from demo.models import Answer
+
+    answer = get_object_or_404(Answer, pk=pk)
+    actions.upvote(request.user, answer)
+    return redirect(answer)
+
+
+@login_required
+@require_POST
+def follow_question(request, pk):
+    question = get_object_or_404(Question, pk=pk)
+    actions.follow_question(request.user, question)
+    return redirect(question)
+
+
+@login_required
+def person(request, username):
+    other = get_object_or_404(User, username=username)
+    if request.method == "POST" and other != request.user:
+        actions.follow_user(request.user, other)
+        return redirect("person", username=username)
+    return render(
+        request,
+        "demo/person.html",
+        {
+            "person": other,
+            "questions": other.questions.annotate(answer_count=Count("answers")),
+            "answers": other.answers.select_related("question")[:20],
+            "following": UserFollow.objects.filter(follower=request.user, followed=other).exists(),
+            "follower_count": other.followers.count(),
+        },
+    )
+
+
+@login_required
+def announcements(request):
+    form = None
+    if request.user.is_staff:
+        form = AnnouncementForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            actions.announce(request.user, **form.cleaned_data)
+            messages.success(request, _("Announcement sent to everyone."))
+            return redirect("announcements")
+    return render(
+        request,
+        "demo/announcements.html",
+        {
+            "announcements": Announcement.objects.select_related("author"),
+            "form": form,
+        },
+    )
+
+
+@require_POST
+def set_language(request):
+    """Switch the site's language, and the language of the user's notifications."""
+    language = request.POST.get("language", "")
+    if language not in dict(settings.LANGUAGES):
+        language = settings.LANGUAGE_CODE
+    next_url = request.POST.get("next", "/")
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = "/"
+    if request.user.is_authenticated:
+        Profile.objects.update_or_create(user=request.user, defaults={"language": language})
+    response = HttpResponseRedirect(next_url)
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME, language, max_age=365 * 24 * 3600, samesite="Lax"
+    )
+    return response

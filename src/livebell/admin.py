@@ -31,8 +31,8 @@ def _by_recipient(
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "recipient", "verb", "actor", "level", "created_at", "read_at")
-    list_filter = ("level", ("read_at", admin.EmptyFieldListFilter))
+    list_display = ("id", "recipient", "type", "verb", "actor", "count", "created_at", "read_at")
+    list_filter = ("type", "level", ("read_at", admin.EmptyFieldListFilter))
     list_select_related = ("recipient", "actor")
     search_fields = ("verb", "recipient__username")
     raw_id_fields = ("recipient", "actor")

@@ -54,3 +54,23 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             )
         ]
     return []
+
+
+@register()
+def check_types(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``LIVEBELL["TYPES"]`` must declare valid notification types."""
+    from livebell import types
+
+    try:
+        types.all_types()
+    except (TypeError, KeyError):
+        return []  # reported by check_settings
+    except ValueError as exc:
+        return [
+            Error(
+                f'LIVEBELL["TYPES"] is invalid: {exc}',
+                hint="Each entry takes the keyword arguments of livebell.types.register().",
+                id="livebell.E004",
+            )
+        ]
+    return []

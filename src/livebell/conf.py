@@ -58,6 +58,14 @@ DEFAULTS: dict[str, Any] = {
     "TICKET_MAX_AGE_SECONDS": 30,
     # A bearer token that may read the metrics endpoint (besides staff users); None: staff only.
     "METRICS_TOKEN": None,
+    # Notification types declared in settings rather than with livebell.types.register():
+    # {"answer.created": {"template": _("..."), "label": _("..."), ...}}.
+    "TYPES": {},
+    # Storm control: when one socket gets more than STORM_THRESHOLD notifications within
+    # STORM_WINDOW_SECONDS, the rest of the burst is summed up in one "burst" frame.
+    # None: every notification is a frame of its own (benchmarks, tests of throughput).
+    "STORM_THRESHOLD": 10,
+    "STORM_WINDOW_SECONDS": 10.0,
 }
 
 

@@ -21,6 +21,8 @@ The rules:
   arrived: the connection catches up from the database instead.
 - **Counts never go back.** Every message carries the inbox revision of its
   unread count; a message older than one already seen gets the newer count.
+- **No flood.** Past a burst's threshold (:mod:`livebell.storm`), notifications are
+  held and summed up in one ``burst`` frame.
 - **Sessions end.** A logout of this socket's session, or a session that is no
   longer the user's, closes it with 4401; a session key that names no session
   any more (re-keyed) closes it with 4001, so the client reconnects with the
@@ -44,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from livebell import protocol
 from livebell.messages import InboxChange, Push, SessionEnded
 from livebell.ratelimit import TokenBucket, UserLimits
+from livebell.storm import BurstGate
 
 if TYPE_CHECKING:
     from livebell.catchup import CatchUp
@@ -55,6 +58,7 @@ __all__ = [
     "CLOSE_TOO_MANY_SOCKETS",
     "CLOSE_TRY_AGAIN_LATER",
     "CLOSE_UNAUTHENTICATED",
+    "BurstDue",
     "CatchUpFrom",
     "ChangeInbox",
     "CheckSession",
@@ -62,6 +66,7 @@ __all__ = [
     "Connection",
     "ConnectionState",
     "Decision",
+    "ScheduleBurst",
     "Send",
     "WrongState",
 ]
@@ -144,7 +149,19 @@ class Close:
     reason: str = field(default="", compare=False)
 
 
-Decision = Send | CatchUpFrom | ChangeInbox | CheckSession | Close | None
+@dataclass(frozen=True, slots=True)
+class ScheduleBurst:
+    """Call :meth:`Connection.burst_due` in ``delay`` seconds (a burst is being held)."""
+
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class BurstDue:
+    """The consumer's reminder that a :class:`ScheduleBurst` delay has passed."""
+
+
+Decision = Send | CatchUpFrom | ChangeInbox | CheckSession | Close | ScheduleBurst | None
 
 
 class Connection:
@@ -159,6 +176,7 @@ class Connection:
         max_sockets: most sockets of one user in the process; None: no cap.
         max_pending: most layer messages waiting for this socket; None: no cap.
         resume_max: most notifications sent by one catch-up.
+        burst: the storm control of this socket's notifications (None: none).
     """
 
     def __init__(
@@ -171,6 +189,7 @@ class Connection:
         max_sockets: int | None = None,
         max_pending: int | None = None,
         resume_max: int = 500,
+        burst: BurstGate | None = None,
     ) -> None:
         self.state = ConnectionState.CONNECTING
         self.user_id: Any = None
@@ -186,6 +205,7 @@ class Connection:
         #: or None if it was acted on.
         self.last_error: str | None = None
         self.session_hash = session_hash
+        self.burst = burst
         #: The newest notification id the client has.
         self.last_id = 0
         #: The newest unread count sent, and the inbox revision it is from.
@@ -332,7 +352,22 @@ class Connection:
             self.state = ConnectionState.SYNCING
             return CatchUpFrom(self.last_id)
         self.last_id = message.id
+        if self.burst is not None and not self.burst.admit():
+            # Held: the burst frame will say it arrived, with the newest id and count.
+            self._count(message.unread_count, message.revision)
+            due = self.burst.due_in()
+            return ScheduleBurst(due) if self.burst.held == 1 and due is not None else None
         return self._with_fresh_count(message.frame, message.unread_count, message.revision)
+
+    def burst_due(self) -> Decision:
+        """A :class:`ScheduleBurst` delay passed: sum the burst up, or wait some more."""
+        if self.closed or self.burst is None or not self.burst.held:
+            return None
+        due = self.burst.due_in()
+        if due:
+            return ScheduleBurst(due)
+        held = self.burst.release()
+        return Send(protocol.burst_frame(held, self.last_id, self.unread_count))
 
     def inbox_change(self, message: InboxChange) -> Decision:
         """A ``read``/``unread``/``deleted`` event for this user."""

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -34,27 +35,33 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import trans_real
 
 from livebell import auth, fanout, inbox, metrics, protocol, tickets
 from livebell.catchup import acatch_up
 from livebell.conf import livebell_settings
 from livebell.connection import (
     CLOSE_UNAUTHENTICATED,
+    BurstDue,
     CatchUpFrom,
     ChangeInbox,
     CheckSession,
     Close,
     Connection,
     Decision,
+    ScheduleBurst,
     Send,
 )
 from livebell.groups import user_group
 from livebell.messages import InboxChange, Message, Push, RecheckSessions, SessionEnded
+from livebell.payloads import localize, localize_frame
 from livebell.ratelimit import TokenBucket
+from livebell.storm import BurstGate
 
-__all__ = ["CLOSE_UNAUTHENTICATED", "READ_AHEAD", "NotificationConsumer"]
+__all__ = ["CLOSE_UNAUTHENTICATED", "READ_AHEAD", "NotificationConsumer", "reader_language"]
 
 logger = logging.getLogger("livebell.socket")
 
@@ -179,7 +186,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         except BaseException as exc:  # re-raised by __call__, not lost in this task
             self.mailbox.put_nowait(exc)
 
-    def deliver(self, message: Message) -> None:
+    def deliver(self, message: Message | BurstDue) -> None:
         """Queue a message from the hub (see :class:`livebell.fanout.Subscriber`)."""
         if self._fell_behind:
             return
@@ -210,7 +217,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         except SendTimedOut:
             raise StopConsumer from None
 
-    async def dispatch(self, message: dict[str, Any] | Message) -> None:
+    async def dispatch(self, message: dict[str, Any] | Message | BurstDue) -> None:
         """Handle one mailbox item: an ASGI event or a livebell message."""
         if not isinstance(message, dict):
             await self.on_message(message)
@@ -285,6 +292,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             if user is None:  # behind SessionMiddlewareStack: resolve it here, batched
                 user = self.scope["user"] = await auth.ascope_user(self.scope)
             self.session_key = getattr(self.scope.get("session"), "session_key", None)
+        self.language = reader_language(self.scope)
         self.connection = Connection(
             max_frame_bytes=int(livebell_settings.MAX_FRAME_BYTES),
             rate_limit=TokenBucket(
@@ -295,6 +303,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             max_sockets=int(livebell_settings.MAX_SOCKETS_PER_USER),
             max_pending=int(livebell_settings.MAX_PENDING_MESSAGES),
             resume_max=int(livebell_settings.RESUME_MAX),
+            burst=_burst_gate(),
         )
         if user is None or not user.is_authenticated:
             await self.accept()
@@ -364,12 +373,17 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     # livebell's messages, and what the connection decides.
 
-    async def on_message(self, message: Message) -> None:
-        """A message from the channel layer, through the hub."""
+    async def on_message(self, message: Message | BurstDue) -> None:
+        """A message from the channel layer, through the hub (or a burst reminder)."""
         connection = self.connection
         if connection is None:
             return
-        if isinstance(message, Push):
+        if isinstance(message, BurstDue):
+            await self.act(connection.burst_due())
+        elif isinstance(message, Push):
+            if message.language is not None and message.language != self.language:
+                # A typed notification, rendered in the site's language: in the reader's.
+                message = replace(message, frame=localize_frame(message.frame, self.language))
             await self.act(connection.push(message))
         elif isinstance(message, InboxChange):
             await self.act(connection.inbox_change(message))
@@ -395,7 +409,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             metrics.CATCH_UPS.inc()
             metrics.CATCH_UP_ROWS.inc(len(result.notifications))
             self._arrived = None
-            for frame in connection.caught_up(result):
+            missed = [localize(payload, self.language) for payload in result.notifications]
+            for frame in connection.caught_up(replace(result, notifications=missed)):
                 await self.act(frame)
         elif isinstance(decision, ChangeInbox):
             await self.change_inbox(decision.change)
@@ -405,6 +420,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             connection.close()
             self._log_close(decision)
             await self.close(code=decision.code)
+        elif isinstance(decision, ScheduleBurst):
+            asyncio.get_running_loop().call_later(decision.delay, self.deliver, BurstDue())
 
     def _log_close(self, decision: Close) -> None:
         """One line per socket the server closes or refuses, with its reason."""
@@ -473,6 +490,14 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         )
 
 
+def _burst_gate() -> BurstGate | None:
+    """This socket's storm control, from the settings (None: ``STORM_THRESHOLD`` None)."""
+    threshold = livebell_settings.STORM_THRESHOLD
+    if threshold is None:
+        return None
+    return BurstGate(int(threshold), float(livebell_settings.STORM_WINDOW_SECONDS))
+
+
 def _expiry(session: Any) -> datetime | None:
     """When the scope's session expires, as far as its data tells (no query)."""
     if session is None:
@@ -482,3 +507,20 @@ def _expiry(session: Any) -> datetime | None:
     except Exception:  # a session engine without expiry dates
         return None
     return expiry
+
+
+def reader_language(scope: dict[str, Any]) -> str:
+    """The language the socket's reader reads, chosen as Django's LocaleMiddleware would:
+    the language cookie, else the browser's ``Accept-Language``, else ``LANGUAGE_CODE``."""
+    cookie = scope.get("cookies", {}).get(settings.LANGUAGE_COOKIE_NAME)
+    candidates = [cookie] if cookie else []
+    for name, value in scope.get("headers", ()):
+        if name == b"accept-language":
+            accepted = trans_real.parse_accept_lang_header(value.decode("latin-1")[:1000])
+            candidates.extend(code for code, _ in accepted if code != "*")
+    for code in candidates:
+        try:
+            return translation.get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return str(settings.LANGUAGE_CODE)

@@ -24,6 +24,8 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
+from django.utils import translation
 
 from livebell import messages, protocol
 from livebell.conf import livebell_settings
@@ -60,19 +62,23 @@ def pushes(
     ``transitions`` is what :func:`livebell.storage.store` returned with them.
     """
     payload = _payload_builder()
+    language = settings.LANGUAGE_CODE
     built = []
-    for n in sorted(notifications, key=lambda n: n.pk):
-        step = transitions[n.pk]
-        built.append(
-            Push(
-                group=user_group(n.recipient_id),
-                id=n.pk,
-                previous_id=step.previous_id,
-                unread_count=step.unread_count,
-                revision=step.revision,
-                frame=protocol.notification_frame(payload(n), step.unread_count),
+    # Rendered in the site's language; sockets reading another render it again.
+    with translation.override(language):
+        for n in sorted(notifications, key=lambda n: n.pk):
+            step = transitions[n.pk]
+            built.append(
+                Push(
+                    group=user_group(n.recipient_id),
+                    id=n.pk,
+                    previous_id=step.previous_id,
+                    unread_count=step.unread_count,
+                    revision=step.revision,
+                    frame=protocol.notification_frame(payload(n), step.unread_count),
+                    language=language if n.type else None,
+                )
             )
-        )
     return built
 
 
@@ -80,13 +86,18 @@ def _payload_builder() -> Callable[[Notification], NotificationPayload]:
     """``notification_payload``, built once per notification rather than per recipient.
 
     The rows of one ``notify()`` call differ only in id and recipient (they share
-    the very same ``data`` object), so their payloads differ only in ``id``.
+    the very same ``data`` and ``actors`` objects), so their payloads differ only in
+    ``id`` (merged rows of a grouping type differ in count, actors and group too).
     """
     built: dict[tuple[Any, ...], NotificationPayload] = {}
 
     def payload(n: Notification) -> NotificationPayload:
         key = (
             id(n.data),
+            id(n.actors),
+            n.type,
+            n.count,
+            n.group,
             n.verb,
             n.actor_id,
             n.level,

@@ -20,7 +20,7 @@ from channels.db import database_sync_to_async
 from django.db import router, transaction
 from django.utils import timezone
 
-from livebell import delivery, protocol, state
+from livebell import delivery, protocol, signals, state
 from livebell.groups import user_group
 from livebell.ids import parse_id, parse_ids
 from livebell.messages import InboxChange
@@ -187,6 +187,18 @@ def _change(change: _ChangeFn, user_id: Any, argument: Any) -> tuple[Any, list[I
         if done.event is None:
             return done.result, []
         after = state.record_change(user_id, before, done.unread_delta, using)
+        if done.event["type"] == "read":
+            event = done.event
+            transaction.on_commit(
+                lambda: signals.notifications_read.send(
+                    sender=Notification,
+                    user_id=user_id,
+                    ids=event["ids"],
+                    before_id=event.get("before_id"),
+                ),
+                using=using,
+                robust=True,
+            )
     frame = protocol.encode({**done.event, "unread_count": after.unread_count})
     return done.result, [
         InboxChange(user_group(user_id), after.unread_count, after.revision, frame)

@@ -53,6 +53,10 @@ class Push:
     revision: int
     #: The ``notification`` frame, encoded once for every socket that gets it.
     frame: str
+    #: The language the frame's text was rendered in, when the text depends on the
+    #: language (a typed notification); a socket reading another language renders
+    #: it again (livebell.payloads.localize_frame). None: the same in every language.
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +108,7 @@ def encode(messages: Sequence[Message], *, batch_size: int) -> list[tuple[str, d
         size = max(1, batch_size)
         for start in range(0, len(pushes), size):
             items = [
-                [p.group, p.id, p.previous_id, p.unread_count, p.revision, p.frame]
+                [p.group, p.id, p.previous_id, p.unread_count, p.revision, p.frame, p.language]
                 for p in pushes[start : start + size]
             ]
             sends.append((fanout_group(), {"type": _BATCH, "items": items}))
@@ -143,6 +147,7 @@ def _push_body(p: Push) -> dict[str, Any]:
         "unread_count": p.unread_count,
         "revision": p.revision,
         "frame": p.frame,
+        "language": p.language,
     }
 
 
@@ -165,6 +170,7 @@ def decode(message: dict[str, Any]) -> Iterable[Message]:
                     message["unread_count"],
                     message["revision"],
                     message["frame"],
+                    message["language"],
                 )
             ]
         if kind == _INBOX:
@@ -191,6 +197,7 @@ def _push(
     unread_count: object,
     revision: object,
     frame: object,
+    language: object,
 ) -> Push:
     return Push(
         _text(group),
@@ -199,6 +206,7 @@ def _push(
         _number(unread_count),
         _number(revision),
         _text(frame),
+        None if language is None else _text(language),
     )
 
 

@@ -16,21 +16,36 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from livebell.querysets import NotificationQuerySet
 
-__all__ = ["VERB_MAX_LENGTH", "InboxState", "Level", "Notification", "SocketTicket"]
+__all__ = [
+    "ACTORS_KEPT",
+    "VERB_MAX_LENGTH",
+    "Channel",
+    "InboxState",
+    "Level",
+    "Mute",
+    "Notification",
+    "Preference",
+    "SocketTicket",
+]
 
 VERB_MAX_LENGTH = 128
 TARGET_TEXT_MAX_LENGTH = 255
 TARGET_URL_MAX_LENGTH = 1024
+TARGET_ID_MAX_LENGTH = 64
+TYPE_MAX_LENGTH = 100
+#: How many of a merged notification's latest actors are kept (newest first).
+ACTORS_KEPT = 5
 
 
 class Level(models.TextChoices):
-    INFO = "info", "Info"
-    SUCCESS = "success", "Success"
-    WARNING = "warning", "Warning"
-    ERROR = "error", "Error"
+    INFO = "info", _("Info")
+    SUCCESS = "success", _("Success")
+    WARNING = "warning", _("Warning")
+    ERROR = "error", _("Error")
 
 
 class Notification(models.Model):
@@ -52,6 +67,8 @@ class Notification(models.Model):
     )
     verb = models.CharField(max_length=VERB_MAX_LENGTH)
     level = models.CharField(max_length=16, choices=Level.choices, default=Level.INFO)
+    #: The registered type's key (livebell.types), or "" for an untyped notification.
+    type = models.CharField(max_length=TYPE_MAX_LENGTH, blank=True, default="")
 
     # The target is optional and generic. Its text and URL are copied at creation so
     # that lists render without one query per row (and survive the target's deletion).
@@ -62,7 +79,7 @@ class Notification(models.Model):
         blank=True,
         related_name="+",
     )
-    target_object_id = models.CharField(max_length=64, blank=True, default="")
+    target_object_id = models.CharField(max_length=TARGET_ID_MAX_LENGTH, blank=True, default="")
     target = GenericForeignKey("target_content_type", "target_object_id")
     target_text = models.CharField(max_length=TARGET_TEXT_MAX_LENGTH, blank=True, default="")
     target_url = models.CharField(max_length=TARGET_URL_MAX_LENGTH, blank=True, default="")
@@ -71,6 +88,17 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
 
+    # Live grouping (see docs/types.md): a notification of a grouping type that arrives
+    # while an unread one of the same type, recipient and target is recent is stored as
+    # a new row that replaces it, with the count and the latest actors carried over.
+    #: How many notifications this row stands for (1 unless merged).
+    count = models.PositiveIntegerField(default=1)
+    #: The latest actors of a merged row, newest first: [{"id": …, "username": …}, …].
+    actors = models.JSONField(default=list, blank=True)
+    #: The id of the first row of its group: each merged row replaces the row of the
+    #: same group a client has. None for a notification that never merged.
+    group = models.BigIntegerField(null=True, blank=True)
+
     objects: ClassVar[NotificationQuerySet] = NotificationQuerySet.as_manager()  # type: ignore[assignment]
 
     class Meta:
@@ -78,8 +106,12 @@ class Notification(models.Model):
         indexes = (
             # Unread counts and unread lists: recipient = ? AND read_at IS NULL [ORDER BY id].
             models.Index(fields=["recipient", "read_at", "id"], name="livebell_rcpt_read_id"),
-            # Inbox pages and resume: recipient = ? [AND id > ?] ORDER BY id.
+            # Inbox pages and catch-ups: recipient = ? [AND id > ?] ORDER BY id.
             models.Index(fields=["recipient", "id"], name="livebell_rcpt_id"),
+            # Live grouping: the recipient's unread rows of one type about one target.
+            models.Index(
+                fields=["recipient", "type", "target_object_id"], name="livebell_rcpt_type_target"
+            ),
         )
 
     def __str__(self) -> str:
@@ -141,3 +173,69 @@ class SocketTicket(models.Model):
 
     def __str__(self) -> str:
         return f"socket ticket of user {self.user_id} until {self.expires_at:%H:%M:%S}"
+
+
+class Channel(models.TextChoices):
+    """Where a notification may reach a user (livebell itself delivers in-app)."""
+
+    IN_APP = "in_app", _("In the app")
+    EMAIL = "email", _("Email")
+    WEB_PUSH = "web_push", _("Web push")
+
+
+class Preference(models.Model):
+    """A user's choice for one notification type on one channel (see livebell.preferences).
+
+    No row: the type's default for that channel.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="livebell_preferences"
+    )
+    type = models.CharField(max_length=TYPE_MAX_LENGTH)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    enabled = models.BooleanField()
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(
+                fields=["user", "type", "channel"], name="livebell_preference_once"
+            ),
+        )
+        # notify() looks up the preferences of many recipients for one type and channel.
+        indexes = (models.Index(fields=["type", "channel", "user"], name="livebell_pref_type"),)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.type} {self.channel}: {'on' if self.enabled else 'off'}"
+
+
+class Mute(models.Model):
+    """A user who wants no notification about one target, until a time or for good."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="livebell_mutes"
+    )
+    target_content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    target_object_id = models.CharField(max_length=TARGET_ID_MAX_LENGTH)
+    target = GenericForeignKey("target_content_type", "target_object_id")
+    #: None: muted until unmuted.
+    until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(
+                fields=["user", "target_content_type", "target_object_id"],
+                name="livebell_mute_once",
+            ),
+        )
+        # notify() looks up the mutes of many recipients for one target.
+        indexes = (
+            models.Index(
+                fields=["target_content_type", "target_object_id", "user"],
+                name="livebell_mute_target",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.user_id} muted {self.target_content_type_id}:{self.target_object_id}"

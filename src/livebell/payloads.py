@@ -1,14 +1,33 @@
-"""The one JSON shape of a notification, shared by the socket and the REST API."""
+"""The one JSON shape of a notification, shared by the socket and the REST API.
+
+``text`` is the sentence a reader sees, rendered by :func:`livebell.types.render`
+in the active language: the REST API renders in the request's language; pushes
+are rendered once in ``LANGUAGE_CODE`` and each socket whose reader reads another
+language gets them through :func:`localize` / :func:`localize_frame`.
+"""
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+import functools
+from typing import TYPE_CHECKING, Any, TypedDict
 
+import orjson
 from django.contrib.contenttypes.models import ContentType
+from django.utils import translation
 
-from livebell.models import Notification
+from livebell import types
 
-__all__ = ["ActorPayload", "NotificationPayload", "TargetPayload", "notification_payload"]
+if TYPE_CHECKING:
+    from livebell.models import Notification
+
+__all__ = [
+    "ActorPayload",
+    "NotificationPayload",
+    "TargetPayload",
+    "localize",
+    "localize_frame",
+    "notification_payload",
+]
 
 
 class ActorPayload(TypedDict):
@@ -25,8 +44,13 @@ class TargetPayload(TypedDict):
 
 class NotificationPayload(TypedDict):
     id: int
+    type: str | None
     verb: str
+    text: str
     actor: ActorPayload | None
+    actors: list[ActorPayload]
+    count: int
+    group: int | None
     target: TargetPayload | None
     level: str
     data: Any
@@ -35,7 +59,7 @@ class NotificationPayload(TypedDict):
 
 
 def notification_payload(notification: Notification) -> NotificationPayload:
-    """Build the wire object of one notification.
+    """Build the wire object of one notification, its ``text`` in the active language.
 
     Costs no query when the actor is loaded (``with_related()``, or rows made by
     ``notify()``); content types come from Django's per-process cache.
@@ -52,13 +76,55 @@ def notification_payload(notification: Notification) -> NotificationPayload:
             "text": notification.target_text,
             "url": notification.target_url,
         }
-    return {
+    payload: NotificationPayload = {
         "id": notification.pk,
+        "type": notification.type or None,
         "verb": notification.verb,
+        "text": "",
         "actor": actor,
+        # A merged row keeps its latest actors; any other has at most its one actor.
+        "actors": list(notification.actors) or ([actor] if actor else []),
+        "count": notification.count,
+        "group": notification.group,
         "target": target,
         "level": notification.level,
         "data": notification.data,
         "created_at": notification.created_at.isoformat(),
         "unread": notification.read_at is None,
     }
+    payload["text"] = _text(payload)
+    return payload
+
+
+def localize(payload: NotificationPayload, language: str) -> NotificationPayload:
+    """``payload`` with its ``text`` rendered in ``language`` (the same object when only a
+    typed notification's text depends on the language and this one has no type)."""
+    if payload["type"] is None:
+        return payload
+    with translation.override(language):
+        return {**payload, "text": _text(payload)}
+
+
+@functools.lru_cache(maxsize=4096)
+def localize_frame(frame: str, language: str) -> str:
+    """A ``notification`` frame with its notification's text rendered in ``language``.
+
+    A process hands one push to every local socket of the user; each language is
+    rendered once (the cache) however many sockets read it.
+    """
+    decoded = orjson.loads(frame)
+    decoded["notification"] = localize(decoded["notification"], language)
+    return orjson.dumps(decoded).decode()
+
+
+def _text(payload: NotificationPayload) -> str:
+    actor, target = payload["actor"], payload["target"]
+    data = payload["data"] if isinstance(payload["data"], dict) else {}
+    return types.render(
+        payload["type"],
+        verb=payload["verb"],
+        actor=actor["username"] if actor else None,
+        target=target["text"] if target else None,
+        data=data,
+        count=payload["count"],
+    )

@@ -29,6 +29,7 @@ __all__ = [
     "Ping",
     "ProtocolError",
     "Resume",
+    "burst_frame",
     "encode",
     "error_frame",
     "notification_frame",
@@ -185,6 +186,13 @@ def synced_frame(last_id: int, unread_count: int, *, truncated: bool = False) ->
     if truncated:
         frame["truncated"] = True
     return encode(frame)
+
+
+def burst_frame(count: int, last_id: int, unread_count: int) -> str:
+    """The frame that sums up a burst: ``count`` more notifications, up to ``last_id``."""
+    return encode(
+        {"type": "burst", "count": count, "last_id": last_id, "unread_count": unread_count}
+    )
 
 
 def pong_frame() -> str:

@@ -21,14 +21,16 @@ from django.db import models, router, transaction
 from django.db.models.query import QuerySet
 from django.utils import timezone
 
-from livebell import delivery, storage
+from livebell import delivery, mutes, preferences, signals, storage, types
 from livebell._coalescer import Coalescer
 from livebell.conf import livebell_settings
 from livebell.messages import Push
 from livebell.models import (
+    TARGET_ID_MAX_LENGTH,
     TARGET_TEXT_MAX_LENGTH,
     TARGET_URL_MAX_LENGTH,
     VERB_MAX_LENGTH,
+    Channel,
     Level,
     Notification,
 )
@@ -41,12 +43,13 @@ Recipients = models.Model | Iterable[models.Model] | QuerySet[Any]
 
 def notify(
     recipients: Recipients,
-    verb: str,
+    verb: str | None = None,
     *,
+    type: str | None = None,
     actor: models.Model | None = None,
     target: models.Model | None = None,
     data: dict[str, Any] | None = None,
-    level: str = Level.INFO,
+    level: str | None = None,
 ) -> list[Notification]:
     """Store a notification for each recipient and push it to their open sockets.
 
@@ -54,42 +57,56 @@ def notify(
     own recipient's sockets only after the outermost transaction commits, so a
     rollback stores and pushes nothing. A failed push is logged, never raised.
 
+    Recipients who turned the type off (:mod:`livebell.preferences`) or muted the
+    target (:mod:`livebell.mutes`) are left out. A notification of a type that
+    groups merges into the recipient's recent unread one about the same target
+    ("alice and 2 others liked your answer").
+
     Args:
         recipients: one user, an iterable of users, or a QuerySet of users.
             Duplicates are notified once.
-        verb: what happened, e.g. ``"liked your post"``; 1 to 128 characters.
+        verb: what happened, e.g. ``"liked your post"``; 1 to 128 characters. May be
+            left out for a typed notification (then the type's key).
+        type: a registered notification type's key (:mod:`livebell.types`); its
+            template renders the sentence each reader sees, in their language.
         actor: the user who acted, if any.
         target: the saved model instance acted upon, if any. Its ``str()`` and
             ``get_absolute_url()`` are stored with the notification.
-        data: extra JSON-serialisable values for the client (a dict).
-        level: ``"info"``, ``"success"``, ``"warning"`` or ``"error"``.
+        data: extra JSON-serialisable values for the client (a dict); a typed
+            notification's template may name its keys.
+        level: ``"info"``, ``"success"``, ``"warning"`` or ``"error"``; by default the
+            type's level, or ``"info"``.
 
     Returns:
-        The stored notifications, in recipient order, with their ids.
+        The stored notifications, in recipient order, with their ids (only those
+        left after preferences and mutes; possibly none).
 
     Raises:
-        ValueError: no recipient, a recipient whose user row does not exist, empty
-            or too long verb, unknown level, unsaved target, or ``data`` larger
-            than ``LIVEBELL["DATA_MAX_BYTES"]``.
+        ValueError: no recipient, a recipient whose user row does not exist, no verb
+            and no type, an unknown type (``livebell.types.UnknownType``), empty or
+            too long verb, unknown level, unsaved target, or ``data`` larger than
+            ``LIVEBELL["DATA_MAX_BYTES"]``.
         TypeError: a recipient or actor that is not a saved user, or ``data``
             that is not a JSON-serialisable dict.
     """
-    plan = _draft(_Call(recipients, verb, actor, target, data, level))
+    plan = _draft(_Call(recipients, verb, type, actor, target, data, level))
     using = router.db_for_write(Notification)
     with transaction.atomic(using=using):
         rows, pushes = _store([plan], using)
         transaction.on_commit(lambda: delivery.send(pushes), using=using, robust=True)
+        transaction.on_commit(lambda: _announce(rows, type), using=using, robust=True)
     return rows
 
 
 async def anotify(
     recipients: Recipients,
-    verb: str,
+    verb: str | None = None,
     *,
+    type: str | None = None,
     actor: models.Model | None = None,
     target: models.Model | None = None,
     data: dict[str, Any] | None = None,
-    level: str = Level.INFO,
+    level: str | None = None,
 ) -> list[Notification]:
     """Async twin of :func:`notify`, for consumers, async views and tasks.
 
@@ -101,7 +118,7 @@ async def anotify(
     QuerySet or a list of users, not a lazy related manager that would query
     from async code.
     """
-    outcome = await _store_together(_Call(recipients, verb, actor, target, data, level))
+    outcome = await _store_together(_Call(recipients, verb, type, actor, target, data, level))
     if isinstance(outcome, BaseException):
         raise outcome
     rows, pushes = outcome
@@ -113,11 +130,12 @@ class _Call(NamedTuple):
     """The arguments of one ``notify()`` or ``anotify()`` call."""
 
     recipients: Recipients
-    verb: str
+    verb: str | None
+    type: str | None
     actor: models.Model | None
     target: models.Model | None
     data: dict[str, Any] | None
-    level: str
+    level: str | None
 
 
 def _store(plans: Sequence[RowPlan], using: str) -> tuple[list[Notification], list[Push]]:
@@ -125,6 +143,12 @@ def _store(plans: Sequence[RowPlan], using: str) -> tuple[list[Notification], li
     once it commits."""
     rows, transitions = storage.store(plans, using)
     return rows, delivery.pushes(rows, transitions)
+
+
+def _announce(rows: list[Notification], type_key: str | None) -> None:
+    """Send :data:`livebell.signals.notification_created` for one call's rows."""
+    if rows:
+        signals.notification_created.send(sender=Notification, notifications=rows, type=type_key)
 
 
 # The group commit of anotify(): calls waiting for Channels' database thread at the
@@ -185,6 +209,7 @@ def _store_calls(calls: Sequence[_Call]) -> list[_Stored | Exception]:
     for index, plan in planned:
         count = len(plan.recipient_ids)
         outcomes[index] = (rows[start : start + count], shared)
+        _announce(rows[start : start + count], calls[index].type)
         start += count
     return outcomes
 
@@ -199,23 +224,39 @@ _store_together: Coalescer[_Call, _Stored | Exception] = Coalescer(
 
 def _draft(call: _Call) -> RowPlan:
     """Validate a call's arguments before any write: what to store, for whom."""
-    verb = _clean_verb(call.verb)
-    if call.level not in Level.values:
-        raise ValueError(f"level must be one of {', '.join(Level.values)}, not {call.level!r}.")
-    if call.actor is not None:
-        _check_user(call.actor, "actor")
+    kind = types.get(call.type) if call.type is not None else None
+    if call.verb is None and kind is None:
+        raise ValueError("notify() needs a verb or a type.")
+    verb = _clean_verb(call.verb if call.verb is not None else call.type)
+    level = call.level if call.level is not None else (kind.level if kind else Level.INFO)
+    if level not in Level.values:
+        raise ValueError(f"level must be one of {', '.join(Level.values)}, not {level!r}.")
+    actor_id = _check_user(call.actor, "actor") if call.actor is not None else None
     data = _clean_data(call.data)
     target_fields = _target_fields(call.target)
     recipient_ids = _recipient_ids(call.recipients)
+    if kind is not None:
+        recipient_ids = preferences.recipients_with(kind.key, Channel.IN_APP, recipient_ids)
+    if target_fields:
+        muted = mutes.muted_among(
+            target_fields["target_content_type"].pk,
+            target_fields["target_object_id"],
+            recipient_ids,
+        )
+        recipient_ids = [rid for rid in recipient_ids if rid not in muted]
+    actor: Any = call.actor  # a user (checked above): the user model is swappable
+    actors = [] if actor is None else [{"id": actor_id, "username": actor.get_username()}]
     template = Notification(
         actor=call.actor,  # type: ignore[misc]  # any model: the user model is swappable
         verb=verb,
-        level=call.level,
+        type=kind.key if kind else "",
+        level=level,
         data=data,
+        actors=actors,
         created_at=timezone.now(),
         **target_fields,
     )
-    return RowPlan(template, recipient_ids)
+    return RowPlan(template, recipient_ids, kind.group_window if kind else None)
 
 
 def _clean_verb(verb: object) -> str:
@@ -293,8 +334,8 @@ def _target_fields(target: object) -> dict[str, Any]:
     from django.contrib.contenttypes.models import ContentType
 
     object_id = str(target.pk)
-    if len(object_id) > 64:
-        raise ValueError("target's primary key is longer than 64 characters.")
+    if len(object_id) > TARGET_ID_MAX_LENGTH:
+        raise ValueError(f"target's primary key is longer than {TARGET_ID_MAX_LENGTH} characters.")
     url = target.get_absolute_url() if hasattr(target, "get_absolute_url") else ""
     if len(url) > TARGET_URL_MAX_LENGTH:
         raise ValueError(f"target's URL is longer than {TARGET_URL_MAX_LENGTH} characters.")

@@ -102,19 +102,27 @@ def lock(user_ids: Iterable[Any], using: str) -> dict[Any, RecipientState]:
 
 
 def record_new(
-    before: Mapping[Any, RecipientState], notifications: Sequence[Notification], using: str
+    before: Mapping[Any, RecipientState],
+    notifications: Sequence[Notification],
+    using: str,
+    *,
+    replacing: Mapping[int, int] | None = None,
 ) -> dict[int, Transition]:
     """Write the state after new ``notifications``; return each one's transition by id.
 
     ``before`` is what :func:`lock` returned in the same transaction. A user with
     several new notifications (calls stored together) gets them chained in id
-    order: each one's ``previous_id`` is the one before it.
+    order: each one's ``previous_id`` is the one before it. ``replacing`` says, by
+    new id, how many unread rows a new row replaced (live grouping): they no longer
+    count as unread.
     """
+    replacing = replacing or {}
     running = {user_id: before[user_id] for user_id in {n.recipient_id for n in notifications}}
     transitions: dict[int, Transition] = {}
     for n in sorted(notifications, key=lambda n: n.pk):
         state = running[n.recipient_id]
-        step = Transition(state.last_id, state.unread_count + 1, state.revision + 1)
+        unread = max(0, state.unread_count + 1 - replacing.get(n.pk, 0))
+        step = Transition(state.last_id, unread, state.revision + 1)
         transitions[n.pk] = step
         running[n.recipient_id] = RecipientState(
             max(state.last_id, n.pk), step.unread_count, step.revision

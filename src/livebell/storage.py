@@ -13,15 +13,17 @@ row's parameters being that one prepared list with its recipient filled in.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any, NamedTuple
 
 from django.db import connections
 
 from livebell import state
 from livebell.conf import livebell_settings
-from livebell.models import Notification
-from livebell.state import RecipientState, Transition
+from livebell.models import ACTORS_KEPT, Notification
+from livebell.state import Transition
 
 __all__ = ["RowPlan", "store"]
 
@@ -36,6 +38,9 @@ class RowPlan(NamedTuple):
     #: An unsaved Notification holding every field but ``id`` and ``recipient``.
     template: Notification
     recipient_ids: list[Any]
+    #: For a type that groups: merge into the recipient's unread row of the same type
+    #: and target that is at most this old (see livebell.types).
+    group_window: timedelta | None = None
 
 
 def store(plans: Sequence[RowPlan], using: str) -> tuple[list[Notification], dict[int, Transition]]:
@@ -48,17 +53,111 @@ def store(plans: Sequence[RowPlan], using: str) -> tuple[list[Notification], dic
     an exact catch-up point and lets a socket detect a missed push (a
     ``previous_id`` it has not sent).
 
+    A plan of a grouping type merges: a recipient's recent unread row of the same
+    type and target is replaced by a new row (a new id, so catch-ups stay exact)
+    that carries the count, the latest actors and the group on, and is deleted.
+
     Raises:
         ValueError: a recipient whose user row does not exist.
     """
     before = state.lock([rid for plan in plans for rid in plan.recipient_ids], using)
-    stored = _insert_rows(plans, before, using)
-    return stored, state.record_new(before, stored, using)
+    newest = {user_id: recipient.last_id for user_id, recipient in before.items()}
+    rows_of: dict[int, list[Notification]] = {}
+    # Rows that replace an unread one, by the new row's id.
+    replacing: dict[int, int] = {}
+    plain = [(i, plan) for i, plan in enumerate(plans) if plan.group_window is None]
+    for (i, _), rows in zip(
+        plain, _insert_plans([p for _, p in plain], newest, using), strict=True
+    ):
+        rows_of[i] = rows
+    for i, plan in enumerate(plans):
+        if plan.group_window is not None:
+            # One at a time: a later plan of the same group merges into this one's row.
+            rows_of[i] = _store_grouped(plan, newest, replacing, using)
+    stored = [row for i in range(len(plans)) for row in rows_of[i]]
+    return stored, state.record_new(before, stored, using, replacing=replacing)
+
+
+def _store_grouped(
+    plan: RowPlan, newest: dict[Any, int], replacing: dict[int, int], using: str
+) -> list[Notification]:
+    """Store one plan of a grouping type, merging into each recipient's open group."""
+    template = plan.template
+    assert plan.group_window is not None
+    since = template.created_at - plan.group_window
+    previous: dict[Any, Notification] = {}
+    for start in range(0, len(plan.recipient_ids), state.LOCK_CHUNK):
+        # A locking read: the newest committed rows, whatever the isolation level.
+        candidates = (
+            Notification.objects.using(using)
+            .select_for_update()
+            .filter(
+                recipient_id__in=plan.recipient_ids[start : start + state.LOCK_CHUNK],
+                type=template.type,
+                target_content_type_id=template.target_content_type_id,
+                target_object_id=template.target_object_id,
+                read_at__isnull=True,
+                created_at__gte=since,
+            )
+            .order_by("-id")
+            .only("id", "recipient_id", "count", "actors", "group")
+        )
+        for row in candidates:
+            previous.setdefault(row.recipient_id, row)
+    if not previous:
+        [rows] = _insert_plans([plan], newest, using)
+        return rows
+    subplans = [plan._replace(recipient_ids=[r for r in plan.recipient_ids if r not in previous])]
+    for recipient_id, old in previous.items():
+        merged = copy.copy(template)
+        merged.count = old.count + 1
+        merged.group = old.group or old.pk
+        merged.actors = _latest_actors(template.actors, old.actors)
+        subplans.append(plan._replace(template=merged, recipient_ids=[recipient_id]))
+    inserted = {
+        row.recipient_id: row for rows in _insert_plans(subplans, newest, using) for row in rows
+    }
+    Notification.objects.using(using).filter(pk__in=[old.pk for old in previous.values()]).delete()
+    for recipient_id in previous:
+        replacing[inserted[recipient_id].pk] = 1  # it replaced one unread row
+    return [inserted[recipient_id] for recipient_id in plan.recipient_ids]
+
+
+def _latest_actors(newest: list[Any], older: list[Any]) -> list[Any]:
+    """The newest actors first, each once, at most ``ACTORS_KEPT``."""
+    seen: set[Any] = set()
+    kept = []
+    for actor in [*newest, *older]:
+        if actor["id"] not in seen:
+            seen.add(actor["id"])
+            kept.append(actor)
+    return kept[:ACTORS_KEPT]
+
+
+def _insert_plans(
+    plans: Sequence[RowPlan], newest: dict[Any, int], using: str
+) -> list[list[Notification]]:
+    """Insert the plans' rows; each plan's rows, recipients in order.
+
+    ``newest`` is each recipient's newest id so far in this transaction, and is
+    moved on to the rows inserted.
+    """
+    filled = [plan for plan in plans if plan.recipient_ids]
+    stored = _insert_rows(filled, newest, using) if filled else []
+    for row in stored:
+        newest[row.recipient_id] = max(newest[row.recipient_id], row.pk)
+    by_plan, start = [], 0
+    for plan in plans:
+        by_plan.append(stored[start : start + len(plan.recipient_ids)])
+        start += len(plan.recipient_ids)
+    return by_plan
 
 
 def _insert_rows(
-    plans: Sequence[RowPlan], before: dict[Any, RecipientState], using: str
+    plans: Sequence[RowPlan], newest: dict[Any, int], using: str
 ) -> list[Notification]:
+    """Insert the plans' rows in as few statements as the database allows; the rows,
+    plan by plan, recipients in order."""
     connection = connections[using]
     if connection.vendor == "postgresql":
         # Many recipients: one array parameter. Many small plans (concurrent
@@ -84,10 +183,10 @@ def _insert_rows(
             for row in _instances(plan, [next(in_order) for _ in plan.recipient_ids], using)
         ]
     # MySQL cannot return the new ids from a multi-row INSERT. The recipients are
-    # locked, so their rows above their last ids are exactly the ones just
+    # locked, so their rows above the newest ids so far are exactly the ones just
     # inserted, and a recipient's rows got increasing ids in insertion order.
     _insert(plans, connection, returning=False)
-    return _read_back(plans, before, using)
+    return _read_back(plans, newest, using)
 
 
 def _columns() -> tuple[list[Any], Any]:
@@ -215,10 +314,8 @@ def _copy_related(template: Notification, row: Notification) -> None:
         row.target_content_type = template.target_content_type
 
 
-def _read_back(
-    plans: Sequence[RowPlan], before: dict[Any, RecipientState], using: str
-) -> list[Notification]:
-    previous_ids = {user_id: recipient.last_id for user_id, recipient in before.items()}
+def _read_back(plans: Sequence[RowPlan], newest: dict[Any, int], using: str) -> list[Notification]:
+    previous_ids = newest
     recipient_ids = list(dict.fromkeys(rid for plan in plans for rid in plan.recipient_ids))
     newest_last: dict[Any, list[Notification]] = {}
     for start in range(0, len(recipient_ids), state.LOCK_CHUNK):

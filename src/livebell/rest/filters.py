@@ -1,4 +1,4 @@
-"""The list's filters: ``?unread=true|false``, ``?verb=…``, ``?level=…``.
+"""The list's filters: ``?unread=true|false``, ``?type=…``, ``?verb=…``, ``?level=…``.
 
 A bad value is answered 400 with a message naming the parameter, never ignored:
 a client that asked for unread notifications must not silently get all of them.
@@ -13,14 +13,14 @@ from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 
 from livebell.ids import quote
-from livebell.models import VERB_MAX_LENGTH, Level
+from livebell.models import TYPE_MAX_LENGTH, VERB_MAX_LENGTH, Level
 from livebell.rest.errors import InvalidRequest
 
 __all__ = ["NotificationFilter"]
 
 
 class NotificationFilter(BaseFilterBackend):
-    """Filter the user's notifications by read state, exact verb and level."""
+    """Filter the user's notifications by read state, type, exact verb and level."""
 
     def filter_queryset(
         self, request: Request, queryset: QuerySet[Any], view: Any
@@ -28,8 +28,8 @@ class NotificationFilter(BaseFilterBackend):
         """Apply the filters present in the query string.
 
         Raises:
-            InvalidRequest: ``unread`` is not ``true`` or ``false``; ``verb`` is empty
-                or longer than a verb can be; ``level`` is not a known level.
+            InvalidRequest: ``unread`` is not ``true`` or ``false``; ``type`` or
+                ``verb`` is empty or too long; ``level`` is not a known level.
         """
         params = request.query_params
         unread = params.get("unread")
@@ -43,6 +43,11 @@ class NotificationFilter(BaseFilterBackend):
             if not verb or len(verb) > VERB_MAX_LENGTH:
                 raise InvalidRequest(f"verb must be 1 to {VERB_MAX_LENGTH} characters long.")
             queryset = queryset.filter(verb=verb)
+        kind = params.get("type")
+        if kind is not None:
+            if not kind or len(kind) > TYPE_MAX_LENGTH:
+                raise InvalidRequest(f"type must be 1 to {TYPE_MAX_LENGTH} characters long.")
+            queryset = queryset.filter(type=kind)
         level = params.get("level")
         if level is not None:
             if level not in Level.values:
@@ -61,6 +66,13 @@ class NotificationFilter(BaseFilterBackend):
                 "required": False,
                 "description": "`true`: only unread notifications; `false`: only read ones.",
                 "schema": {"type": "boolean"},
+            },
+            {
+                "name": "type",
+                "in": "query",
+                "required": False,
+                "description": "Only notifications of this type (its key, see docs/types.md).",
+                "schema": {"type": "string", "minLength": 1, "maxLength": TYPE_MAX_LENGTH},
             },
             {
                 "name": "verb",

@@ -18,20 +18,25 @@ from drf_spectacular.types import OpenApiTypes
 from rest_framework import serializers
 
 from livebell.ids import MAX_ID, MAX_IDS, InvalidId, parse_id, parse_ids
-from livebell.models import VERB_MAX_LENGTH, Level, Notification
+from livebell.models import VERB_MAX_LENGTH, Channel, Level, Notification
 from livebell.payloads import notification_payload
 
 __all__ = [
     "ActorSerializer",
+    "ChoicesRequestSerializer",
     "IdsRequestSerializer",
     "IdsResultSerializer",
     "MarkAllReadRequestSerializer",
     "MarkAllReadResultSerializer",
+    "MuteSerializer",
+    "MuteTargetSerializer",
     "NotificationIdField",
     "NotificationIdsField",
     "NotificationSerializer",
+    "PreferenceChoiceSerializer",
     "SocketTicketSerializer",
     "TargetSerializer",
+    "TypeChoicesSerializer",
     "UnreadCountSerializer",
 ]
 
@@ -84,10 +89,34 @@ class NotificationSerializer(serializers.Serializer[Notification]):
     # The class docstrings of these serializers are their descriptions in the schema.
 
     id = serializers.IntegerField(read_only=True, help_text="Increases in creation order.")
+    type = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="The registered notification type's key (see docs/types.md), or null.",
+    )
     verb = serializers.CharField(
         read_only=True, max_length=VERB_MAX_LENGTH, help_text="What happened."
     )
+    text = serializers.CharField(
+        read_only=True,
+        help_text="The whole sentence, plain text, in the request's language: what a "
+        "reader sees (e.g. `alice answered your question “How do I …”`).",
+    )
     actor = ActorSerializer(read_only=True, allow_null=True)
+    actors = ActorSerializer(
+        many=True,
+        read_only=True,
+        help_text="The latest actors, newest first (several when notifications merged).",
+    )
+    count = serializers.IntegerField(
+        read_only=True, min_value=1, help_text="How many notifications this one stands for."
+    )
+    group = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="The id of the first notification of its group: this one replaces any "
+        "notification of the same group (or with this id) that a client shows.",
+    )
     target = TargetSerializer(read_only=True, allow_null=True)
     level = serializers.ChoiceField(choices=Level.choices, read_only=True)
     # The metaclass moves declared fields out of the class, so ``.data`` stays the output.
@@ -192,3 +221,60 @@ class SocketTicketSerializer(serializers.Serializer[Any]):
     expires_in = serializers.IntegerField(
         min_value=1, help_text="Seconds until the ticket can no longer be used."
     )
+
+
+class TypeChoicesSerializer(serializers.Serializer[Any]):
+    """One notification type and the user's choice on each channel."""
+
+    type = serializers.CharField(read_only=True, help_text="The type's key.")
+    # The metaclass moves declared fields out of the class: ``label`` stays the serializer's.
+    label = serializers.CharField(  # type: ignore[assignment]
+        read_only=True, help_text="What the type is, for people."
+    )
+    optional = serializers.BooleanField(
+        read_only=True, help_text="Whether the user may turn it off."
+    )
+    channels = serializers.DictField(
+        child=serializers.BooleanField(),
+        read_only=True,
+        help_text="`in_app`, `email`, `web_push`: on or off for this user.",
+    )
+
+
+class PreferenceChoiceSerializer(serializers.Serializer[Any]):
+    """One choice to change."""
+
+    type = serializers.CharField(max_length=100)
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    enabled = serializers.BooleanField()
+
+
+class ChoicesRequestSerializer(serializers.Serializer[Any]):
+    """The choices to change, all or none."""
+
+    # ListSerializer takes max_length since DRF 3.15; the stubs do not know it yet.
+    choices = PreferenceChoiceSerializer(  # type: ignore[call-arg]
+        many=True, max_length=100, allow_empty=False
+    )
+
+
+class MuteTargetSerializer(serializers.Serializer[Any]):
+    """What is muted: as a notification's `target` names it."""
+
+    type = serializers.RegexField(
+        r"^[a-z0-9_]+\.[a-z0-9_]+$",
+        max_length=201,
+        help_text="`app_label.model`, e.g. `qa.question`.",
+    )
+    id = serializers.CharField(min_length=1, max_length=64, help_text="The object's primary key.")
+
+
+class MuteSerializer(serializers.Serializer[Any]):
+    """A muted object: no notification about it is stored for the user until `until`."""
+
+    id = serializers.IntegerField(read_only=True)
+    target = MuteTargetSerializer()
+    until = serializers.DateTimeField(
+        allow_null=True, required=False, help_text="When the mute ends; null: until unmuted."
+    )
+    created_at = serializers.DateTimeField(read_only=True)

@@ -88,10 +88,23 @@ def validated_body(request: Request, serializer_class: Any, *, example: str) -> 
         raise InvalidRequest(f"The body must be a JSON object, e.g. {example}.")
     serializer = serializer_class(data=request.data)
     if not serializer.is_valid():
-        [messages, *_] = serializer.errors.values()
-        raise InvalidRequest(str(messages[0]))
+        raise InvalidRequest(_first_error(serializer.errors))
     data: dict[str, Any] = serializer.validated_data
     return data
+
+
+def _first_error(errors: Any, path: str = "") -> str:
+    """The first message of DRF's nested errors; a nested field's message names its path."""
+    if isinstance(errors, Mapping):
+        name, nested = next(iter(errors.items()))
+        here = path if name == "non_field_errors" else f"{path}.{name}".lstrip(".")
+        return _first_error(nested, here)
+    if isinstance(errors, list):
+        first = next((e for e in errors if e), errors[0] if errors else "")
+        return _first_error(first, path)
+    message = str(errors)
+    # Our own validators name the field already; DRF's generic messages do not.
+    return f"{path}: {message}" if path and "." in path else message
 
 
 class NotificationListView(InboxView, ListAPIView):  # type: ignore[type-arg]

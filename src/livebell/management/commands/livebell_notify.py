@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
+from livebell.conf import livebell_settings
 from livebell.models import Level
 from livebell.sending import notify
 
@@ -57,3 +60,14 @@ class Command(BaseCommand):
         except (TypeError, ValueError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(self.style.SUCCESS(f"Sent {len(stored)} notification(s)."))
+        if isinstance(get_channel_layer(livebell_settings.CHANNEL_LAYER), InMemoryChannelLayer):
+            # This process's memory is not the server's: the push reaches no open socket.
+            self.stderr.write(
+                self.style.WARNING(
+                    _(
+                        "The channel layer is in memory: running servers will not see this "
+                        "push. Their users see the notification when they next load their "
+                        "list. Use a shared layer (Redis) to push live from the command line."
+                    )
+                )
+            )

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('livebell', '0003_fill_inboxstate'),
+        ('livebell', '0004_types_preferences_mutes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,26 @@
+"""Signals for integrators: hook email, web push or analytics onto livebell's events.
+
+Both are sent after the transaction that made the change commits (never for a
+rollback), from the thread that committed it. Receivers must be quick or hand the
+work to a task queue: they run inside ``notify()`` or the read-state change.
+
+``notification_created``
+    Once per ``notify()`` / ``anotify()`` call that stored something, with
+    ``notifications`` (the stored rows, a list) and ``type`` (the type's key, or
+    None). A call whose recipients were all left out (preferences, mutes) sends
+    nothing.
+
+``notifications_read``
+    Once per change that marked something read (socket, REST, admin or
+    ``livebell.inbox``), with ``user_id`` and ``ids`` (the ids that became read, or
+    ``"all"`` for mark-all-read, with ``before_id``).
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+__all__ = ["notification_created", "notifications_read"]
+
+notification_created = Signal()
+notifications_read = Signal()
