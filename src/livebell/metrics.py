@@ -22,8 +22,8 @@ metric                                    what
                                           ``too_many_sockets``
 ``livebell_socket_closes_total``          sockets ended, by close ``code`` and by ``side``
                                           (``server`` or ``client``)
-``livebell_frames_received_total``        client frames, by ``result`` (``ok``, ``error``,
-                                          ``rate_limited``)
+``livebell_frames_received_total``        client frames, by ``result``: ``ok``, or the code
+                                          of the error frame it got (``rate_limited``…)
 ``livebell_frames_sent_total``            frames sent to clients
 ``livebell_bytes_sent_total``             bytes of those frames (before framing)
 ``livebell_deliveries_total``             ``notification`` frames sent, live or caught up
