@@ -109,21 +109,32 @@ class AsgiServer:
         log_level: str | None = None,
         options: tuple[str, ...] = (),
     ) -> None:
-        self.port = free_port()
-        self.url = f"ws://127.0.0.1:{self.port}/ws/notifications/"
-        self.origin = f"http://127.0.0.1:{self.port}"
-        self.http = self.origin
         # Closed by kill().
         self._stderr = tempfile.TemporaryFile() if log_level else None  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--lifespan", "off", "--log-level", "warning",
-             "--ws-max-size", str(WS_MAX_SIZE), "--ws-per-message-deflate", "false", *options],
-            env=child_env(layer, livebell, log_level),
-            cwd=ROOT,
-            stderr=self._stderr,
-        )  # fmt: skip
-        wait_for_port(self.port, self.process)
+        # Other programs on the machine may take the free port first: try another.
+        for attempt in range(3):
+            self.port = free_port()
+            self.url = f"ws://127.0.0.1:{self.port}/ws/notifications/"
+            self.origin = f"http://127.0.0.1:{self.port}"
+            self.http = self.origin
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host",
+                 "127.0.0.1", "--port", str(self.port), "--lifespan", "off", "--log-level",
+                 "warning", "--ws-max-size", str(WS_MAX_SIZE), "--ws-per-message-deflate",
+                 "false", *options],
+                env=child_env(layer, livebell, log_level),
+                cwd=ROOT,
+                stderr=self._stderr,
+            )  # fmt: skip
+            try:
+                wait_for_port(self.port, self.process)
+                return
+            except RuntimeError:
+                if self.process.poll() is None or attempt == 2:
+                    raise
+                if self._stderr is not None:
+                    self._stderr.seek(0)
+                    self._stderr.truncate()
 
     def alive(self) -> bool:
         return self.process.poll() is None
