@@ -268,7 +268,7 @@ async def _open_many(
     opened = Opened([None] * len(entries), Counter(), now_ns(), 0)
 
     async def one(index: int, entry: dict[str, Any]) -> None:
-        headers = {"Origin": origin, "Cookie": f"sessionid={entry['s']}"}
+        headers = {"Origin": origin.format(**entry), "Cookie": f"sessionid={entry['s']}"}
         async with gate:
             try:
                 conn = await opener(pool, url.format(**entry), headers, within)

@@ -49,7 +49,10 @@ class Target:
 
     @property
     def origin(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        """The page origin a browser would send; ``{p}`` (each socket's server port) when
+        there are several, since livebell checks the origin's port too."""
+        port = "{p}" if self.more else str(self.port)
+        return f"http://{LOOPBACK}:{port}"
 
     @property
     def ports(self) -> list[int]:

@@ -204,9 +204,13 @@ async def open_socket(
 ) -> WebsocketCommunicator:
     """A WebsocketCommunicator through the test suite's full ASGI stack (not yet connected).
 
-    ``cookies`` are sent beside the user's session cookie, in the same header.
+    ``cookies`` are sent beside the user's session cookie, in the same header. It
+    sends ``Host: testserver`` (unless ``headers`` has one), as a browser on
+    http://testserver would.
     """
     headers = [(b"origin", origin.encode()), *(headers or [])]
+    if not any(name == b"host" for name, _ in headers):
+        headers.append((b"host", b"testserver"))
     if user is not None:
         cookies = "; ".join(filter(None, [await asession_cookie(user), cookies]))
     if cookies:
@@ -260,7 +264,13 @@ async def live_server_url(transactional_db: None) -> AsyncIterator[str]:
 
     port = free_port()
     config = uvicorn.Config(
-        application(), host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+        application(),
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_level="warning",
+        ws_max_size=65536,  # as docs/deployment.md serves it
+        ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

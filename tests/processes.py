@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,32 +65,76 @@ class RedisServer:
             self.process.wait(10)
 
 
-def child_env(layer: dict[str, Any]) -> dict[str, str]:
-    """Environment of a child process sharing the test's database and channel layer."""
-    return {
+def child_env(
+    layer: dict[str, Any], livebell: dict[str, Any] | None = None, log_level: str | None = None
+) -> dict[str, str]:
+    """Environment of a child process sharing the test's database and channel layer.
+
+    ``livebell`` becomes the child's ``LIVEBELL`` setting; ``log_level`` shows
+    livebell's log lines at that level on its stderr.
+    """
+    env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         # The checkout first, then whatever the test run itself was given.
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "DATABASE_URL": test_database_url(),
         "LIVEBELL_TEST_CHANNEL_LAYERS": json.dumps({"default": layer}),
+        "LIVEBELL_TEST_LIVEBELL": json.dumps(livebell or {}),
     }
+    if log_level:
+        env["LIVEBELL_TEST_LOG_LEVEL"] = log_level
+    else:
+        env.pop("LIVEBELL_TEST_LOG_LEVEL", None)
+    return env
+
+
+#: The transport's frame cap, as every server the project starts sets it (docs/deployment.md).
+WS_MAX_SIZE = 65536
 
 
 class AsgiServer:
-    """uvicorn serving the test suite's ASGI app in its own process."""
+    """uvicorn serving the test suite's ASGI app in its own process.
 
-    def __init__(self, layer: dict[str, Any]) -> None:
-        self.port = free_port()
-        self.url = f"ws://127.0.0.1:{self.port}/ws/notifications/"
-        self.origin = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--lifespan", "off", "--log-level", "warning"],
-            env=child_env(layer),
-            cwd=ROOT,
-        )  # fmt: skip
-        wait_for_port(self.port, self.process)
+    Served as the docs say (``--ws-max-size 65536``, no per-message deflate).
+    ``livebell`` is its ``LIVEBELL`` setting; with ``log_level`` its stderr (and
+    livebell's log lines) is kept for :meth:`log`.
+    """
+
+    def __init__(
+        self,
+        layer: dict[str, Any],
+        *,
+        livebell: dict[str, Any] | None = None,
+        log_level: str | None = None,
+        options: tuple[str, ...] = (),
+    ) -> None:
+        # Closed by kill().
+        self._stderr = tempfile.TemporaryFile() if log_level else None  # noqa: SIM115
+        # Other programs on the machine may take the free port first: try another.
+        for attempt in range(3):
+            self.port = free_port()
+            self.url = f"ws://127.0.0.1:{self.port}/ws/notifications/"
+            self.origin = f"http://127.0.0.1:{self.port}"
+            self.http = self.origin
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host",
+                 "127.0.0.1", "--port", str(self.port), "--lifespan", "off", "--log-level",
+                 "warning", "--ws-max-size", str(WS_MAX_SIZE), "--ws-per-message-deflate",
+                 "false", *options],
+                env=child_env(layer, livebell, log_level),
+                cwd=ROOT,
+                stderr=self._stderr,
+            )  # fmt: skip
+            try:
+                wait_for_port(self.port, self.process)
+                return
+            except RuntimeError:
+                if self.process.poll() is None or attempt == 2:
+                    raise
+                if self._stderr is not None:
+                    self._stderr.seek(0)
+                    self._stderr.truncate()
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -98,14 +143,28 @@ class AsgiServer:
         if self.alive():
             self.process.send_signal(sig)
             self.process.wait(10)
+        if self._stderr is not None and sig == signal.SIGKILL:
+            self._stderr.close()
+
+    def rss_bytes(self) -> int:
+        """The server process's resident set size (``VmRSS``)."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        [line] = [line for line in status.splitlines() if line.startswith("VmRSS:")]
+        return int(line.split()[1]) * 1024
+
+    def log(self) -> str:
+        """What the server wrote to stderr so far (needs ``log_level``)."""
+        assert self._stderr is not None, "started without log_level"
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
 
 
 @contextlib.contextmanager
-def asgi_servers(layer: dict[str, Any], count: int) -> Iterator[list[AsgiServer]]:
+def asgi_servers(layer: dict[str, Any], count: int, **options: Any) -> Iterator[list[AsgiServer]]:
     servers: list[AsgiServer] = []
     try:
         for _ in range(count):
-            servers.append(AsgiServer(layer))
+            servers.append(AsgiServer(layer, **options))
         yield servers
     finally:
         for server in servers:

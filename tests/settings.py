@@ -119,8 +119,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
-LOGGING = {"version": 1, "disable_existing_loggers": False}
-
 # Most tests count every frame of a quick series of notifications: storm control off.
-# tests/test_storm.py turns it back on, with the defaults.
-LIVEBELL = {"STORM_THRESHOLD": None}
+# tests/test_storm.py turns it back on, with the defaults. Processes a test starts may
+# get their own LIVEBELL settings (over these), and show livebell's log lines (one per
+# socket refused or closed) on their stderr for the test to read.
+LIVEBELL = {"STORM_THRESHOLD": None, **json.loads(os.environ.get("LIVEBELL_TEST_LIVEBELL") or "{}")}
+
+LOGGING: dict = {"version": 1, "disable_existing_loggers": False}
+if os.environ.get("LIVEBELL_TEST_LOG_LEVEL"):
+    LOGGING["handlers"] = {"stderr": {"class": "logging.StreamHandler"}}
+    LOGGING["loggers"] = {
+        "livebell": {"handlers": ["stderr"], "level": os.environ["LIVEBELL_TEST_LOG_LEVEL"]}
+    }

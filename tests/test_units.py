@@ -402,6 +402,155 @@ def test_sessions_end_the_socket() -> None:
     assert rekeyed.session_checked(valid=False, exists=False) == Close(CLOSE_SESSION_CHANGED)
 
 
+# --- the socket's limits (fake clock) -------------------------------------------------
+
+from livebell.connection import (  # noqa: E402
+    CLOSE_FLOODING,
+    CLOSE_TOO_MANY_SOCKETS,
+    CLOSE_TRY_AGAIN_LATER,
+)
+from livebell.ratelimit import UserLimits, UserLimitsTable  # noqa: E402
+
+
+def limited(
+    clock: FakeClock, *, user: UserLimits | None = None, sockets: int = 1, flood: int = 3
+) -> tuple[Connection, list[Any]]:
+    c = Connection(
+        max_frame_bytes=4096,
+        rate_limit=TokenBucket(1, 2, clock=clock),
+        session_hash="",
+        flood=TokenBucket(1, flood, clock=clock),
+        max_sockets=2,
+        max_pending=3,
+        resume_max=500,
+    )
+    return c, c.open("bob", None, user_limits=user, sockets=sockets)
+
+
+def test_a_socket_that_keeps_flooding_is_closed_with_4429() -> None:
+    clock = FakeClock()
+    c, _ = limited(clock)
+    c.caught_up(CatchUp([], 0, 0, 0, truncated=False))
+    replies = [c.receive('{"type": "ping"}') for _ in range(5)]
+    assert [sent(r)["type"] for r in replies] == ["pong", "pong", "error", "error", "error"]
+    assert c.receive('{"type": "ping"}') == Close(CLOSE_FLOODING)
+    assert c.closed and c.receive('{"type": "ping"}') is None
+
+
+def test_a_brief_burst_over_the_limit_is_forgiven() -> None:
+    clock = FakeClock()
+    c, _ = limited(clock)
+    c.caught_up(CatchUp([], 0, 0, 0, truncated=False))
+    for _ in range(20):  # two frames a second: one over the rate, forgiven each second
+        c.receive('{"type": "ping"}')
+        c.receive('{"type": "ping"}')
+        clock.now += 1
+    assert not c.closed
+
+
+def test_the_users_bucket_is_shared_by_their_sockets() -> None:
+    clock = FakeClock()
+    user = UserLimits(TokenBucket(1, 3, clock=clock), TokenBucket(1, 10, clock=clock))
+    a, _ = limited(clock, user=user)
+    b, _ = limited(clock, user=user, sockets=2)
+    for c in (a, b):
+        c.caught_up(CatchUp([], 0, 0, 0, truncated=False))
+    replies = [a.receive('{"type": "ping"}'), a.receive('{"type": "ping"}')]
+    replies.append(b.receive('{"type": "ping"}'))
+    replies.append(b.receive('{"type": "ping"}'))  # b's own bucket has room; the user's not
+    assert [sent(r)["type"] for r in replies] == ["pong", "pong", "pong", "error"]
+
+
+def test_a_socket_past_the_users_cap_is_closed_with_4409() -> None:
+    c, decisions = limited(FakeClock(), sockets=3)
+    assert decisions == [Close(CLOSE_TOO_MANY_SOCKETS)] and c.closed
+    assert decisions[0].reason == "too_many_sockets"
+
+
+def test_catch_ups_draw_from_the_users_budget() -> None:
+    clock = FakeClock()
+    user = UserLimits(TokenBucket(1, 3, clock=clock), TokenBucket(10, 700, clock=clock))
+    c, _ = limited(clock, user=user)
+    assert c.catch_up_limit() == 500
+    notes: Any = [{"id": i} for i in range(500)]
+    c.caught_up(CatchUp(notes, 500, 0, 0, truncated=False))
+    assert c.catch_up_limit() == 200  # 700 - 500
+    clock.now += 10  # +100
+    assert c.catch_up_limit() == 300
+    assert c.receive('{"type": "resume", "last_id": 0}') == CatchUpFrom(0)
+    c.caught_up(CatchUp(notes, 500, 0, 0, truncated=True))
+    assert c.catch_up_limit() == 0  # in debt: the next catch-up sends only synced
+
+
+def test_a_socket_that_falls_behind_or_stops_reading_is_closed_with_1013() -> None:
+    c, _ = limited(FakeClock())
+    assert c.backlog_allows(3) and not c.backlog_allows(4)
+    assert c.fell_behind() == Close(CLOSE_TRY_AGAIN_LATER)
+    assert c.fell_behind() is None
+    d, _ = limited(FakeClock())
+    assert d.send_timed_out() == Close(CLOSE_TRY_AGAIN_LATER) and d.closed
+
+
+def test_idle_user_limits_are_forgotten_and_busy_ones_kept() -> None:
+    clock = FakeClock()
+    table = UserLimitsTable(
+        lambda: UserLimits(TokenBucket(1, 2, clock=clock), TokenBucket(1, 2, clock=clock)),
+        prune_every=1000,
+    )
+    busy, idle = table.get("busy"), table.get("idle")
+    busy.frames.allow()
+    assert table.get("busy") is busy
+    table.prune()
+    assert set(table.entries) == {"busy"}
+    clock.now += 5  # refilled: no different from a new one
+    table.prune()
+    assert table.entries == {} and idle.idle
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "scheme", "trusted", "allowed"),
+    [
+        ("http://testserver", "testserver", "ws", [], True),
+        ("http://testserver:8000", "testserver:8000", "ws", [], True),
+        ("http://testserver:8001", "testserver:8000", "ws", [], False),
+        ("https://testserver", "testserver", "ws", [], False),
+        ("https://testserver", "testserver", "wss", [], True),
+        ("http://evil.example", "testserver", "ws", [], False),
+        ("http://testserver", "evil.example", "ws", [], False),  # host not allowed
+        ("https://app.example.com", "testserver", "wss", ["https://*.example.com"], True),
+        ("http://app.example.com", "testserver", "wss", ["https://*.example.com"], False),
+        ("https://other.test", "testserver", "wss", ["https://other.test"], True),
+        ("https://other.test:444", "testserver", "wss", ["https://other.test"], False),
+        (None, "testserver", "ws", [], False),
+    ],
+)
+def test_the_origin_check_is_djangos_csrf_check(
+    settings: Any,
+    origin: str | None,
+    host: str,
+    scheme: str,
+    trusted: list[str],
+    allowed: bool,
+) -> None:
+    from livebell.origin import origin_allowed
+
+    settings.CSRF_TRUSTED_ORIGINS = trusted
+    headers = [(b"host", host.encode())]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    assert origin_allowed({"type": "websocket", "scheme": scheme, "headers": headers}) is allowed
+
+
+def test_nesting_is_measured_without_recursion() -> None:
+    deep: Any = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert protocol.too_deep(deep) and not protocol.too_deep({"ids": [1, 2]})
+    with pytest.raises(protocol.ProtocolError, match="nest"):
+        protocol.parse_client_frame('{"type": "ping", "x": ' + "[" * 20 + "]" * 20 + "}",
+                                    max_bytes=4096)  # fmt: skip
+
+
 # --- storm control --------------------------------------------------------------------
 
 

@@ -1,11 +1,14 @@
 """The test suite's URLs: livebell's REST API, Django's login views, the admin, and a
-page that loads the JS client (for the browser tests)."""
+page that loads the JS client (for the browser tests), livebell's health and metrics."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView
+
+from livebell.health import health_view
+from livebell.metrics import metrics_view
 
 urlpatterns = [
     path("api/notifications/", include("livebell.urls")),
@@ -20,4 +23,6 @@ urlpatterns = [
     ),
     path("client/", TemplateView.as_view(template_name="testapp/client.html"), name="client"),
     path("admin/", admin.site.urls),
+    path("livebell/health/", health_view, name="livebell-health"),
+    path("livebell/metrics/", metrics_view, name="livebell-metrics"),
 ]

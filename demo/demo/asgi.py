@@ -12,12 +12,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 import livebell.routing  # noqa: E402
+from livebell.origin import OriginValidator  # noqa: E402
 
 # uvicorn serves no static files; in DEBUG let Django's handler do it, as runserver would.
 http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app
@@ -27,7 +27,7 @@ application = ProtocolTypeRouter(
         "http": http_app,
         # The session only: livebell's consumer reads the user from it itself,
         # batching concurrent connects (AuthMiddlewareStack works too, a little slower).
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": OriginValidator(
             SessionMiddlewareStack(URLRouter(livebell.routing.websocket_urlpatterns))
         ),
     }

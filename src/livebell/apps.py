@@ -27,3 +27,12 @@ class LivebellConfig(AppConfig):
         post_delete.connect(
             auth.on_user_deleted, sender=user_model, dispatch_uid="livebell.auth.on_user_deleted"
         )
+        from django.apps import apps
+
+        if apps.is_installed("rest_framework.authtoken"):
+            # Sockets opened with a ticket asked for with a token live no longer than it.
+            post_delete.connect(
+                auth.on_token_deleted,
+                sender="authtoken.Token",
+                dispatch_uid="livebell.auth.on_token_deleted",
+            )

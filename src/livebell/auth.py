@@ -25,6 +25,11 @@ sockets are told through the channel layer, on every server process:
   (and when a database-backed session expires), which catches what no signal
   tells (sessions deleted with a query, ``clearsessions``).
 
+A socket opened with a ticket (:mod:`livebell.tickets`) asked for with a REST
+token lives no longer than the token: deleting it sends
+:class:`~livebell.messages.RecheckSessions` too, and the socket's check is then
+that the token still exists for an active user.
+
 Checks of sockets that connect or recheck at the same moment share one trip to
 Channels' database thread.
 """
@@ -38,6 +43,7 @@ from datetime import datetime
 from importlib import import_module
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import (
     BACKEND_SESSION_KEY,
@@ -59,6 +65,7 @@ from livebell.messages import RecheckSessions, SessionEnded
 __all__ = [
     "SessionCheck",
     "acheck_session",
+    "acheck_token",
     "ascope_user",
     "session_hash",
     "session_user",
@@ -189,6 +196,24 @@ async def acheck_session(session_key: str | None, user_id: Any) -> SessionCheck:
     return await _checks((session_key, user_id))
 
 
+def _check_token(token_key: str, user_id: Any) -> SessionCheck:
+    from livebell.tickets import credential_user
+
+    user = credential_user(None, token_key)
+    valid = bool(user.is_authenticated) and user.pk == user_id
+    return SessionCheck(valid=valid, exists=valid, expires_at=None)
+
+
+async def acheck_token(token_key: str, user_id: Any) -> SessionCheck:
+    """Check, from the event loop, that the REST token ``token_key`` is still ``user_id``'s.
+
+    A token that is gone ends the socket with 4401 (``exists`` is false only
+    for sessions, whose browser may hold a new key).
+    """
+    check: SessionCheck = await database_sync_to_async(_check_token)(token_key, user_id)
+    return SessionCheck(valid=check.valid, exists=True, expires_at=None)
+
+
 # Signal receivers, connected by livebell's AppConfig.
 
 
@@ -201,6 +226,9 @@ def on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     session = getattr(request, "session", None)
     if user is None or session is None or not session.session_key:
         return
+    from livebell.tickets import revoke_session
+
+    revoke_session(user.pk, session.session_key)
     delivery.send([SessionEnded(user_group(user.pk), session_hash(session.session_key))])
 
 
@@ -224,6 +252,11 @@ def on_user_saved(
 def on_user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     """``post_delete`` of the user model: the user's sockets close (their check fails)."""
     _recheck_after_commit(sender, instance.pk, kwargs.get("using"))
+
+
+def on_token_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """``post_delete`` of a REST token: sockets opened with a ticket it asked for close."""
+    _recheck_after_commit(sender, instance.user_id, kwargs.get("using"))
 
 
 def _recheck_after_commit(model: Any, user_id: Any, using: str | None) -> None:

@@ -36,6 +36,28 @@ DEFAULTS: dict[str, Any] = {
     # database-backed session expires). Logout, password changes, deactivation and
     # deletion close sockets at once; this catches sessions ended any other way.
     "SESSION_CHECK_SECONDS": 300,
+    # Client frames per second (and burst) of one user, across all their sockets in
+    # one server process: more sockets do not buy more frames.
+    "USER_RATE_LIMIT_PER_SECOND": 20.0,
+    "USER_RATE_LIMIT_BURST": 60,
+    # A socket that keeps sending over the rate limit is closed with 4429: it may send
+    # this many frames over the limit in a burst, forgiven at one per second.
+    "FLOOD_CLOSE_AFTER": 20,
+    # Most sockets one user may hold open in one server process; more are closed with 4409.
+    "MAX_SOCKETS_PER_USER": 20,
+    # Notifications a user's catch-ups may send, per server process: a burst, and the
+    # rate at which it refills. Past it catch-ups are truncated (``"truncated": true``).
+    "CATCH_UP_BUDGET": 2000,
+    "CATCH_UP_BUDGET_PER_SECOND": 50.0,
+    # Messages from the channel layer that may wait for one socket; a socket that falls
+    # further behind is closed with 1013 (it reconnects and catches up from the database).
+    "MAX_PENDING_MESSAGES": 500,
+    # How long sending one frame may wait for a client that does not read; then 1013.
+    "SEND_TIMEOUT_SECONDS": 10.0,
+    # How long a socket ticket (POST socket-ticket/) stays valid, in seconds.
+    "TICKET_MAX_AGE_SECONDS": 30,
+    # A bearer token that may read the metrics endpoint (besides staff users); None: staff only.
+    "METRICS_TOKEN": None,
     # Notification types declared in settings rather than with livebell.types.register():
     # {"answer.created": {"template": _("..."), "label": _("..."), ...}}.
     "TYPES": {},

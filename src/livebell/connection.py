@@ -27,24 +27,36 @@ The rules:
   longer the user's, closes it with 4401; a session key that names no session
   any more (re-keyed) closes it with 4001, so the client reconnects with the
   browser's current cookie.
+- **Every resource is bounded.** Client frames are taken from the socket's bucket
+  and from its user's (shared by the user's sockets in the process); a frame over
+  either gets a ``rate_limited`` error, and a socket that keeps sending over the
+  limit is closed with 4429. A user has at most ``max_sockets`` sockets in the
+  process (more are closed with 4409). Catch-ups draw the notifications they send
+  from the user's budget, and are truncated when it runs low. A socket whose
+  client reads too slowly — too many layer messages waiting, or a send that
+  does not complete — is closed with 1013; the client reconnects and catches up.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from livebell import protocol
 from livebell.messages import InboxChange, Push, SessionEnded
-from livebell.ratelimit import TokenBucket
+from livebell.ratelimit import TokenBucket, UserLimits
 from livebell.storm import BurstGate
 
 if TYPE_CHECKING:
     from livebell.catchup import CatchUp
 
 __all__ = [
+    "CLOSE_FLOODING",
+    "CLOSE_SERVICE_RESTART",
     "CLOSE_SESSION_CHANGED",
+    "CLOSE_TOO_MANY_SOCKETS",
+    "CLOSE_TRY_AGAIN_LATER",
     "CLOSE_UNAUTHENTICATED",
     "BurstDue",
     "CatchUpFrom",
@@ -64,6 +76,16 @@ CLOSE_UNAUTHENTICATED = 4401
 #: The socket's session key names no session any more (re-keyed or flushed): the
 #: client should reconnect, with the browser's current cookie.
 CLOSE_SESSION_CHANGED = 4001
+#: Closed for sustained abuse: the client kept sending past the rate limit. It should
+#: reconnect only after its longest backoff.
+CLOSE_FLOODING = 4429
+#: The user already has ``MAX_SOCKETS_PER_USER`` sockets in this process.
+CLOSE_TOO_MANY_SOCKETS = 4409
+#: Try again later (RFC 6455): the client read too slowly, so the socket fell behind.
+CLOSE_TRY_AGAIN_LATER = 1013
+#: Service restart (RFC 6455): what uvicorn sends to every socket on SIGTERM; the
+#: client reconnects at once, to another process, with its ``last_id``.
+CLOSE_SERVICE_RESTART = 1012
 
 
 class ConnectionState(enum.Enum):
@@ -121,9 +143,10 @@ class CheckSession:
 
 @dataclass(frozen=True, slots=True)
 class Close:
-    """Close the socket with ``code``."""
+    """Close the socket with ``code``; ``reason`` says why, for the logs and metrics."""
 
     code: int
+    reason: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +169,13 @@ class Connection:
 
     Args:
         max_frame_bytes: the largest client frame accepted.
-        rate_limit: the bucket client frames are taken from.
+        rate_limit: the bucket this socket's client frames are taken from.
         session_hash: :func:`livebell.auth.session_hash` of the socket's session.
+        flood: one token per frame refused by a rate limit; when it is empty the
+            socket is closed with 4429. None: never closed for that.
+        max_sockets: most sockets of one user in the process; None: no cap.
+        max_pending: most layer messages waiting for this socket; None: no cap.
+        resume_max: most notifications sent by one catch-up.
         burst: the storm control of this socket's notifications (None: none).
     """
 
@@ -157,12 +185,25 @@ class Connection:
         max_frame_bytes: int,
         rate_limit: TokenBucket,
         session_hash: str,
+        flood: TokenBucket | None = None,
+        max_sockets: int | None = None,
+        max_pending: int | None = None,
+        resume_max: int = 500,
         burst: BurstGate | None = None,
     ) -> None:
         self.state = ConnectionState.CONNECTING
         self.user_id: Any = None
         self.max_frame_bytes = max_frame_bytes
         self.rate_limit = rate_limit
+        self.flood = flood
+        self.max_sockets = max_sockets
+        self.max_pending = max_pending
+        self.resume_max = resume_max
+        #: The limits shared by the user's sockets in this process (from :meth:`open`).
+        self.user_limits: UserLimits | None = None
+        #: The error code the last client frame got (``rate_limited``, ``bad_json``…),
+        #: or None if it was acted on.
+        self.last_error: str | None = None
         self.session_hash = session_hash
         self.burst = burst
         #: The newest notification id the client has.
@@ -177,14 +218,27 @@ class Connection:
 
     # The socket's life.
 
-    def open(self, user_id: Any, last_id: str | None) -> list[Decision]:
+    def open(
+        self,
+        user_id: Any,
+        last_id: str | None,
+        *,
+        user_limits: UserLimits | None = None,
+        sockets: int = 1,
+    ) -> list[Decision]:
         """The socket's user is known and the socket is accepted: catch up.
 
         ``last_id`` is the query string's value, if any; a bad one gets an error
-        frame and a plain catch-up.
+        frame and a plain catch-up. ``sockets`` is how many sockets the user has in
+        this process, this one included: over ``max_sockets`` the socket is closed
+        with 4409 instead. ``user_limits`` are the limits the user's sockets share.
         """
         self._expect("open", ConnectionState.CONNECTING)
         self.user_id = user_id
+        if self.max_sockets is not None and sockets > self.max_sockets:
+            self.state = ConnectionState.CLOSED
+            return [Close(CLOSE_TOO_MANY_SOCKETS, "too_many_sockets")]
+        self.user_limits = user_limits
         self.state = ConnectionState.SYNCING
         if last_id is None:
             return [CatchUpFrom(None)]
@@ -197,7 +251,7 @@ class Connection:
         """Nobody is logged in: the socket is accepted only to be closed with 4401."""
         self._expect("refuse", ConnectionState.CONNECTING)
         self.state = ConnectionState.CLOSED
-        return Close(CLOSE_UNAUTHENTICATED)
+        return Close(CLOSE_UNAUTHENTICATED, "unauthenticated")
 
     def close(self) -> None:
         """The socket closed (either side); later events are ignored."""
@@ -207,12 +261,21 @@ class Connection:
     def closed(self) -> bool:
         return self.state is ConnectionState.CLOSED
 
+    def catch_up_limit(self) -> int:
+        """How many notifications the catch-up about to run may send: ``resume_max``,
+        or less when the user's catch-up budget is lower."""
+        if self.user_limits is None:
+            return self.resume_max
+        return min(self.resume_max, self.user_limits.catch_up.available())
+
     def caught_up(self, result: CatchUp) -> list[Send]:
         """The catch-up asked for has loaded: the frames to send, and the socket is live."""
         if self.closed:
             return []
         self._expect("caught_up", ConnectionState.SYNCING)
         self.state = ConnectionState.LIVE
+        if self.user_limits is not None:
+            self.user_limits.catch_up.spend(len(result.notifications))
         count = self._count(result.unread_count, result.revision)
         frames = [Send(protocol.notification_frame(n, count)) for n in result.notifications]
         self.last_id = result.last_id
@@ -228,13 +291,19 @@ class Connection:
         if self.closed:
             return None
         self._expect("receive", ConnectionState.LIVE)
+        self.last_error = None
         try:
-            if not self.rate_limit.allow():
+            if not self._allowed():
+                if self.flood is not None and not self.flood.allow():
+                    self.last_error = "rate_limited"
+                    self.state = ConnectionState.CLOSED
+                    return Close(CLOSE_FLOODING, "flooding")
                 raise protocol.ProtocolError(
                     "rate_limited", "Too many frames; slow down and retry later."
                 )
             frame = protocol.parse_client_frame(text, max_bytes=self.max_frame_bytes)
         except protocol.ProtocolError as error:
+            self.last_error = error.code
             return Send(protocol.error_frame(error))
         if isinstance(frame, protocol.Ping):
             return Send(protocol.pong_frame())
@@ -242,6 +311,32 @@ class Connection:
             self.state = ConnectionState.SYNCING
             return CatchUpFrom(frame.last_id)
         return ChangeInbox(frame)
+
+    def _allowed(self) -> bool:
+        """Take a frame from the socket's bucket, then from the user's."""
+        if not self.rate_limit.allow():
+            return False
+        return self.user_limits is None or self.user_limits.frames.allow()
+
+    # The socket's own backlog.
+
+    def backlog_allows(self, pending: int) -> bool:
+        """Whether ``pending`` layer messages may wait for this socket."""
+        return self.max_pending is None or pending <= self.max_pending
+
+    def fell_behind(self) -> Decision:
+        """More layer messages wait than ``max_pending``: close with 1013."""
+        if self.closed:
+            return None
+        self.state = ConnectionState.CLOSED
+        return Close(CLOSE_TRY_AGAIN_LATER, "fell_behind")
+
+    def send_timed_out(self) -> Decision:
+        """A frame could not be sent in time (the client stopped reading): close with 1013."""
+        if self.closed:
+            return None
+        self.state = ConnectionState.CLOSED
+        return Close(CLOSE_TRY_AGAIN_LATER, "send_timeout")
 
     # Messages from the channel layer.
 
@@ -286,7 +381,7 @@ class Connection:
         if self.closed or message.session_hash != self.session_hash:
             return None
         self.state = ConnectionState.CLOSED
-        return Close(CLOSE_UNAUTHENTICATED)
+        return Close(CLOSE_UNAUTHENTICATED, "logged_out")
 
     def recheck(self) -> Decision:
         """The user's sessions may have ended (or a periodic check is due)."""
@@ -298,7 +393,9 @@ class Connection:
         if self.closed or valid:
             return None
         self.state = ConnectionState.CLOSED
-        return Close(CLOSE_UNAUTHENTICATED if exists else CLOSE_SESSION_CHANGED)
+        if exists:
+            return Close(CLOSE_UNAUTHENTICATED, "session_ended")
+        return Close(CLOSE_SESSION_CHANGED, "session_changed")
 
     # Counts.
 

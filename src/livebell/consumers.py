@@ -1,16 +1,31 @@
 """The notification socket: one per browser tab, fed its own user's messages only.
 
 :class:`NotificationConsumer` is the I/O around :class:`livebell.connection.Connection`,
-which decides everything: it reads the user and the channel layer, joins the
-process's hub (:mod:`livebell.fanout`), runs catch-ups (:mod:`livebell.catchup`),
-read-state changes (:mod:`livebell.inbox`) and session checks
-(:mod:`livebell.auth`), and sends what the connection says to send.
+which decides everything: it reads the user (from the session, or from a socket
+ticket) and the channel layer, joins the process's hub (:mod:`livebell.fanout`),
+runs catch-ups (:mod:`livebell.catchup`), read-state changes (:mod:`livebell.inbox`)
+and session checks (:mod:`livebell.auth`), and sends what the connection says to
+send. What one socket may hold is bounded:
+
+- **inbound**, the client's frames are read a few at a time (``READ_AHEAD``): the
+  ASGI server stops reading the TCP socket until the consumer has handled them,
+  so a client that sends faster than it is served is held back by TCP itself;
+- **from the layer**, at most ``MAX_PENDING_MESSAGES`` messages wait; a socket that
+  falls further behind is closed with 1013 and catches up when it reconnects;
+- **outbound**, a frame that cannot be sent within ``SEND_TIMEOUT_SECONDS`` (the
+  client stopped reading and the server's write buffer is full) closes the
+  socket with 1013.
+
+Sends after the socket closed — the client left during a catch-up, or the ASGI
+server closed the socket for a protocol error — are dropped quietly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -25,7 +40,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone, translation
 from django.utils.translation import trans_real
 
-from livebell import auth, fanout, inbox, protocol
+from livebell import auth, fanout, inbox, metrics, protocol, tickets
 from livebell.catchup import acatch_up
 from livebell.conf import livebell_settings
 from livebell.connection import (
@@ -46,13 +61,33 @@ from livebell.payloads import localize, localize_frame
 from livebell.ratelimit import TokenBucket
 from livebell.storm import BurstGate
 
-__all__ = ["CLOSE_UNAUTHENTICATED", "NotificationConsumer", "reader_language"]
+__all__ = ["CLOSE_UNAUTHENTICATED", "READ_AHEAD", "NotificationConsumer", "reader_language"]
+
+logger = logging.getLogger("livebell.socket")
 
 # A session check that fails is made once more after this pause: a password change
 # saves the user (which asks every socket to check) a moment before Django's
 # update_session_auth_hash() re-keys the changer's own session, which is then gone
 # from under the old key (a reconnect, 4001) rather than invalid (4401).
 RECHECK_GRACE_SECONDS = 0.3
+
+#: Client frames read ahead of the one being handled. More would undo the ASGI
+#: server's backpressure (it stops reading the TCP socket while its queue is full).
+READ_AHEAD = 4
+
+# Sending the close frame itself may wait no longer than this for a stuck client.
+CLOSE_SEND_TIMEOUT_SECONDS = 1.0
+
+
+class SendTimedOut(Exception):
+    """A frame could not be sent within ``SEND_TIMEOUT_SECONDS``."""
+
+
+class _FellBehind:
+    """The mailbox item that says more layer messages waited than the socket may hold."""
+
+
+_FELL_BEHIND = _FellBehind()
 
 
 class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -76,26 +111,55 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         """Run the socket: Channels' loop, replaced.
 
         Channels would give this socket its own layer channel and group
-        memberships, read by a loop of its own. Instead the process's hub
+        memberships, read by a loop of its own, and would read the client's
+        frames as fast as they come. Instead the process's hub
         (:mod:`livebell.fanout`) receives from the layer once per process and
         hands this socket its user's messages through :meth:`deliver`; they join
-        the client's frames in one mailbox, handled one at a time, which is what
-        keeps catch-ups and live pushes from overlapping.
+        the client's frames — read ``READ_AHEAD`` at a time — in one mailbox,
+        handled one at a time, which is what keeps catch-ups and live pushes from
+        overlapping and what bounds the socket's memory.
         """
         self.scope = scope
         self.channel_layer = None
-        self.base_send = send
-        self.mailbox: asyncio.Queue[dict[str, Any] | Message | BurstDue | BaseException] = (
-            asyncio.Queue()
-        )
+        self._asgi_send = send
+        self.base_send = self._send_to_client
+        self.mailbox: asyncio.Queue[Any] = asyncio.Queue()
+        self._read_credit = asyncio.Semaphore(READ_AHEAD)
+        self._pending = 0  # layer (and timer) messages in the mailbox
+        self._fell_behind = False
+        self._accepted = False
+        self._close_sent = False
+        self._client_gone = False
+        self._closed_by_server: Close | None = None
+        self._counted_open = False
+        self._arrived: float | None = None  # when the layer message being handled came
+        self._opened_at = time.monotonic()
         self._check_timer: asyncio.TimerHandle | None = None
+        self.session_key: str | None = None
+        self.token_key: str | None = None
         pump = asyncio.create_task(self._pump(receive))
         try:
             while True:
-                message = await self.mailbox.get()
-                if isinstance(message, BaseException):
-                    raise message
-                await self.dispatch(message)
+                item = await self.mailbox.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, dict):
+                    try:
+                        await self._handle(item)
+                    finally:
+                        self._read_credit.release()
+                elif item is _FELL_BEHIND:
+                    if self.connection is not None:
+                        await self._handle_decision(self.connection.fell_behind())
+                else:
+                    self._pending -= 1
+                    arrived, message = item
+                    if not self._fell_behind:
+                        self._arrived = arrived
+                        await self._handle(message)
+                # One message per turn of the event loop: a socket with a full mailbox
+                # (a flooder) must not starve the process's other sockets.
+                await asyncio.sleep(0)
         except StopConsumer:
             pass
         finally:
@@ -104,12 +168,15 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 await pump
             if self._check_timer is not None:
                 self._check_timer.cancel()
+            if self._counted_open:
+                metrics.SOCKETS_OPEN.dec()
             await self.leave_hub()
 
     async def _pump(self, receive: Any) -> None:
-        """Move the client's messages into the mailbox until it disconnects."""
+        """Move the client's messages into the mailbox, ``READ_AHEAD`` at most at a time."""
         try:
             while True:
+                await self._read_credit.acquire()
                 message = await receive()
                 self.mailbox.put_nowait(message)
                 if message["type"] == "websocket.disconnect":
@@ -121,7 +188,34 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     def deliver(self, message: Message | BurstDue) -> None:
         """Queue a message from the hub (see :class:`livebell.fanout.Subscriber`)."""
-        self.mailbox.put_nowait(message)
+        if self._fell_behind:
+            return
+        connection = self.connection
+        if connection is not None and not connection.backlog_allows(self._pending + 1):
+            # Whatever waits is dropped: the client reconnects and catches up.
+            self._fell_behind = True
+            self.mailbox.put_nowait(_FELL_BEHIND)
+            return
+        self._pending += 1
+        self.mailbox.put_nowait((time.monotonic(), message))
+
+    async def _handle(self, message: dict[str, Any] | Message) -> None:
+        """Handle one mailbox item; a send that timed out closes the socket (1013)."""
+        try:
+            await self.dispatch(message)
+        except SendTimedOut:
+            if self.connection is not None:
+                await self._handle_decision(self.connection.send_timed_out())
+            # The client does not read: it would never see the close either.
+            raise StopConsumer from None
+
+    async def _handle_decision(self, decision: Decision) -> None:
+        """Carry out a closing decision; a client that cannot even take the close
+        frame is given up (the consumer ends, and the server drops the connection)."""
+        try:
+            await self.act(decision)
+        except SendTimedOut:
+            raise StopConsumer from None
 
     async def dispatch(self, message: dict[str, Any] | Message | BurstDue) -> None:
         """Handle one mailbox item: an ASGI event or a livebell message."""
@@ -137,15 +231,67 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    async def _send_to_client(self, message: dict[str, Any]) -> None:
+        """Send an ASGI message to the client, unless the socket is closed.
+
+        After the consumer sent ``websocket.close``, or once the client is gone
+        (the server raises ``ClientDisconnected``, an ``OSError``, or refuses a send
+        after closing the socket itself for a protocol error), sends are dropped.
+
+        Raises:
+            SendTimedOut: the client did not read for ``SEND_TIMEOUT_SECONDS``.
+        """
+        kind = message["type"]
+        if self._close_sent or self._client_gone:
+            return
+        if kind == "websocket.close":
+            self._close_sent = True
+            timeout = CLOSE_SEND_TIMEOUT_SECONDS
+        else:
+            timeout = float(livebell_settings.SEND_TIMEOUT_SECONDS)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._asgi_send(message)
+        except TimeoutError:
+            raise SendTimedOut from None
+        except OSError:
+            self._client_gone = True
+            return
+        except RuntimeError:
+            # uvicorn: "Unexpected ASGI message 'websocket.send', after sending
+            # 'websocket.close'" — it closed the socket itself (a bad frame, a
+            # keepalive timeout). Before the handshake, a RuntimeError is a bug.
+            if not self._accepted:
+                raise
+            self._client_gone = True
+            return
+        if kind == "websocket.accept":
+            self._accepted = True
+        elif kind == "websocket.send":
+            text = message.get("text")
+            metrics.FRAMES_SENT.inc()
+            metrics.BYTES_SENT.inc(len(text) if text is not None else len(message["bytes"]))
+
     # Channels' hooks.
 
     async def connect(self) -> None:
         """Accept the socket: refuse (4401) nobody, or join the hub and catch up."""
-        user = self.scope.get("user")
-        if user is None:  # behind SessionMiddlewareStack: resolve it here, batched
-            user = self.scope["user"] = await auth.ascope_user(self.scope)
-        session = self.scope.get("session")
-        self.session_key = getattr(session, "session_key", None)
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        ticket = query.get("ticket")
+        refusal = "unauthenticated"
+        if ticket:
+            # A ticket socket ignores cookies: its user is the ticket's.
+            redeemed = await tickets.aredeem(ticket[-1])
+            user: Any = redeemed.user if redeemed is not None else None
+            if redeemed is not None:
+                self.session_key, self.token_key = redeemed.session_key, redeemed.token_key
+            refusal = "bad_ticket"
+            self.scope["user"] = user
+        else:
+            user = self.scope.get("user")
+            if user is None:  # behind SessionMiddlewareStack: resolve it here, batched
+                user = self.scope["user"] = await auth.ascope_user(self.scope)
+            self.session_key = getattr(self.scope.get("session"), "session_key", None)
         self.language = reader_language(self.scope)
         self.connection = Connection(
             max_frame_bytes=int(livebell_settings.MAX_FRAME_BYTES),
@@ -153,11 +299,15 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 livebell_settings.RATE_LIMIT_PER_SECOND, livebell_settings.RATE_LIMIT_BURST
             ),
             session_hash=auth.session_hash(self.session_key),
+            flood=TokenBucket(1.0, int(livebell_settings.FLOOD_CLOSE_AFTER)),
+            max_sockets=int(livebell_settings.MAX_SOCKETS_PER_USER),
+            max_pending=int(livebell_settings.MAX_PENDING_MESSAGES),
+            resume_max=int(livebell_settings.RESUME_MAX),
             burst=_burst_gate(),
         )
-        if not user.is_authenticated:
+        if user is None or not user.is_authenticated:
             await self.accept()
-            await self.act(self.connection.refuse())
+            await self.act(Close(self.connection.refuse().code, refusal))
             return
         # Read per connection, so the LIVEBELL setting is honoured lazily.
         layer = get_channel_layer(livebell_settings.CHANNEL_LAYER)
@@ -169,22 +319,49 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.group = user_group(user.pk)
         self.hub = fanout.hub_for(layer)
         # Join first: nothing created from now on can be missed by the catch-up below.
-        await self.hub.join(self.group, self)
+        sockets = await self.hub.join(self.group, self)
         await self.accept()
-        raw = parse_qs(self.scope.get("query_string", b"").decode()).get("last_id")
-        for decision in self.connection.open(user.pk, raw[-1] if raw else None):
-            await self.act(decision)
-        self._arm_session_check(_expiry(session))
+        raw = query.get("last_id")
+        decisions = self.connection.open(
+            user.pk,
+            raw[-1] if raw else None,
+            user_limits=self.hub.limits.get(self.group),
+            sockets=sockets,
+        )
+        if not self.connection.closed:
+            metrics.CONNECTS.inc()
+            metrics.SOCKETS_OPEN.inc()
+            self._counted_open = True
+        for step in decisions:
+            await self.act(step)
+        if self.token_key is None:
+            self._arm_session_check(_expiry(self.scope.get("session")))
+        else:
+            self._arm_session_check(None)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """A client frame (``text_data`` None for a binary one)."""
-        if self.connection is not None:
-            await self.act(self.connection.receive(text_data))
+        connection = self.connection
+        if connection is not None:
+            decision = connection.receive(text_data)
+            metrics.FRAMES_RECEIVED.labels(connection.last_error or "ok").inc()
+            await self.act(decision)
 
     async def disconnect(self, code: int) -> None:
         """The socket closed: stop this socket's messages."""
-        if self.connection is not None:
-            self.connection.close()
+        connection = self.connection
+        if connection is not None:
+            if self._closed_by_server is None:
+                # Closed by the client, or by the server for it (1012 on restart,
+                # 1006 when the connection dropped).
+                metrics.CLOSES.labels(str(code), "client").inc()
+                logger.debug(
+                    "livebell: socket ended code=%s user=%s",
+                    code,
+                    connection.user_id,
+                    extra={"event": "socket.ended", "close_code": code, "side": "client"},
+                )
+            connection.close()
         await self.leave_hub()
 
     async def leave_hub(self) -> None:
@@ -222,10 +399,16 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return
         if isinstance(decision, Send):
             await self.send(text_data=decision.frame)
+            if decision.frame.startswith('{"type":"notification"'):
+                metrics.DELIVERIES.inc()
+                if self._arrived is not None:
+                    metrics.PUSH_SEND_LAG.observe(time.monotonic() - self._arrived)
         elif isinstance(decision, CatchUpFrom):
-            result = await acatch_up(
-                connection.user_id, decision.after, limit=int(livebell_settings.RESUME_MAX)
-            )
+            limit = connection.catch_up_limit()
+            result = await acatch_up(connection.user_id, decision.after, limit=limit)
+            metrics.CATCH_UPS.inc()
+            metrics.CATCH_UP_ROWS.inc(len(result.notifications))
+            self._arrived = None
             missed = [localize(payload, self.language) for payload in result.notifications]
             for frame in connection.caught_up(replace(result, notifications=missed)):
                 await self.act(frame)
@@ -235,9 +418,36 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.check_session()
         elif isinstance(decision, Close):
             connection.close()
+            self._log_close(decision)
             await self.close(code=decision.code)
         elif isinstance(decision, ScheduleBurst):
             asyncio.get_running_loop().call_later(decision.delay, self.deliver, BurstDue())
+
+    def _log_close(self, decision: Close) -> None:
+        """One line per socket the server closes or refuses, with its reason."""
+        self._closed_by_server = decision
+        user_id = self.connection.user_id if self.connection is not None else None
+        refused = decision.reason in ("unauthenticated", "bad_ticket", "too_many_sockets")
+        if refused:
+            metrics.REFUSALS.labels(decision.reason).inc()
+        metrics.CLOSES.labels(str(decision.code), "server").inc()
+        level = logging.INFO if refused or decision.code in (4401, 4001) else logging.WARNING
+        logger.log(
+            level,
+            "livebell: socket %s code=%s reason=%s user=%s seconds=%.1f",
+            "refused" if refused else "closed",
+            decision.code,
+            decision.reason or "-",
+            user_id if user_id is not None else "-",
+            time.monotonic() - self._opened_at,
+            extra={
+                "event": "socket.refused" if refused else "socket.closed",
+                "close_code": decision.code,
+                "reason": decision.reason,
+                "user_id": user_id,
+                "side": "server",
+            },
+        )
 
     async def change_inbox(
         self, change: protocol.MarkRead | protocol.MarkUnread | protocol.MarkAllRead
@@ -253,13 +463,16 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await inbox.amark_all_read(user_id, before_id=change.before_id)
 
     async def check_session(self) -> None:
-        """Check that the session is still the user's; close with 4401 if not."""
+        """Check that the session (or token) is still the user's; close with 4401 if not."""
         assert self.connection is not None
         user_id = self.connection.user_id
-        check = await auth.acheck_session(self.session_key, user_id)
-        if not check.valid:
-            await asyncio.sleep(RECHECK_GRACE_SECONDS)
+        if self.token_key is not None:
+            check = await auth.acheck_token(self.token_key, user_id)
+        else:
             check = await auth.acheck_session(self.session_key, user_id)
+            if not check.valid:
+                await asyncio.sleep(RECHECK_GRACE_SECONDS)
+                check = await auth.acheck_session(self.session_key, user_id)
         await self.act(self.connection.session_checked(check.valid, check.exists))
         self._arm_session_check(check.expires_at)
 

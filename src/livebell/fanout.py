@@ -13,6 +13,11 @@ event loop) has one :class:`Hub` with one layer channel:
   batch of recipients (a broadcast to 1,000 users is one publish); each hub
   hands every item to the local sockets of its recipient and ignores the rest.
 
+The hub also keeps what a user's sockets in the process share: their number
+(:meth:`Hub.join` returns it, for the per-user socket cap) and their limits
+(:attr:`Hub.limits`, :class:`livebell.ratelimit.UserLimits`). Both are per
+process: a cap across processes would need shared state.
+
 The hub decodes each layer message once (:func:`livebell.messages.decode`) and
 hands the typed messages to a socket through :meth:`Subscriber.deliver`, which
 must not block: the consumer queues them and handles one message at a time, so
@@ -29,16 +34,33 @@ from typing import Any, Protocol
 
 from channels.layers import BaseChannelLayer
 
-from livebell import messages
+from livebell import messages, metrics
+from livebell.conf import livebell_settings
 from livebell.groups import fanout_group
 from livebell.messages import Message
+from livebell.ratelimit import TokenBucket, UserLimits, UserLimitsTable
 
-__all__ = ["Hub", "Subscriber", "hub_for"]
+__all__ = ["Hub", "Subscriber", "hub_for", "new_user_limits"]
 
 logger = logging.getLogger("livebell.fanout")
 
 # Pause before receiving again after the layer failed (Redis restarting, say).
 RETRY_SECONDS = 0.5
+# Leaving a group must not hold up a socket's end (nor a server's shutdown) when
+# the layer hangs; the layer forgets memberships on its own.
+LEAVE_TIMEOUT_SECONDS = 2.0
+
+
+def new_user_limits() -> UserLimits:
+    """A user's limits as the settings say (read when the user first connects)."""
+    return UserLimits(
+        frames=TokenBucket(
+            livebell_settings.USER_RATE_LIMIT_PER_SECOND, livebell_settings.USER_RATE_LIMIT_BURST
+        ),
+        catch_up=TokenBucket(
+            livebell_settings.CATCH_UP_BUDGET_PER_SECOND, livebell_settings.CATCH_UP_BUDGET
+        ),
+    )
 
 
 class Subscriber(Protocol):
@@ -55,16 +77,19 @@ class Hub:
         self.layer = layer
         self.channel: str | None = None
         self.members: dict[str, set[Subscriber]] = {}
+        #: What each user's sockets in this process share, by the user's group.
+        self.limits = UserLimitsTable(new_user_limits)
         self._reader: asyncio.Task[None] | None = None
         # Serialises joining and leaving groups, so that a user's group is
         # never left while another of their sockets is joining it.
         self._lock = asyncio.Lock()
 
-    async def join(self, group: str, subscriber: Subscriber) -> None:
+    async def join(self, group: str, subscriber: Subscriber) -> int:
         """Start delivering ``group``'s messages to ``subscriber``.
 
-        Returns once the layer routes the group's messages to this process: a
-        message sent after that reaches the subscriber.
+        Returns, once the layer routes the group's messages to this process (a
+        message sent after that reaches the subscriber), how many local
+        subscribers the group has now, this one included.
         """
         async with self._lock:
             if self.channel is None:
@@ -75,6 +100,7 @@ class Hub:
                 await self.layer.group_add(group, self.channel)
                 members = self.members[group] = set()
             members.add(subscriber)
+            return len(members)
 
     async def leave(self, group: str, subscriber: Subscriber) -> None:
         """Stop delivering to ``subscriber``; leave the group with the user's last socket."""
@@ -91,7 +117,8 @@ class Hub:
                 await self._stop()
             assert channel is not None
             try:
-                await self.layer.group_discard(group, channel)
+                async with asyncio.timeout(LEAVE_TIMEOUT_SECONDS):
+                    await self.layer.group_discard(group, channel)
             except Exception:
                 # The layer forgets the membership on its own (group expiry, or a
                 # Redis restart); a close must not fail because of it.
@@ -120,7 +147,8 @@ class Hub:
             reader.cancel()
         if channel is not None:
             try:
-                await self.layer.group_discard(fanout_group(), channel)
+                async with asyncio.timeout(LEAVE_TIMEOUT_SECONDS):
+                    await self.layer.group_discard(fanout_group(), channel)
             except Exception:
                 logger.warning("livebell: could not leave the fan-out group", exc_info=True)
 
@@ -134,8 +162,15 @@ class Hub:
                 message = await self.layer.receive(channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.warning("livebell: channel layer receive failed; retrying", exc_info=True)
+            except Exception as exc:
+                metrics.LAYER_RECEIVE_FAILURES.inc()
+                # One line per failure, not a traceback: during an outage they repeat.
+                logger.warning(
+                    "livebell: channel layer receive failed (%s: %s); retrying",
+                    type(exc).__name__,
+                    exc,
+                    extra={"event": "layer.receive_failed"},
+                )
                 # A Redis that restarted without persistence has forgotten every
                 # group membership: join them all again before receiving. Pushes
                 # lost meanwhile are stored; sockets fetch them on the next push.

@@ -2,7 +2,9 @@
 
 A :class:`Notification` is one row per recipient; the rows are the inbox and the
 log that clients catch up from. An :class:`InboxState` is one small row per
-recipient that the write paths lock and update (see :mod:`livebell.state`).
+recipient that the write paths lock and update (see :mod:`livebell.state`). A
+:class:`SocketTicket` is a short-lived, single-use pass to open a socket without
+cookies (see :mod:`livebell.tickets`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "Mute",
     "Notification",
     "Preference",
+    "SocketTicket",
 ]
 
 VERB_MAX_LENGTH = 128
@@ -152,6 +155,24 @@ class InboxState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.unread_count} unread, last {self.last_id}"
+
+
+class SocketTicket(models.Model):
+    """An unused socket ticket: who it is for, what it is bound to, until when.
+
+    Only a digest of the ticket is stored; redeeming the ticket deletes the row.
+    """
+
+    digest = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    #: The session the ticket was asked for with (empty when asked with a token).
+    session_key = models.CharField(max_length=40, blank=True)
+    #: The REST token the ticket was asked for with (empty when asked with a session).
+    token_key = models.CharField(max_length=40, blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"socket ticket of user {self.user_id} until {self.expires_at:%H:%M:%S}"
 
 
 class Channel(models.TextChoices):

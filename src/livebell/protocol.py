@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLIENT_TYPES",
+    "MAX_DEPTH",
     "ClientFrame",
     "MarkAllRead",
     "MarkRead",
@@ -36,6 +37,7 @@ __all__ = [
     "parse_last_id",
     "pong_frame",
     "synced_frame",
+    "too_deep",
     "with_unread_count",
 ]
 
@@ -90,6 +92,28 @@ ClientFrame = Ping | Resume | MarkRead | MarkUnread | MarkAllRead
 #: Client frame types the server understands.
 CLIENT_TYPES = frozenset({"ping", "resume", "mark_read", "mark_unread", "mark_all_read"})
 
+#: Deepest nesting of arrays and objects a client may send. No frame needs more than
+#: 2; past a few hundred, quoting a value back in an error message (``repr``) would
+#: exhaust Python's recursion limit.
+MAX_DEPTH = 16
+
+
+def too_deep(value: object, limit: int = MAX_DEPTH) -> bool:
+    """Whether decoded JSON nests arrays and objects deeper than ``limit`` (no recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
 
 def parse_client_frame(text: str | None, *, max_bytes: int) -> ClientFrame:
     """Decode and validate one client frame.
@@ -109,6 +133,8 @@ def parse_client_frame(text: str | None, *, max_bytes: int) -> ClientFrame:
         raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
     if not isinstance(frame, dict):
         raise ProtocolError("bad_frame", "A frame must be a JSON object.")
+    if too_deep(frame):
+        raise ProtocolError("bad_frame", f"A frame may nest at most {MAX_DEPTH} levels.")
     kind = frame.get("type")
     if not isinstance(kind, str):
         raise ProtocolError("bad_frame", 'A frame needs a string "type".')

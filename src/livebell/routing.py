@@ -3,13 +3,13 @@
 Mount them behind the origin check and the session::
 
     from channels.routing import ProtocolTypeRouter, URLRouter
-    from channels.security.websocket import AllowedHostsOriginValidator
     from channels.sessions import SessionMiddlewareStack
+    from livebell.origin import OriginValidator
     import livebell.routing
 
     application = ProtocolTypeRouter({
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": OriginValidator(
             SessionMiddlewareStack(URLRouter(livebell.routing.websocket_urlpatterns))
         ),
     })

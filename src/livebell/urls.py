@@ -25,6 +25,7 @@ urlpatterns = [
     path("mark-read/", views.MarkReadView.as_view(), name="mark-read"),
     path("mark-unread/", views.MarkUnreadView.as_view(), name="mark-unread"),
     path("mark-all-read/", views.MarkAllReadView.as_view(), name="mark-all-read"),
+    path("socket-ticket/", views.SocketTicketView.as_view(), name="socket-ticket"),
     # The widget's strings in the request's language (livebell's djangojs catalog).
     path("jsi18n/", JavaScriptCatalog.as_view(packages=["livebell"]), name="jsi18n"),
     # A click on a notification: mark it read (same-site only) and open its target.
@@ -32,7 +33,8 @@ urlpatterns = [
     path("preferences/", preferences.PreferencesView.as_view(), name="preferences"),
     path("mutes/", mutes.MuteListView.as_view(), name="mute-list"),
     path("mutes/<str:id>/", mutes.MuteDetailView.as_view(), name="mute-detail"),
-    # Last: <str:id> would also match the names above. Any segment is taken so that
-    # a malformed id gets the API's JSON 404, not the site's HTML one.
-    path("<str:id>/", views.NotificationDetailView.as_view(), name="notification-detail"),
+    # Last: <path:id> would also match the names above. Anything is taken, slashes
+    # included (a %2F in the id arrives decoded), so that a malformed id gets the
+    # API's JSON 404, not the site's HTML one.
+    path("<path:id>/", views.NotificationDetailView.as_view(), name="notification-detail"),
 ]

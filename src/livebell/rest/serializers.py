@@ -34,6 +34,7 @@ __all__ = [
     "NotificationIdsField",
     "NotificationSerializer",
     "PreferenceChoiceSerializer",
+    "SocketTicketSerializer",
     "TargetSerializer",
     "TypeChoicesSerializer",
     "UnreadCountSerializer",
@@ -211,6 +212,15 @@ class MarkAllReadResultSerializer(serializers.Serializer[Any]):
 
     marked = serializers.IntegerField(min_value=0, help_text="How many became read.")
     unread_count = serializers.IntegerField(min_value=0, help_text="The user's unread total now.")
+
+
+class SocketTicketSerializer(serializers.Serializer[Any]):
+    """A socket ticket: open `ws/notifications/?ticket=<ticket>` before it expires."""
+
+    ticket = serializers.CharField(help_text="Single-use; put it in the socket's query string.")
+    expires_in = serializers.IntegerField(
+        min_value=1, help_text="Seconds until the ticket can no longer be used."
+    )
 
 
 class TypeChoicesSerializer(serializers.Serializer[Any]):

@@ -16,28 +16,34 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework.authentication import BaseAuthentication
+from rest_framework.authentication import (
+    BaseAuthentication,
+    SessionAuthentication,
+    TokenAuthentication,
+)
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from livebell import inbox
+from livebell import inbox, tickets
+from livebell.conf import livebell_settings
 from livebell.ids import MAX_ID, InvalidId, parse_id
 from livebell.models import Notification
 from livebell.rest.auth import authentication_classes
 from livebell.rest.errors import InvalidRequest, error_responses
 from livebell.rest.filters import NotificationFilter
 from livebell.rest.pagination import NotificationCursorPagination
+from livebell.rest.parsers import BoundedJSONParser
 from livebell.rest.serializers import (
     IdsRequestSerializer,
     IdsResultSerializer,
     MarkAllReadRequestSerializer,
     MarkAllReadResultSerializer,
     NotificationSerializer,
+    SocketTicketSerializer,
     UnreadCountSerializer,
 )
 
@@ -47,6 +53,7 @@ __all__ = [
     "MarkUnreadView",
     "NotificationDetailView",
     "NotificationListView",
+    "SocketTicketView",
     "UnreadCountView",
 ]
 
@@ -148,7 +155,7 @@ class UnreadCountView(InboxView):
 class _ChangeIdsView(InboxView):
     """Apply one of :mod:`livebell.inbox`'s id-list changes to the body's ``ids``."""
 
-    parser_classes = (JSONParser,)
+    parser_classes = (BoundedJSONParser,)
 
     @staticmethod
     def change(user: Any, ids: list[int]) -> list[int]:
@@ -193,7 +200,7 @@ class MarkUnreadView(_ChangeIdsView):
 class MarkAllReadView(InboxView):
     """``POST mark-all-read/``, optionally with ``{"before_id": N}``."""
 
-    parser_classes = (JSONParser,)
+    parser_classes = (BoundedJSONParser,)
 
     @extend_schema(
         operation_id="notifications_mark_all_read",
@@ -208,6 +215,41 @@ class MarkAllReadView(InboxView):
         body = validated_body(request, MarkAllReadRequestSerializer, example='{"before_id": 42}')
         marked = inbox.mark_all_read(request.user, before_id=body.get("before_id"))
         return Response({"marked": marked, "unread_count": inbox.unread_count(request.user)})
+
+
+class SocketTicketView(InboxView):
+    """``POST socket-ticket/`` — a single-use ticket to open the socket without cookies."""
+
+    parser_classes = (BoundedJSONParser,)
+
+    @extend_schema(
+        operation_id="notifications_socket_ticket",
+        tags=TAGS,
+        summary="Get a ticket to open the notification socket",
+        description="For clients without the site's cookies (mobile apps, scripts): "
+        "connect to `ws/notifications/?ticket=<ticket>` within `expires_in` seconds. "
+        "The ticket works once, only for this user, and only while the session or "
+        "token this request was made with is valid. No body is needed.",
+        request=None,
+        responses={
+            200: SocketTicketSerializer,
+            **error_responses(
+                {400: "The request was authenticated otherwise than by session or token."}
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        token = getattr(request.auth, "key", None)
+        session_key = getattr(getattr(request, "session", None), "session_key", None)
+        if isinstance(request.successful_authenticator, TokenAuthentication) and token:
+            ticket = tickets.issue(request.user, token_key=token)
+        elif isinstance(request.successful_authenticator, SessionAuthentication) and session_key:
+            ticket = tickets.issue(request.user, session_key=session_key)
+        else:
+            # The ticket must be bound to a credential livebell can check again later.
+            raise InvalidRequest("Socket tickets need session or token authentication.")
+        max_age = int(livebell_settings.TICKET_MAX_AGE_SECONDS)
+        return Response({"ticket": ticket, "expires_in": max_age})
 
 
 class NotificationDetailView(InboxView):

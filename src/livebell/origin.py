@@ -1,0 +1,136 @@
+"""The socket's origin check: scheme, host and port, with Django's CSRF semantics.
+
+A browser sends the page's origin with every WebSocket handshake, and sends the
+site's cookies whatever that origin is. So a page elsewhere — another site, or
+another port or scheme of the same host — could open a socket with the user's
+session (cross-site WebSocket hijacking) unless the handshake's ``Origin`` is
+checked in full. Channels' ``AllowedHostsOriginValidator`` compares the host
+only; :class:`OriginValidator` accepts exactly the origins Django's
+``CsrfViewMiddleware`` accepts for a POST:
+
+- the socket's own origin: ``http``/``https`` for ``ws``/``wss`` (as the ASGI
+  server reports it, e.g. behind ``--proxy-headers``) and the ``Host`` header
+  (``X-Forwarded-Host`` with ``USE_X_FORWARDED_HOST``), port included, when that
+  host is in ``ALLOWED_HOSTS``;
+- an origin listed in ``CSRF_TRUSTED_ORIGINS`` (``https://*.example.com`` entries
+  match subdomains, on that scheme only).
+
+Anything else, a missing ``Origin`` included, is refused with HTTP 403 before the
+socket opens. A handshake that carries a socket ticket (``?ticket=``, see
+:mod:`livebell.tickets`) is not checked: a ticket is no ambient credential, a page
+elsewhere cannot obtain one, and the socket then ignores cookies.
+
+Wrap the session middleware with it::
+
+    "websocket": OriginValidator(SessionMiddlewareStack(URLRouter(...)))
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from django.utils.http import is_same_domain
+
+from livebell import metrics
+
+__all__ = ["OriginValidator", "origin_allowed"]
+
+logger = logging.getLogger("livebell.socket")
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+def _allowed_hosts() -> list[str]:
+    # Django's HttpRequest.get_host(): with DEBUG and no ALLOWED_HOSTS, local names.
+    hosts = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not hosts:
+        hosts = [".localhost", "127.0.0.1", "[::1]"]
+    return hosts
+
+
+def _own_origin(scope: dict[str, Any]) -> str | None:
+    """``scheme://host[:port]`` of the socket itself, if its host is allowed."""
+    host = None
+    if settings.USE_X_FORWARDED_HOST:
+        host = _header(scope, b"x-forwarded-host")
+    if host is None:
+        host = _header(scope, b"host")
+    if not host:
+        return None
+    domain, _ = split_domain_port(host)
+    if not domain or not validate_host(domain, _allowed_hosts()):
+        return None
+    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
+    return f"{scheme}://{host}"
+
+
+def _trusted(origin: str, trusted: Iterable[str]) -> bool:
+    """``CSRF_TRUSTED_ORIGINS`` as ``CsrfViewMiddleware._origin_verified`` reads it."""
+    trusted = list(trusted)
+    if origin in trusted:
+        return True
+    try:
+        parsed = urlsplit(origin)
+    except ValueError:
+        return False
+    subdomains = [urlsplit(entry) for entry in trusted if "*" in entry]
+    return any(
+        allowed.scheme == parsed.scheme
+        and is_same_domain(parsed.netloc, allowed.netloc.lstrip("*"))
+        for allowed in subdomains
+    )
+
+
+def origin_allowed(scope: dict[str, Any]) -> bool:
+    """Whether the handshake in ``scope`` comes from an origin the site trusts."""
+    origin = _header(scope, b"origin")
+    if not origin or origin == "null":
+        return False
+    own = _own_origin(scope)
+    if own is not None and origin == own:
+        return True
+    return _trusted(origin, getattr(settings, "CSRF_TRUSTED_ORIGINS", ()))
+
+
+def _has_ticket(scope: dict[str, Any]) -> bool:
+    query = scope.get("query_string", b"").decode("latin-1")
+    return "ticket" in parse_qs(query)
+
+
+class OriginValidator:
+    """ASGI middleware that refuses (403) WebSocket handshakes from untrusted origins.
+
+    Args:
+        app: the ASGI application to run for allowed handshakes.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope["type"] != "websocket" or _has_ticket(scope) or origin_allowed(scope):
+            return await self.app(scope, receive, send)
+        origin = _header(scope, b"origin")
+        metrics.REFUSALS.labels("origin").inc()
+        logger.info(
+            "livebell: socket refused reason=origin origin=%r host=%r",
+            (origin or "")[:100],
+            (_header(scope, b"host") or "")[:100],
+            extra={"event": "socket.refused", "reason": "origin"},
+        )
+        # Before accept: the ASGI server answers the handshake with 403.
+        message = await receive()
+        if message["type"] == "websocket.connect":
+            await send({"type": "websocket.close"})
+        return None

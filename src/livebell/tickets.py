@@ -1,0 +1,134 @@
+"""Socket tickets: how a client without the site's cookies opens a socket.
+
+A mobile app or a script authenticated to the REST API (a token, or a session
+with CSRF) asks ``POST socket-ticket/`` for a ticket, then connects to
+``ws/notifications/?ticket=…`` within ``LIVEBELL["TICKET_MAX_AGE_SECONDS"]``
+(30). A ticket is:
+
+- **signed** (``django.core.signing``, salted): anything else is refused without
+  a query;
+- **short-lived**: its signature carries its time, and its row its expiry;
+- **single-use**: redeeming it deletes its row, in one transaction, so a replayed
+  ticket (from a log, a proxy, a browser history) finds nothing;
+- **bound to the user and to the credential it was asked with**: redeeming it
+  checks that the session (or the token) still belongs to the user, so a ticket
+  is void after logout, a password change or the token's deletion; logging out
+  also deletes the session's unused tickets. The socket then lives no longer than
+  that credential, like a cookie socket lives no longer than its session.
+
+Only a digest of the ticket is stored. The origin check does not apply to ticket
+sockets (a page elsewhere cannot obtain a ticket), and a ticket socket ignores
+cookies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.core import signing
+from django.db import transaction
+from django.utils import timezone
+
+from livebell.conf import livebell_settings
+from livebell.models import SocketTicket
+
+__all__ = ["Redeemed", "aredeem", "credential_user", "issue", "redeem", "revoke_session"]
+
+_SALT = "livebell.socket-ticket"
+
+
+@dataclass(frozen=True, slots=True)
+class Redeemed:
+    """What a valid ticket was for."""
+
+    user: Any
+    #: The session it was asked with, or None (a token).
+    session_key: str | None
+    #: The REST token it was asked with, or None (a session).
+    token_key: str | None
+
+
+def _digest(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def issue(user: Any, *, session_key: str | None = None, token_key: str | None = None) -> str:
+    """A new ticket for ``user``, bound to the session or the token it was asked with.
+
+    Raises:
+        ValueError: neither or both of ``session_key`` and ``token_key`` given.
+    """
+    if bool(session_key) == bool(token_key):
+        raise ValueError("A ticket is bound to exactly one session or one token.")
+    now = timezone.now()
+    # Expired tickets of anyone go with each new one (an index range; usually none).
+    SocketTicket.objects.filter(expires_at__lt=now).delete()
+    nonce = secrets.token_urlsafe(24)
+    SocketTicket.objects.create(
+        digest=_digest(nonce),
+        user=user,
+        session_key=session_key or "",
+        token_key=token_key or "",
+        expires_at=now + timedelta(seconds=int(livebell_settings.TICKET_MAX_AGE_SECONDS)),
+    )
+    return signing.TimestampSigner(salt=_SALT).sign(nonce)
+
+
+def credential_user(session_key: str | None, token_key: str | None) -> Any:
+    """The user that the session or the token stands for now (``AnonymousUser`` if none)."""
+    from django.contrib.auth.models import AnonymousUser
+
+    if session_key:
+        from importlib import import_module
+
+        from django.conf import settings
+
+        from livebell.auth import session_user
+
+        store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+        return session_user(store)
+    if token_key:
+        from rest_framework.authtoken.models import Token
+
+        token = Token.objects.select_related("user").filter(key=token_key).first()
+        if token is not None and token.user.is_active:
+            return token.user
+    return AnonymousUser()
+
+
+def redeem(ticket: str) -> Redeemed | None:
+    """Use ``ticket``: what it was for, or None if it is forged, expired, used or void."""
+    try:
+        nonce = signing.TimestampSigner(salt=_SALT).unsign(
+            ticket, max_age=int(livebell_settings.TICKET_MAX_AGE_SECONDS)
+        )
+    except signing.BadSignature:  # SignatureExpired included
+        return None
+    with transaction.atomic():
+        row = (
+            SocketTicket.objects.select_for_update()
+            .filter(digest=_digest(nonce), expires_at__gte=timezone.now())
+            .first()
+        )
+        if row is None or not SocketTicket.objects.filter(pk=row.pk).delete()[0]:
+            return None
+    user = credential_user(row.session_key or None, row.token_key or None)
+    if not user.is_authenticated or user.pk != row.user_id:
+        return None
+    return Redeemed(user, row.session_key or None, row.token_key or None)
+
+
+async def aredeem(ticket: str) -> Redeemed | None:
+    """:func:`redeem` from the event loop."""
+    result: Redeemed | None = await database_sync_to_async(redeem)(ticket)
+    return result
+
+
+def revoke_session(user_id: Any, session_key: str) -> None:
+    """Delete the unused tickets asked with a session (it is being logged out)."""
+    SocketTicket.objects.filter(user_id=user_id, session_key=session_key).delete()

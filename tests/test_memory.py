@@ -1,0 +1,121 @@
+"""What one socket can make a real server hold is bounded (defect 1 of the hardening issue).
+
+The attack: a client asks for large catch-ups (more than the kernel's socket
+buffers hold) and stops reading, so the server's sends block, and meanwhile it
+sends large frames as fast as TCP takes them. Before, the consumer read every
+frame into an unbounded mailbox while its sends waited (the server held what the
+client sent: +115 MB for 100 MB, +63 MB after it left). Now it reads a few
+frames ahead only, so TCP holds the client back, and the send that does not
+complete within ``SEND_TIMEOUT_SECONDS`` closes the socket with 1013.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+
+from tests.adversary import (
+    CRASH_MARKERS,
+    open_ws,
+    report,
+    sample_rss,
+    seed_notifications,
+    small_receive_buffer_socket,
+)
+from tests.conftest import session_cookie
+from tests.processes import WS_MAX_SIZE, AsgiServer
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+
+MIB = 1024 * 1024
+SEND_TIMEOUT = 3.0
+ATTACK_BYTES = 100 * MIB
+# Frames just under the transport's cap: the most a frame can carry.
+FRAME = b"x" * (WS_MAX_SIZE - 1024)
+HELD_AT_MOST = 40 * MIB
+
+
+@pytest.fixture
+def server() -> Iterator[AsgiServer]:
+    started = AsgiServer(
+        {"BACKEND": "channels.layers.InMemoryChannelLayer"},
+        livebell={"SEND_TIMEOUT_SECONDS": SEND_TIMEOUT},
+        log_level="INFO",
+    )
+    yield started
+    started.kill()
+
+
+async def test_a_client_that_stops_reading_cannot_pin_memory(
+    server: AsgiServer, make_user: Any
+) -> None:
+    bob = await sync_to_async(make_user)("bob")
+    # A catch-up of 500 notifications of 7 kB each: 3.5 MB the client will not read.
+    await sync_to_async(seed_notifications)(bob, 500, data_bytes=7000)
+    cookie = await sync_to_async(session_cookie)(bob)
+    await asyncio.sleep(0.5)
+    baseline = server.rss_bytes()
+
+    ws = await open_ws(
+        server,
+        cookie,
+        query="last_id=0",
+        sock=small_receive_buffer_socket(server),
+        max_queue=1,  # the client library stops reading after one frame
+        max_size=None,
+    )
+    sent = 0
+    blocked_at: float | None = None
+    started = time.monotonic()
+    done = False
+    sampler = asyncio.create_task(sample_rss(server, lambda: done))
+    text = FRAME.decode()
+    try:
+        # Two more catch-ups of 3.5 MB: more than the kernel's buffers take.
+        for _ in range(2):
+            await ws.send('{"type": "resume", "last_id": 0}')
+        while sent < ATTACK_BYTES:
+            try:
+                await asyncio.wait_for(ws.send(text), 2)
+            except TimeoutError:
+                # TCP holds the client back: the server stopped reading.
+                blocked_at = time.monotonic()
+                break
+            sent += len(FRAME)
+    except websockets.ConnectionClosed:
+        pass
+    # The server gives up on the socket once its send has waited SEND_TIMEOUT.
+    await asyncio.sleep(SEND_TIMEOUT + 2)
+    done = True
+    peak = await sampler
+    log = server.log()
+    ws.transport.abort()  # the attacker leaves
+    await asyncio.sleep(1.0)
+    after = server.rss_bytes()
+
+    report(
+        "memory: client stops reading and sends 64 KiB frames",
+        {
+            "sent_MiB": round(sent / MIB, 1),
+            "baseline_MiB": round(baseline / MIB, 1),
+            "peak_growth_MiB": round((peak - baseline) / MIB, 1),
+            "after_close_growth_MiB": round((after - baseline) / MIB, 1),
+            "seconds_until_held_back": round((blocked_at or time.monotonic()) - started, 2),
+        },
+    )
+    assert blocked_at is not None, f"the server read all {sent / MIB:.0f} MiB the client sent"
+    assert sent < 10 * MIB, f"the server read {sent / MIB:.0f} MiB ahead of what it handled"
+    assert peak - baseline < HELD_AT_MOST, f"the server held {(peak - baseline) / MIB:.0f} MiB"
+    assert "code=1013 reason=send_timeout" in log, log
+    assert not any(marker in log for marker in CRASH_MARKERS), log
+
+    # The server goes on serving others.
+    fresh = await open_ws(server, cookie)
+    assert '"synced"' in await asyncio.wait_for(fresh.recv(), 5)
+    await fresh.close()
