@@ -4,6 +4,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from demo import views
+from livebell.health import health_view
+from livebell.metrics import metrics_view
 from livebell.views import NotificationsPage
 
 urlpatterns = [
@@ -35,6 +37,10 @@ urlpatterns = [
         ),
     ),
     path("api/notifications/", include("livebell.urls")),
+    # Operations, as docs/deployment.md shows: health for a load balancer, metrics for
+    # staff (or a scraper with LIVEBELL["METRICS_TOKEN"]).
+    path("livebell/health/", health_view, name="livebell-health"),
+    path("livebell/metrics/", metrics_view, name="livebell-metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
