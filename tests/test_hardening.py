@@ -262,7 +262,7 @@ def test_every_server_the_project_starts_caps_frames() -> None:
     """The test servers, the bench's and the docs' commands all pass --ws-max-size."""
     from bench.targets import _uvicorn
 
-    assert "--ws-max-size=65536" in _uvicorn("app", 1, ())
+    assert "--ws-max-size=65536" in _uvicorn(sys.executable, "app", 1, ())
     deployment = (ROOT / "docs" / "deployment.md").read_text()
     assert deployment.count("--ws-max-size 65536") >= 2  # uvicorn, and the gunicorn worker
     assert "--ws-max-size" in (ROOT / "docs" / "protocol.md").read_text()
