@@ -103,3 +103,27 @@ async def test_a_broadcast_reaches_every_socket_on_every_process_once(
         delivered = await assert_exactly_once(clients, users)
         assert delivered == 5 * len(users) * 2
         await asyncio.gather(*(client.stop() for client in all_clients(clients)))
+
+
+async def test_the_hub_renews_its_groups_before_redis_forgets_them(
+    private_redis: Any, amake_user: Any, settings: Any
+) -> None:
+    """RedisChannelLayer forgets group memberships after group_expiry: the hub adds
+    them again in time, so a long-lived process keeps receiving pushes and broadcasts."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [private_redis.url], "prefix": "expiry", "group_expiry": 2},
+        }
+    }
+    bob, carol = await amake_user("bob"), await amake_user("carol")
+    bobs, carols = await connect_synced(bob), await connect_synced(carol)
+    await asyncio.sleep(3.5)  # past the expiry: without renewal both groups are gone
+    [mine] = await anotify(bob, "to bob")
+    rows = await anotify([bob, carol], "to both")
+    assert (await receive_json(bobs, timeout=3))["notification"]["id"] == mine.pk
+    ids = {row.recipient_id: row.pk for row in rows}
+    assert (await receive_json(bobs, timeout=3))["notification"]["id"] == ids[bob.pk]
+    assert (await receive_json(carols, timeout=3))["notification"]["id"] == ids[carol.pk]
+    await bobs.disconnect()
+    await carols.disconnect()

@@ -20,6 +20,7 @@ from tests.conftest import (
     count_batches,
     open_socket,
     receive_json,
+    session_cookie,
 )
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -72,3 +73,53 @@ async def test_concurrent_connects_share_database_trips(
 async def test_a_scope_without_session_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="SessionMiddlewareStack"):
         await auth.ascope_user({"type": "websocket"})
+
+
+async def test_frames_go_past_channels_session_wrapper(
+    amake_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wrapper saves sessions on HTTP responses only; a socket's frames skip it."""
+    from channels.sessions import InstanceSessionWrapper
+
+    calls: list[str] = []
+    real = InstanceSessionWrapper.send
+
+    async def counting(self: Any, message: Any) -> Any:
+        calls.append(message["type"])
+        return await real(self, message)
+
+    monkeypatch.setattr(InstanceSessionWrapper, "send", counting)
+    bob = await amake_user("bob")
+    socket = await connect_synced(bob)
+    [row] = await anotify(bob, "hello")
+    assert (await receive_json(socket))["notification"]["id"] == row.pk
+    await socket.disconnect()
+    assert calls == []
+
+
+@pytest.mark.django_db
+def test_a_batch_of_sessions_is_resolved_in_two_queries(
+    make_user: Any, django_assert_num_queries: Any
+) -> None:
+    """The sessions in one query, their users in another; the same answers as one by one."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    users = [make_user(f"u{i}") for i in range(20)]
+    keys = [session_cookie(user).split("=", 1)[1] for user in users]
+    inactive = users[3]
+    inactive.is_active = False
+    inactive.save(update_fields=["is_active"])
+    changed = users[5]
+    changed.set_password("another")
+    changed.save(update_fields=["password"])
+    keys += ["no-such-session", keys[0]]  # a missing key, and one socket more of u0
+    with django_assert_num_queries(2):
+        batched = auth._users([store(key) for key in keys])
+    one_by_one = [auth.session_user(store(key)) for key in keys]
+    assert [getattr(u, "pk", None) for u in batched] == [getattr(u, "pk", None) for u in one_by_one]
+    expected = [u.pk for u in users] + [None, users[0].pk]
+    expected[3] = expected[5] = None  # inactive; password changed since the login
+    assert [u.pk if u.is_authenticated else None for u in batched] == expected

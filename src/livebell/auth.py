@@ -52,7 +52,9 @@ from django.contrib.auth import (
     get_user_model,
     load_backend,
 )
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ValidationError
 from django.db import router, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -89,14 +91,87 @@ def session_user(session: Any) -> Any:
     mismatch does not flush the session and a fallback match does not re-key it:
     the browser's next HTTP request does that.
     """
+    return _users([session])[0]
+
+
+def _users(sessions: Sequence[Any]) -> list[Any]:
+    """:func:`session_user` of each session, in two queries for a batch of database
+    sessions whose users the ``ModelBackend`` loads (one per session otherwise)."""
+    _load_sessions(sessions)
+    claims = [_claim(session) for session in sessions]
+    users = _claimed_users([claim for claim in claims if claim is not None])
+    found = []
+    for session, claim in zip(sessions, claims, strict=True):
+        user = None if claim is None else users.get((claim[1], claim[0]))
+        found.append(_verified(session, user))
+    return found
+
+
+def _load_sessions(sessions: Sequence[Any]) -> dict[str, datetime]:
+    """Load the database sessions not loaded yet, in one query; their expiry times.
+
+    Does what the ``db`` and ``cached_db`` engines' ``load()`` does (an unexpired
+    row's decoded data, or an empty session without a key), for all at once.
+    """
+    from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
+
+    waiting: dict[str, list[Any]] = {}
+    for session in sessions:
+        key = getattr(session, "session_key", None)
+        if isinstance(session, DatabaseStore) and key and not hasattr(session, "_session_cache"):
+            waiting.setdefault(key, []).append(session)
+    if not waiting:
+        return {}
+    model = next(iter(waiting.values()))[0].model
+    rows = model.objects.filter(
+        session_key__in=list(waiting), expire_date__gt=timezone.now()
+    ).values_list("session_key", "session_data", "expire_date")
+    expiries = {}
+    for key, data, expires in rows:
+        expiries[key] = expires
+        for session in waiting.pop(key):
+            session._session_cache = session.decode(data)
+    for missing in waiting.values():  # expired, deleted, or never there
+        for session in missing:
+            session._session_key = None
+            session._session_cache = {}
+    return expiries
+
+
+def _claim(session: Any) -> tuple[Any, str] | None:
+    """The user id and backend a session names, if the backend is still configured."""
     try:
         user_id = get_user_model()._meta.pk.to_python(session[SESSION_KEY])
         backend_path = session[BACKEND_SESSION_KEY]
-    except KeyError:
-        return AnonymousUser()
+    except (KeyError, ValidationError):
+        return None
     if backend_path not in settings.AUTHENTICATION_BACKENDS:
-        return AnonymousUser()
-    user = load_backend(backend_path).get_user(user_id)
+        return None
+    return user_id, backend_path
+
+
+def _claimed_users(claims: Sequence[tuple[Any, str]]) -> dict[tuple[str, Any], Any]:
+    """The users the claims name, by (backend, id): one query for the ``ModelBackend``'s."""
+    users: dict[tuple[str, Any], Any] = {}
+    for backend_path in {path for _, path in claims}:
+        backend = load_backend(backend_path)
+        ids = list({user_id for user_id, path in claims if path == backend_path})
+        if isinstance(backend, ModelBackend) and type(backend).get_user is ModelBackend.get_user:
+            # ModelBackend.get_user, for many users at once.
+            model = get_user_model()
+            for user in model._default_manager.filter(pk__in=ids):
+                if backend.user_can_authenticate(user):
+                    users[(backend_path, user.pk)] = user
+        else:
+            for user_id in ids:
+                found = backend.get_user(user_id)
+                if found is not None:
+                    users[(backend_path, user_id)] = found
+    return users
+
+
+def _verified(session: Any, user: Any) -> Any:
+    """``user`` if the session's auth hash is still theirs, else ``AnonymousUser``."""
     if user is None:
         return AnonymousUser()
     if hasattr(user, "get_session_auth_hash"):
@@ -109,10 +184,6 @@ def session_user(session: Any) -> Any:
         ):
             return AnonymousUser()
     return user
-
-
-def _users(sessions: Sequence[Any]) -> list[Any]:
-    return [session_user(session) for session in sessions]
 
 
 _resolve: Coalescer[Any, Any] = Coalescer(_users, max_batch=MAX_BATCH)
@@ -148,42 +219,25 @@ class SessionCheck:
 
 def _check_sessions(requests: Sequence[tuple[str | None, Any]]) -> list[SessionCheck]:
     engine = import_module(settings.SESSION_ENGINE)
-    expiries = _expiries([key for key, _ in requests if key])
+    # Fresh stores: the scope's copies were loaded when the sockets connected.
+    stores = [engine.SessionStore(key) if key else None for key, _ in requests]
+    present = [store for store in stores if store is not None]
+    expiries = _load_sessions(present)
+    users = iter(_users(present))
     checks = []
-    for session_key, user_id in requests:
-        if not session_key:
+    for store, (session_key, user_id) in zip(stores, requests, strict=True):
+        if store is None:
             checks.append(SessionCheck(valid=False, exists=False, expires_at=None))
             continue
-        # A fresh store: the scope's copy was loaded when the socket connected.
-        store = engine.SessionStore(session_key)
-        user = session_user(store)
+        user = next(users)
         checks.append(
             SessionCheck(
                 valid=bool(user.is_authenticated) and user.pk == user_id,
                 exists=bool(list(store.keys())),
-                expires_at=expiries.get(session_key),
+                expires_at=expiries.get(session_key) if session_key else None,
             )
         )
     return checks
-
-
-def _expiries(session_keys: list[str]) -> dict[str, datetime]:
-    """Expiry times of database-backed sessions (the engines that store one)."""
-    if (
-        settings.SESSION_ENGINE
-        not in (
-            "django.contrib.sessions.backends.db",
-            "django.contrib.sessions.backends.cached_db",
-        )
-        or not session_keys
-    ):
-        return {}
-    from django.contrib.sessions.models import Session
-
-    found = Session.objects.filter(
-        session_key__in=session_keys, expire_date__gt=timezone.now()
-    ).values_list("session_key", "expire_date")
-    return dict(found)
 
 
 _checks: Coalescer[tuple[str | None, Any], SessionCheck] = Coalescer(

@@ -35,6 +35,7 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from channels.sessions import InstanceSessionWrapper
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone, translation
@@ -121,7 +122,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         """
         self.scope = scope
         self.channel_layer = None
-        self._asgi_send = send
+        self._asgi_send = _past_session_wrapper(send)
         self.base_send = self._send_to_client
         self.mailbox: asyncio.Queue[Any] = asyncio.Queue()
         self._read_credit = asyncio.Semaphore(READ_AHEAD)
@@ -507,6 +508,22 @@ def _expiry(session: Any) -> datetime | None:
     except Exception:  # a session engine without expiry dates
         return None
     return expiry
+
+
+def _past_session_wrapper(send: Any) -> Any:
+    """The ASGI ``send`` under Channels' ``SessionMiddleware``, when that wraps it.
+
+    The wrapper saves the session when an HTTP response starts; for a WebSocket it
+    saves nothing, but reads the session's ``modified`` and ``is_empty()`` through a
+    ``LazyObject`` on every frame — a tenth of the server's time in a broadcast
+    (py-spy, docs/benchmarks.md). A WebSocket message goes straight to the server.
+    """
+    wrapper = getattr(send, "__self__", None)
+    if isinstance(wrapper, InstanceSessionWrapper) and not any(
+        kind.startswith("websocket.") for kind in wrapper.save_message_types
+    ):
+        return wrapper.real_send
+    return send
 
 
 def reader_language(scope: dict[str, Any]) -> str:

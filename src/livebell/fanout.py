@@ -80,6 +80,7 @@ class Hub:
         #: What each user's sockets in this process share, by the user's group.
         self.limits = UserLimitsTable(new_user_limits)
         self._reader: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
         # Serialises joining and leaving groups, so that a user's group is
         # never left while another of their sockets is joining it.
         self._lock = asyncio.Lock()
@@ -139,10 +140,34 @@ class Hub:
         self.channel = await self.layer.new_channel()
         await self.layer.group_add(fanout_group(), self.channel)
         self._reader = asyncio.create_task(self._read(self.channel), name="livebell-hub")
+        # channels_redis.core.RedisChannelLayer forgets a group membership after its
+        # group_expiry (a day by default) unless it is added again; the pub/sub layer
+        # has no expiry. Without this, a process running for longer than that would
+        # stop receiving broadcasts, and then its long-lived users' pushes.
+        expiry = getattr(self.layer, "group_expiry", None)
+        if isinstance(expiry, (int, float)) and expiry > 0:
+            self._refresher = asyncio.create_task(
+                self._refresh(self.channel, expiry / 2), name="livebell-hub-refresh"
+            )
+
+    async def _refresh(self, channel: str, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._rejoin(channel)
+            except Exception as exc:  # the layer down: the reader rejoins once it is back
+                logger.warning(
+                    "livebell: could not renew the group memberships (%s: %s)",
+                    type(exc).__name__,
+                    exc,
+                )
 
     async def _stop(self) -> None:
         channel, reader = self.channel, self._reader
         self.channel, self._reader = None, None
+        refresher, self._refresher = self._refresher, None
+        if refresher is not None:
+            refresher.cancel()
         if reader is not None:
             reader.cancel()
         if channel is not None:
