@@ -159,8 +159,10 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                         self._arrived = arrived
                         await self._handle(message)
                 # One message per turn of the event loop: a socket with a full mailbox
-                # (a flooder) must not starve the process's other sockets.
-                await asyncio.sleep(0)
+                # (a flooder) must not starve the process's other sockets. With an
+                # empty mailbox, get() above gives the turn away by itself.
+                if not self.mailbox.empty():
+                    await asyncio.sleep(0)
         except StopConsumer:
             pass
         finally:
