@@ -60,7 +60,7 @@ class Target:
 
     @property
     def server_pids(self) -> list[int]:
-        return [self.server.pid, *(server.pid for server, _ in self.more)]
+        return [self.server.serving_pid, *(server.serving_pid for server, _ in self.more)]
 
     def url(self, path: str) -> str:
         """The socket URL; ``{p}``, each socket's server port, when there are several."""
@@ -173,8 +173,10 @@ class Harness:
                 cwd=spec.cwd,
             )
             started.append((server, port))
-        for server, port in started:
+        for (server, port), spec in zip(started, specs, strict=True):
             wait_for_port(port, server, SERVER_START_SECONDS)
+            if spec.server == "granian":
+                server.adopt_worker()
         return started
 
     def restart_servers(self, targets: list[Target]) -> None:
@@ -318,7 +320,7 @@ class Harness:
         """
         phase = self.next_phase()
         drain = self.sizes.drain_seconds
-        pids = {"server": target.server.pid, "sender": target.sender.pid}
+        pids = {"server": target.server.serving_pid, "sender": target.sender.pid}
         with self.profiler.around(f"{phase_name} {target.name}", pids):
             meter = self.meter(target)
             sent = target.sender.call(

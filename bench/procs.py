@@ -151,6 +151,33 @@ class Service:
     def pid(self) -> int:
         return self.proc.pid
 
+    @property
+    def serving_pid(self) -> int:
+        """The process that does the work: this one, or the worker it spawned
+        (:meth:`adopt_worker`), whose CPU and memory are the server's."""
+        return self._worker_pid or self.proc.pid
+
+    _worker_pid: int | None = None
+
+    def adopt_worker(self) -> None:
+        """Measure this process's one child instead of it: a supervisor (granian) that
+        runs the app in a worker process of its own.
+
+        Raises:
+            RuntimeError: it has no child, or more than one.
+        """
+        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        deadline = time.monotonic() + 10
+        children: list[int] = []
+        while time.monotonic() < deadline:
+            children = [int(pid) for pid in path.read_text().split()]
+            if children:
+                break
+            time.sleep(0.05)
+        if len(children) != 1:
+            raise RuntimeError(f"{self.name}: expected one worker process, found {children}")
+        self._worker_pid = children[0]
+
     def check_running(self) -> None:
         """Raise, with the end of its log, if the process has exited."""
         code = self.proc.poll()

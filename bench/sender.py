@@ -387,6 +387,9 @@ class Sender:
         order (empty for a target that stores nothing). Then closes this process's
         database connection, so that the bench can read the database's counters.
         """
+        # A fresh connection too: reading the counters of another target's W4 ended
+        # every connection of the run, this process's included.
+        self.backend.release()
         start = now_ns()
         ids: dict[str, list[Any]] = {}
         for _ in range(count):

@@ -91,6 +91,7 @@ FULL = Sizes(
         "reference",
         "reference-core",
         "raw",
+        "livebell-granian",
         "openwisp",
         "community",
         "livebell-2",
@@ -129,7 +130,7 @@ FULL = Sizes(
 # takes a minute the first time, and CI runs this.
 QUICK = Sizes(
     name="quick",
-    targets=("livebell", "reference", "raw", "livebell-2-shards"),
+    targets=("livebell", "reference", "raw", "livebell-granian", "livebell-2-shards"),
     users=50,
     w1_saturation_broadcasts=5,
     w1_latency_broadcasts=4,

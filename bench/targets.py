@@ -105,6 +105,36 @@ def _uvicorn(python: str, app: str, port: int, options: tuple[str, ...]) -> list
     ]
 
 
+def _granian(python: str, app: str, port: int, options: tuple[str, ...]) -> list[str]:
+    """granian (a Rust HTTP and WebSocket server) on the same app, one worker process.
+
+    It has no WebSocket frame-size option: livebell's own ``MAX_FRAME_BYTES`` is the
+    only cap (docs/deployment.md).
+    """
+    return [
+        python,
+        "-m",
+        "granian",
+        "--interface=asgi",
+        f"--host={LOOPBACK}",
+        f"--port={port}",
+        "--workers=1",
+        "--runtime-mode=st",
+        "--loop=uvloop",
+        "--http=1",
+        "--ws",
+        # A socket is a request to granian: its default (the backlog) would hold
+        # every socket past 1,024 in the queue.
+        "--backlog=4096",
+        "--backpressure=100000",
+        "--http1-buffer-size=16384",
+        "--no-access-log",
+        "--log-level=warning",
+        *options,
+        app,
+    ]
+
+
 @dataclass(frozen=True)
 class TargetSpec:
     """One server under test and the client's view of it."""
@@ -146,6 +176,8 @@ class TargetSpec:
     project: str = "livebell"
     # Shown in the scale-out table (processes and Redis servers) instead of the main one.
     scale_out: bool = False
+    # The ASGI server: "uvicorn" or "granian".
+    server: str = "uvicorn"
 
     @property
     def serves(self) -> bool:
@@ -159,6 +191,8 @@ class TargetSpec:
     def server_argv(self, python: str, port: int) -> list[str]:
         if self.asgi_app is None:
             return [python, "-m", "bench.raw_server", f"--port={port}"]
+        if self.server == "granian":
+            return _granian(python, self.asgi_app, port, self.server_options)
         return _uvicorn(python, self.asgi_app, port, self.server_options)
 
 
@@ -201,6 +235,15 @@ TARGETS: dict[str, TargetSpec] = {
                 scale_out=True,
             )
             for n in (2, 4)
+        ),
+        # The same app served by granian instead of uvicorn (docs/deployment.md).
+        replace(
+            LIVEBELL,
+            name="livebell-granian",
+            title="livebell on granian",
+            server="granian",
+            server_options=(),
+            workloads=frozenset({"W1", "W2", "W3", "W4"}),
         ),
         # 2 processes on a channel layer sharded over 2 Redis servers (its ``hosts``).
         replace(

@@ -201,7 +201,7 @@ def w3_connections(h: Harness, target: Target, *, deflate: bool) -> None:
     h.connect(target, f"{pool}-warm", path, WARM_UP_SOCKETS, deflate=deflate)
     h.close(f"{pool}-warm")
     time.sleep(0.3)
-    pid = target.server.pid
+    pid = target.server.serving_pid
     before = rss_kib(pid)
     label = f"W3 connect{' (deflate)' if deflate else ''}"
     with h.profiler.around(f"{label} {target.name}", {"server": pid}):
@@ -284,7 +284,7 @@ def w4_reconnect_storm(h: Harness, target: Target) -> None:
     """
     s = h.sizes
     n, k, pool = s.w4_sockets, s.w4_missed, "w4"
-    server = target.server.pid
+    server = target.server.serving_pid
     h.connect(target, pool, target.spec.broadcast_path, n, synced=True)
     try:
         with_pool = socket_count(server)
@@ -580,7 +580,7 @@ def w5_idle_sockets(h: Harness, target: Target) -> None:
                 section,
                 f"N={held:,}: server RSS, MiB",
                 target.name,
-                rss_kib(target.server.pid) / 1024,
+                rss_kib(target.server.serving_pid) / 1024,
                 fmt=MS,
             )
     finally:
