@@ -174,6 +174,12 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             if self._counted_open:
                 metrics.SOCKETS_OPEN.dec()
             await self.leave_hub()
+            # Break the consumer's reference cycles (a bound method of its own kept
+            # on it, the connection's): freed now by reference counting, a closed
+            # socket leaves nothing for a full garbage collection, which scans every
+            # object in the process and stalls the event loop while it does.
+            self.base_send = self._asgi_send = None
+            self.connection = None
 
     async def _pump(self, receive: Any) -> None:
         """Move the client's messages into the mailbox, ``READ_AHEAD`` at most at a time."""
