@@ -178,7 +178,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             # on it, the connection's): freed now by reference counting, a closed
             # socket leaves nothing for a full garbage collection, which scans every
             # object in the process and stalls the event loop while it does.
-            self.base_send = self._asgi_send = None
+            del self.base_send, self._asgi_send
             self.connection = None
 
     async def _pump(self, receive: Any) -> None:
