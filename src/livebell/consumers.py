@@ -42,6 +42,7 @@ from django.utils import timezone, translation
 from django.utils.translation import trans_real
 
 from livebell import auth, fanout, inbox, metrics, protocol, tickets
+from livebell._deadlines import deadline
 from livebell.catchup import acatch_up
 from livebell.conf import livebell_settings
 from livebell.connection import (
@@ -259,7 +260,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         else:
             timeout = float(livebell_settings.SEND_TIMEOUT_SECONDS)
         try:
-            async with asyncio.timeout(timeout):
+            with deadline(timeout):
                 await self._asgi_send(message)
         except TimeoutError:
             raise SendTimedOut from None
