@@ -226,6 +226,14 @@ def peer_version(python: Path | None, package: str) -> str:
 
 def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) -> Results:
     notes: list[str] = []
+    # A target none of whose workloads was chosen is not started (it has no users).
+    wanted = set(sizes.workloads)
+    chosen = tuple(
+        n
+        for n in sizes.targets
+        if TARGETS[n].workloads & wanted or (n == "raw" and "ceiling" in wanted)
+    )
+    sizes = sizes.with_overrides(targets=chosen)
     sizes, pythons = prepare_peers(sizes, notes, lambda line: print(line, flush=True))
     results = Results(
         sizes.targets,
