@@ -98,6 +98,13 @@ class LivebellBackend(DjangoBackend):
         self.everybody = model.objects.filter(pk__in=user_ids)
         by_id = {user.pk: user for user in self.everybody}
         self.users = [by_id[pk] for pk in user_ids]
+        # Import and make the channel layer now, as the reference's backend does, not
+        # in the first measured notify().
+        from channels.layers import get_channel_layer
+
+        from livebell.conf import livebell_settings
+
+        get_channel_layer(livebell_settings.CHANNEL_LAYER)
 
     def broadcast(self, marker: Marker) -> None:
         from livebell import notify
