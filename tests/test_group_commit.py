@@ -36,6 +36,15 @@ async def test_concurrent_calls_share_a_transaction_and_chain_per_user(
     for i, rows in enumerate(results):  # each call gets its own rows, nobody else's
         assert [r.verb for r in rows] == [f"n{i}"] * len(rows)
         assert {r.recipient_id for r in rows} == ({bob.pk} if i % 3 else {bob.pk, carol.pk})
+    # Each returned row's id is the stored row that holds its verb, data and recipient.
+    stored = {n.pk: n async for n in Notification.objects.all()}
+    for rows in results:
+        for row in rows:
+            assert (stored[row.pk].verb, stored[row.pk].data, stored[row.pk].recipient_id) == (
+                row.verb,
+                row.data,
+                row.recipient_id,
+            )
 
     bob_ids = [r.pk for rows in results for r in rows if r.recipient_id == bob.pk]
     frames = [await receive_json(bob_tab) for _ in bob_ids]

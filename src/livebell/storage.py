@@ -8,7 +8,9 @@ A notification to N users is N rows that differ only in their recipient (and
 id). Django's ``bulk_create`` would prepare every field of every row in Python
 (about 0.1 s per 1,000 rows on PostgreSQL); here each notification's values are
 prepared once, and the rows are written with plain multi-row INSERTs, each
-row's parameters being that one prepared list with its recipient filled in.
+row's parameters being that one prepared list with its recipient filled in (on
+PostgreSQL, with arrays that ``unnest()`` turns into rows: short statements that
+psycopg does not parse again at each call).
 """
 
 from __future__ import annotations
@@ -161,11 +163,11 @@ def _insert_rows(
     connection = connections[using]
     if connection.vendor == "postgresql":
         # Many recipients: one array parameter. Many small plans (concurrent
-        # anotify() calls): one VALUES list for all of them, one round trip.
+        # anotify() calls): one array per column for all of them, one round trip.
         many = [plan for plan in plans if len(plan.recipient_ids) >= ARRAY_MIN_RECIPIENTS]
         few = [plan for plan in plans if len(plan.recipient_ids) < ARRAY_MIN_RECIPIENTS]
         new_ids = {id(plan): _insert_postgresql(plan, connection) for plan in many}
-        in_order = iter(_insert(few, connection, returning=True) if few else ())
+        in_order = iter(_insert_columns_postgresql(few, connection) if few else ())
         for plan in few:
             new_ids[id(plan)] = {rid: next(in_order) for rid in plan.recipient_ids}
         return [
@@ -270,6 +272,42 @@ def _insert_postgresql(plan: RowPlan, connection: Any) -> dict[Any, int]:
             ]
             cursor.execute(sql, [*shared, chunk])
             ids.update((recipient, pk) for pk, recipient in cursor.fetchall())
+    return ids
+
+
+def _insert_columns_postgresql(plans: Sequence[RowPlan], connection: Any) -> list[int]:
+    """PostgreSQL: the rows of many small plans as one array per column, one short
+    statement per ``BATCH_SIZE`` rows; their new ids in row order.
+
+    A VALUES list would take a parameter per column and row, a query that psycopg
+    parses in Python at each call (a sixth of a 64-call group commit's time). The
+    ids come back in the order of the arrays, which Django's own ``bulk_create``
+    relies on for its ``unnest()`` INSERT.
+    """
+    meta = Notification._meta
+    fields, recipient_field = _columns()
+    slot = fields.index(recipient_field)
+    quote = connection.ops.quote_name
+    arrays = ", ".join(f"CAST(%s AS {f.db_type(connection)}[])" for f in fields)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"SELECT * FROM unnest({arrays}) RETURNING {quote(meta.pk.column)}"
+    )
+    rows = []
+    for plan in plans:
+        shared = _prepared(plan, fields, connection)
+        for recipient_id in plan.recipient_ids:
+            row = shared.copy()
+            row[slot] = recipient_field.get_db_prep_save(recipient_id, connection)
+            rows.append(row)
+    size = max(1, int(livebell_settings.BATCH_SIZE))
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            cursor.execute(
+                sql, [list(column) for column in zip(*rows[start : start + size], strict=True)]
+            )
+            ids.extend(row[0] for row in cursor.fetchall())
     return ids
 
 
