@@ -240,7 +240,12 @@ def test_the_hub_hands_each_message_to_its_groups_local_sockets_only() -> None:
 
 # --- the coalescer --------------------------------------------------------------------
 
+# A coalescer runs its batches in Channels' database thread, which checks the thread's
+# database connections before and after each call: the tests need the database allowed.
+_database_thread = pytest.mark.django_db
 
+
+@_database_thread
 async def test_the_coalescer_batches_whoever_waits_and_a_lone_call_goes_at_once() -> None:
     batches: list[list[int]] = []
 
@@ -257,6 +262,7 @@ async def test_the_coalescer_batches_whoever_waits_and_a_lone_call_goes_at_once(
     assert batches[1:] == [[0, 1, 2], [3, 4, 5], [6]]
 
 
+@_database_thread
 async def test_a_failed_batch_fails_its_callers_and_the_next_batch_runs() -> None:
     def fail_on_13(requests: Any) -> list[int]:
         if 13 in requests:
@@ -269,6 +275,7 @@ async def test_a_failed_batch_fails_its_callers_and_the_next_batch_runs() -> Non
     assert await coalescer(2) == 2
 
 
+@_database_thread
 async def test_a_cancelled_caller_does_not_break_the_others() -> None:
     def identity(requests: Any) -> list[int]:
         return list(requests)
