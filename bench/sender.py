@@ -110,7 +110,6 @@ class LivebellBackend(DjangoBackend):
     """Stored notifications through ``livebell.notify()`` / ``anotify()``."""
 
     def init(self, user_ids: list[Any]) -> None:
-
         super().init(user_ids)
         self.everybody = users_query(user_ids)
         by_id = {user.pk: user for user in self.everybody}
@@ -140,7 +139,6 @@ class LivebellBackend(DjangoBackend):
 
     def to_each(self, user_ids: list[Any], marker: Marker) -> dict[str, Any]:
         """One ``notify()`` call: a row per user, inserted in batches, each pushed."""
-
         from livebell import notify
 
         users = users_query(user_ids)
@@ -200,7 +198,6 @@ class OpenwispBackend(DjangoBackend):
     """
 
     def init(self, user_ids: list[Any]) -> None:
-
         super().init(user_ids)
         self.everybody = users_query(user_ids)
         by_id = {str(user.pk): user for user in self.everybody}

@@ -1,8 +1,9 @@
 """Deadlines for awaits that almost never wait: one timer per event loop, not one per await.
 
 ``asyncio.timeout()`` arms a loop timer and cancels it around every await it
-guards: about 4 µs, which around every frame a socket sends was 5% of the
-server's time in a broadcast (py-spy, ``docs/benchmarks.md``). Yet a send to a
+guards: about 4 µs, which around every frame a socket sends was 6% of the
+server's samples in a broadcast and 11% in a reconnect storm (py-spy,
+``docs/benchmarks.md``). Yet a send to a
 client that reads never waits: the ASGI server's write buffer takes the frame at
 once, and the deadline only matters for the few sends that do wait, for a client
 that stopped reading. So :class:`deadline` only notes the deadline of the await
@@ -44,8 +45,6 @@ class _Watch:
 
 
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = weakref.WeakKeyDictionary()
-
-
 _last_watch: _Watch | None = None  # nearly always the one loop's
 
 
