@@ -16,7 +16,7 @@ psycopg does not parse again at each call).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -202,24 +202,29 @@ def _prepared(plan: RowPlan, fields: list[Any], connection: Any) -> list[Any]:
     return [f.get_db_prep_save(f.pre_save(plan.template, True), connection) for f in fields]
 
 
+def _row_values(
+    plans: Sequence[RowPlan], fields: list[Any], recipient_field: Any, connection: Any
+) -> Iterator[list[Any]]:
+    """Each row's database values for ``fields``, plan by plan, recipients in order: the
+    plan's values prepared once, with the row's recipient filled in."""
+    slot = fields.index(recipient_field)
+    for plan in plans:
+        shared = _prepared(plan, fields, connection)
+        for recipient_id in plan.recipient_ids:
+            row = shared.copy()
+            row[slot] = recipient_field.get_db_prep_save(recipient_id, connection)
+            yield row
+
+
 def _insert(plans: Sequence[RowPlan], connection: Any, *, returning: bool) -> list[int]:
     meta = Notification._meta
     fields, recipient_field = _columns()
-    slot = fields.index(recipient_field)
     quote = connection.ops.quote_name
     head = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES "
     )
     row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
     tail = f" RETURNING {quote(meta.pk.column)}" if returning else ""
-
-    def rows() -> Any:
-        for plan in plans:
-            shared = _prepared(plan, fields, connection)
-            for recipient_id in plan.recipient_ids:
-                row = shared.copy()
-                row[slot] = recipient_field.get_db_prep_save(recipient_id, connection)
-                yield row
 
     total = sum(len(plan.recipient_ids) for plan in plans)
     # SQLite allows 999 parameters per statement: about 90 rows.
@@ -232,7 +237,7 @@ def _insert(plans: Sequence[RowPlan], connection: Any, *, returning: bool) -> li
     ids: list[int] = []
     batch: list[list[Any]] = []
     with connection.cursor() as cursor:
-        for row in rows():
+        for row in _row_values(plans, fields, recipient_field, connection):
             batch.append(row)
             if len(batch) == size:
                 ids.extend(_execute(cursor, connection, head, row_sql, tail, batch, returning))
@@ -286,20 +291,13 @@ def _insert_columns_postgresql(plans: Sequence[RowPlan], connection: Any) -> lis
     """
     meta = Notification._meta
     fields, recipient_field = _columns()
-    slot = fields.index(recipient_field)
     quote = connection.ops.quote_name
     arrays = ", ".join(f"CAST(%s AS {f.db_type(connection)}[])" for f in fields)
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
         f"SELECT * FROM unnest({arrays}) RETURNING {quote(meta.pk.column)}"
     )
-    rows = []
-    for plan in plans:
-        shared = _prepared(plan, fields, connection)
-        for recipient_id in plan.recipient_ids:
-            row = shared.copy()
-            row[slot] = recipient_field.get_db_prep_save(recipient_id, connection)
-            rows.append(row)
+    rows = list(_row_values(plans, fields, recipient_field, connection))
     size = max(1, int(livebell_settings.BATCH_SIZE))
     ids: list[int] = []
     with connection.cursor() as cursor:
