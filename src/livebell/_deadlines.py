@@ -45,16 +45,6 @@ class _Watch:
 
 
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = weakref.WeakKeyDictionary()
-_last_watch: _Watch | None = None  # nearly always the one loop's
-
-
-def _watch_for(loop: asyncio.AbstractEventLoop) -> _Watch:
-    global _last_watch
-    watch = _watches.get(loop)
-    if watch is None:
-        watch = _watches[loop] = _Watch(loop)
-    _last_watch = watch
-    return watch
 
 
 class deadline:
@@ -77,9 +67,9 @@ class deadline:
         task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError("livebell: a deadline needs a running task")
-        watch = _last_watch
-        if watch is None or watch.loop is not loop:
-            watch = _watch_for(loop)
+        watch = _watches.get(loop)
+        if watch is None:
+            watch = _watches[loop] = _Watch(loop)
         self._watch, self._task = watch, task
         # A deadline inside a deadline (same task): the outer one is put back after.
         self._outer = watch.deadlines.get(task)
