@@ -85,8 +85,10 @@ def users_query(user_ids: list[Any]) -> Any:
 
     model = get_user_model()
     ordered = sorted(user_ids)
-    if all(isinstance(pk, int) for pk in ordered) and ordered == list(
-        range(ordered[0], ordered[0] + len(ordered))
+    if (
+        ordered
+        and all(isinstance(pk, int) for pk in ordered)
+        and ordered == list(range(ordered[0], ordered[0] + len(ordered)))
     ):
         return model.objects.filter(pk__range=(ordered[0], ordered[-1]))
     return model.objects.filter(pk__in=user_ids)
