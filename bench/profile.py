@@ -74,9 +74,12 @@ def summarise_raw(path: Path, top: int = 12) -> str:
 class Profiler:
     """Starts py-spy around the phases that match; keeps their summaries."""
 
-    def __init__(self, services: Services, match: str | None) -> None:
+    def __init__(self, services: Services, match: str | None, *, gil_only: bool = False) -> None:
         self.services = services
         self.match = match
+        # py-spy --gil: only the thread holding the interpreter lock, so a thread
+        # waiting on the database or the network does not hide where the CPU goes.
+        self.gil_only = gil_only
         self.binary = _py_spy() if match else ""
         self.summaries: list[str] = []
 
@@ -95,6 +98,7 @@ class Profiler:
                 [
                     *(self.binary, "record", f"--pid={pid}", "--format=raw", f"--output={out}"),
                     *(f"--rate={RATE_HZ}", "--nonblocking", "--function"),
+                    *(["--gil"] if self.gil_only else []),
                 ],
                 env={},
                 cwd=self.services.log_dir,

@@ -73,6 +73,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="TEXT",
         help='py-spy the server and sender in phases matching TEXT, e.g. "W2 sync saturation"',
     )
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: sample only the thread holding the GIL (py-spy --gil)",
+    )
     return parser.parse_args(argv)
 
 
@@ -109,7 +114,7 @@ def child_env(redis_url: str) -> dict[str, str]:
         # One secret for every process, so a session made by the fixtures logs in everywhere.
         DJANGO_SECRET_KEY="livebell-bench-not-secret",
         DJANGO_DEBUG="0",
-        PYTHONPATH=os.pathsep.join([str(REPO / "demo"), str(REPO)]),
+        PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO / "demo"), str(REPO)]),
     )
     return env
 
@@ -393,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"open-file limit {limit}; logs in {log_dir}", flush=True)
     try:
         with Services(log_dir) as services:
-            profiler = Profiler(services, args.profile)
+            profiler = Profiler(services, args.profile, gil_only=args.profile_gil)
             results = run(sizes, services, profiler, started)
     except (AgentError, RuntimeError, TimeoutError, OSError) as exc:
         print(f"\nbench failed: {exc}\nlogs kept in {log_dir}", file=sys.stderr)
