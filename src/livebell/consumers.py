@@ -137,6 +137,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self._arrived: float | None = None  # when the layer message being handled came
         self._opened_at = time.monotonic()
         self._check_timer: asyncio.TimerHandle | None = None
+        self._tally = metrics.tally()
         self.session_key: str | None = None
         self.token_key: str | None = None
         pump = asyncio.create_task(self._pump(receive))
@@ -279,8 +280,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             self._accepted = True
         elif kind == "websocket.send":
             text = message.get("text")
-            metrics.FRAMES_SENT.inc()
-            metrics.BYTES_SENT.inc(len(text) if text is not None else len(message["bytes"]))
+            self._tally.sent(len(text) if text is not None else len(message["bytes"]))
 
     # Channels' hooks.
 
@@ -410,9 +410,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if isinstance(decision, Send):
             await self.send(text_data=decision.frame)
             if decision.frame.startswith('{"type":"notification"'):
-                metrics.DELIVERIES.inc()
-                if self._arrived is not None:
-                    metrics.PUSH_SEND_LAG.observe(time.monotonic() - self._arrived)
+                arrived = self._arrived
+                self._tally.delivered(None if arrived is None else time.monotonic() - arrived)
         elif isinstance(decision, CatchUpFrom):
             limit = connection.catch_up_limit()
             result = await acatch_up(connection.user_id, decision.after, limit=limit)
