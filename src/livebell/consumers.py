@@ -408,7 +408,9 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if decision is None or connection is None:
             return
         if isinstance(decision, Send):
-            await self.send(text_data=decision.frame)
+            # Straight to the ASGI send: Channels' send() and its base class's add two
+            # coroutines per frame, 3 µs of a push's 12 (tests/bench micro-timings).
+            await self._send_to_client({"type": "websocket.send", "text": decision.frame})
             if decision.frame.startswith('{"type":"notification"'):
                 arrived = self._arrived
                 self._tally.delivered(None if arrived is None else time.monotonic() - arrived)
