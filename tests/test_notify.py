@@ -36,6 +36,48 @@ def test_stores_one_row_with_every_field(make_user: Any) -> None:
     assert stored.read_at is None and stored.unread
 
 
+@pytest.mark.parametrize("init_listener", [False, True])
+def test_returned_rows_are_the_stored_rows_whatever_listens_to_init(
+    make_user: Any, init_listener: bool
+) -> None:
+    from django.db.models import signals
+
+    bob, carol, alice = make_user("bob"), make_user("carol"), make_user("alice")
+    post = Post.objects.create(title="Hello")
+    initialised: list[Any] = []
+
+    def listener(sender: Any, instance: Any, **kwargs: Any) -> None:
+        initialised.append(instance)
+
+    if init_listener:  # rows must then be built through Model.__init__, which sends it
+        signals.post_init.connect(listener, sender=Notification)
+    try:
+        rows = notify([bob, carol], "liked your post", actor=alice, target=post, data={"k": [1]})
+    finally:
+        signals.post_init.disconnect(listener, sender=Notification)
+    if init_listener:
+        assert all(any(row is seen for seen in initialised) for row in rows)
+    fields = [f.attname for f in Notification._meta.concrete_fields]
+    stored = {n.pk: n for n in Notification.objects.all()}
+    for row in rows:
+        assert [getattr(row, name) for name in fields] == [
+            getattr(stored[row.pk], name) for name in fields
+        ]
+        assert (row._state.adding, row._state.db) == (False, "default")
+    # The objects the caller passed, without a query; a row saves as any other.
+    with CaptureQueriesContext(connection) as queries:
+        assert [(row.actor, row.recipient_id) for row in rows] == [
+            (alice, bob.pk),
+            (alice, carol.pk),
+        ]
+        assert rows[0].target_content_type.model == "post"
+    assert len(queries) == 0
+    rows[0].verb = "changed"
+    rows[0].save(update_fields=["verb"])
+    assert Notification.objects.get(pk=rows[0].pk).verb == "changed"
+    assert rows[0].recipient == bob
+
+
 def test_target_without_url_stores_empty_url(make_user: Any) -> None:
     tag = Tag.objects.create(name="django")
     [n] = notify(make_user("bob"), "tagged you", target=tag)
