@@ -350,6 +350,25 @@ async def test_an_inner_deadline_leaves_the_outer_one_in_force() -> None:
         await asyncio.Event().wait()
 
 
+# --- PostgreSQL array parameters ------------------------------------------------------
+
+from livebell._arrays import array_parameter  # noqa: E402
+
+
+def test_int_arrays_go_as_text_and_anything_else_as_a_list() -> None:
+    import uuid
+
+    assert array_parameter([3, 1, 20]) == "{3,1,20}"
+    assert array_parameter([]) == "{}"
+    assert array_parameter([-5, 2**40]) == "{-5,1099511627776}"
+    # psycopg quotes these itself; a bool's str() would be no PostgreSQL integer.
+    key = uuid.uuid4()
+    assert array_parameter([key]) == [key]
+    assert array_parameter(['a"b', "c,d"]) == ['a"b', "c,d"]
+    assert array_parameter([1, True]) == [1, True]
+    assert array_parameter((1, None)) == [1, None]
+
+
 # --- the per-frame metrics' tally -----------------------------------------------------
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest  # noqa: E402

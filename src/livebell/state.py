@@ -36,6 +36,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import connections, models, router, transaction
 
+from livebell._arrays import array_parameter
 from livebell.models import InboxState, Notification
 
 __all__ = [
@@ -220,7 +221,9 @@ def _locked(user_ids: Sequence[Any], using: str) -> dict[Any, RecipientState]:
         )
         with connection.cursor() as cursor:
             for chunk in _chunks(user_ids, LOCK_CHUNK):
-                cursor.execute(sql, [[key.get_db_prep_save(u, connection) for u in chunk]])
+                cursor.execute(
+                    sql, [array_parameter([key.get_db_prep_save(u, connection) for u in chunk])]
+                )
                 states.update((row[0], RecipientState(*row[1:])) for row in cursor.fetchall())
         return states
     for chunk in _chunks(user_ids, LOCK_CHUNK):
@@ -341,9 +344,11 @@ def _write_postgresql(items: Sequence[tuple[Any, RecipientState]], connection: A
             cursor.execute(
                 sql,
                 [
-                    [fields[0].get_db_prep_save(user_id, connection) for user_id, _ in chunk],
-                    [state.last_id for _, state in chunk],
-                    [state.unread_count for _, state in chunk],
-                    [state.revision for _, state in chunk],
+                    array_parameter(
+                        [fields[0].get_db_prep_save(user_id, connection) for user_id, _ in chunk]
+                    ),
+                    array_parameter([state.last_id for _, state in chunk]),
+                    array_parameter([state.unread_count for _, state in chunk]),
+                    array_parameter([state.revision for _, state in chunk]),
                 ],
             )
