@@ -306,7 +306,11 @@ def _insert_columns_postgresql(plans: Sequence[RowPlan], connection: Any) -> lis
     with connection.cursor() as cursor:
         for start in range(0, len(rows), size):
             cursor.execute(
-                sql, [list(column) for column in zip(*rows[start : start + size], strict=True)]
+                sql,
+                [
+                    array_parameter(column)
+                    for column in zip(*rows[start : start + size], strict=True)
+                ],
             )
             ids.extend(row[0] for row in cursor.fetchall())
     return ids
