@@ -409,7 +409,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return
         if isinstance(decision, Send):
             # Straight to the ASGI send: Channels' send() and its base class's add two
-            # coroutines per frame, 3 µs of a push's 12 (tests/bench micro-timings).
+            # coroutines per frame, 3 µs of a push's 12 (timed with 1,000 consumers in
+            # one process; docs/benchmarks.md, "Where the time went").
             await self._send_to_client({"type": "websocket.send", "text": decision.frame})
             if decision.frame.startswith('{"type":"notification"'):
                 arrived = self._arrived
