@@ -339,12 +339,7 @@ def _instances(plan: RowPlan, ids: Sequence[int], using: str) -> list[Notificati
     recipient), built from the plan without a query."""
     template = plan.template
     names = [f.attname for f in Notification._meta.concrete_fields]
-    # The actor and target type objects the caller passed: payloads need no query.
-    related = {
-        name: getattr(template, name)
-        for name, key in (("actor", "actor_id"), ("target_content_type", "target_content_type_id"))
-        if getattr(template, key) is not None
-    }
+    related = _related(template)
     if signals.pre_init.has_listeners(Notification) or signals.post_init.has_listeners(
         Notification
     ):
@@ -380,12 +375,14 @@ def _instances_initialised(
     return rows
 
 
-def _copy_related(template: Notification, row: Notification) -> None:
-    # The actor and target type objects the caller passed: payloads need no query.
-    if template.actor_id is not None:
-        row.actor = template.actor
-    if template.target_content_type_id is not None:
-        row.target_content_type = template.target_content_type
+def _related(template: Notification) -> dict[str, Any]:
+    """The actor and target type objects the caller passed, by field name: copied onto
+    each stored row, so that its payload needs no query."""
+    return {
+        name: getattr(template, name)
+        for name, key in (("actor", "actor_id"), ("target_content_type", "target_content_type_id"))
+        if getattr(template, key) is not None
+    }
 
 
 def _read_back(plans: Sequence[RowPlan], newest: dict[Any, int], using: str) -> list[Notification]:
@@ -405,9 +402,11 @@ def _read_back(plans: Sequence[RowPlan], newest: dict[Any, int], using: str) -> 
                 newest_last.setdefault(n.recipient_id, []).append(n)
     stored = []
     for plan in plans:
+        related = _related(plan.template)
         for recipient_id in plan.recipient_ids:
             # Popping from the end of each newest-first list hands them out oldest first.
             row = newest_last[recipient_id].pop()
-            _copy_related(plan.template, row)
+            for name, value in related.items():
+                setattr(row, name, value)
             stored.append(row)
     return stored
