@@ -24,13 +24,13 @@ async def assert_silent(communicator: Any, within: float = 0.3) -> None:
     assert await communicator.receive_nothing(timeout=within)
 
 
-async def redis_subscribers(group: str) -> int:
+async def redis_subscribers(group: str, url: str = REDIS_URL) -> int:
     """How many Redis connections listen to ``group`` (pub/sub layer only)."""
     from redis.asyncio import Redis
 
     # The layer names the Redis channel of a group; the count comes from Redis itself.
     channel = get_channel_layer()._get_layer()._get_group_channel_name(group)
-    async with Redis.from_url(REDIS_URL) as redis:
+    async with Redis.from_url(url) as redis:
         [(_, count)] = await redis.pubsub_numsub(channel)
     return int(count)
 
@@ -84,6 +84,72 @@ async def test_a_malformed_layer_message_does_not_stop_the_hub(
     assert caplog.text.count("ignored a layer message") == 3
     assert "Traceback" not in caplog.text
     await tab.disconnect()
+
+
+async def redis_command_calls(url: str, command: str) -> int:
+    """How many times ``command`` ran on the Redis at ``url`` (INFO commandstats)."""
+    from redis.asyncio import Redis
+
+    async with Redis.from_url(url) as redis:
+        stats = await redis.info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+@pytest.mark.parametrize("kind", ["redis_pubsub", "redis"])
+async def test_a_connect_storm_joins_its_users_groups_in_few_layer_calls(
+    private_redis: Any, amake_user: Any, settings: Any, kind: str
+) -> None:
+    """Sockets of 30 users connecting at once: on the pub/sub layer their groups are
+    a few SUBSCRIBEs, not one each (and the same when they close); on every layer
+    each user then gets their own pushes, once."""
+    settings.CHANNEL_LAYERS = {"default": layer_on(private_redis, kind)}
+    users = [await amake_user(f"user{i}") for i in range(30)]
+
+    async def subscribers_of(users: list[Any]) -> list[int]:
+        return [await redis_subscribers(user_group(u.pk), private_redis.url) for u in users]
+
+    subscribes = await redis_command_calls(private_redis.url, "subscribe")
+    tabs = await asyncio.gather(*(connect_synced(user) for user in users))
+    if kind == "redis_pubsub":
+        assert await redis_command_calls(private_redis.url, "subscribe") - subscribes <= 5
+        assert await subscribers_of(users) == [1] * 30
+    rows = await anotify(users, "to all")
+    ids = {row.recipient_id: row.pk for row in rows}
+    for tab, user in zip(tabs, users, strict=True):
+        assert (await receive_json(tab))["notification"]["id"] == ids[user.pk]
+    [mine] = await anotify(users[7], "to one")
+    assert (await receive_json(tabs[7]))["notification"]["id"] == mine.pk
+    for tab in tabs:
+        await assert_silent(tab, within=0.05)
+
+    unsubscribes = await redis_command_calls(private_redis.url, "unsubscribe")
+    await asyncio.gather(*(tab.disconnect() for tab in tabs))
+    hub = fanout.hub_for(get_channel_layer())
+    assert hub.members == {} and hub.channel is None
+    if kind == "redis_pubsub":
+        assert await redis_command_calls(private_redis.url, "unsubscribe") - unsubscribes <= 5
+        assert await subscribers_of(users) == [0] * 30
+
+
+async def test_a_socket_that_reconnects_while_its_last_one_closes_stays_subscribed(
+    layer_kind: str, amake_user: Any
+) -> None:
+    """The last socket's close (a leave) and a new socket's open (a join) of one user,
+    at once, in both orders: the user's group stays joined and pushes arrive."""
+    bob = await amake_user("bob")
+    for first_close in (True, False):
+        old = await connect_synced(bob)
+        if first_close:
+            _, new = await asyncio.gather(old.disconnect(), connect_synced(bob))
+        else:
+            new, _ = await asyncio.gather(connect_synced(bob), old.disconnect())
+        if layer_kind == "redis_pubsub":
+            assert await redis_subscribers(user_group(bob.pk)) == 1
+        [row] = await anotify(bob, "after the reconnect")
+        assert (await receive_json(new))["notification"]["id"] == row.pk
+        await new.disconnect()
+    if layer_kind == "redis_pubsub":
+        assert await redis_subscribers(user_group(bob.pk)) == 0
 
 
 @pytest.mark.parametrize("kind", ["redis_pubsub", "redis"])

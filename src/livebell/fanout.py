@@ -18,6 +18,12 @@ The hub also keeps what a user's sockets in the process share: their number
 (:attr:`Hub.limits`, :class:`livebell.ratelimit.UserLimits`). Both are per
 process: a cap across processes would need shared state.
 
+Joining and leaving groups goes in rounds: the joins and leaves of every socket
+that opens or closes while a round is under way make the next round, one call
+for all their groups (on the Redis pub/sub layer, one ``SUBSCRIBE``:
+:mod:`livebell._layer_groups`). A connect storm of new users costs a few
+Redis commands, not one per user.
+
 The hub decodes each layer message once (:func:`livebell.messages.decode`) and
 hands the typed messages to a socket through :meth:`Subscriber.deliver`, which
 must not block: the consumer queues them and handles one message at a time, so
@@ -34,7 +40,7 @@ from typing import Any, Protocol
 
 from channels.layers import BaseChannelLayer
 
-from livebell import messages, metrics
+from livebell import _layer_groups, messages, metrics
 from livebell.conf import livebell_settings
 from livebell.groups import fanout_group
 from livebell.messages import Message
@@ -81,8 +87,17 @@ class Hub:
         self.limits = UserLimitsTable(new_user_limits)
         self._reader: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
-        # Serialises joining and leaving groups, so that a user's group is
-        # never left while another of their sockets is joining it.
+        # The groups the layer routes to this process, and those to join or leave
+        # in the next round. One task at a time (the settler) changes the layer's
+        # memberships, a round of every join and leave waiting at that moment:
+        # when thousands of sockets connect at once, their groups are one
+        # SUBSCRIBE per round rather than one each (livebell._layer_groups).
+        self._subscribed: set[str] = set()
+        self._to_join: set[str] = set()
+        self._to_leave: set[str] = set()
+        self._next_round: asyncio.Future[None] | None = None
+        self._settler: asyncio.Task[None] | None = None
+        # Serialises the settler's rounds with the renewal of every membership.
         self._lock = asyncio.Lock()
 
     async def join(self, group: str, subscriber: Subscriber) -> int:
@@ -92,38 +107,79 @@ class Hub:
         message sent after that reaches the subscriber), how many local
         subscribers the group has now, this one included.
         """
-        async with self._lock:
-            if self.channel is None:
-                await self._start()
-            members = self.members.get(group)
-            if members is None:
-                assert self.channel is not None
-                await self.layer.group_add(group, self.channel)
-                members = self.members[group] = set()
-            members.add(subscriber)
-            return len(members)
+        members = self.members.setdefault(group, set())
+        members.add(subscriber)
+        if group not in self._subscribed:
+            self._to_join.add(group)
+            # Shielded: the round is shared; a socket that goes away while
+            # waiting leaves the group through leave(), like any other.
+            await asyncio.shield(self._round())
+        return len(members)
 
     async def leave(self, group: str, subscriber: Subscriber) -> None:
         """Stop delivering to ``subscriber``; leave the group with the user's last socket."""
-        async with self._lock:
-            members = self.members.get(group)
-            if members is None or subscriber not in members:
-                return
-            members.discard(subscriber)
-            if members:
-                return
-            del self.members[group]
-            channel = self.channel
-            if not self.members:
-                await self._stop()
-            assert channel is not None
+        members = self.members.get(group)
+        if members is None or subscriber not in members:
+            return
+        members.discard(subscriber)
+        if members:
+            return
+        del self.members[group]
+        self._to_leave.add(group)
+        try:
+            async with asyncio.timeout(LEAVE_TIMEOUT_SECONDS):
+                await asyncio.shield(self._round())
+        except Exception:
+            # The layer forgets the membership on its own (group expiry, or a
+            # Redis restart); a close must not fail because of it.
+            logger.warning("livebell: could not leave group %s", group, exc_info=True)
+
+    def _round(self) -> asyncio.Future[None]:
+        """The next round of joins and leaves, started if need be."""
+        if self._next_round is None:
+            self._next_round = asyncio.get_running_loop().create_future()
+        if self._settler is None:
+            self._settler = asyncio.create_task(self._settle(), name="livebell-hub-groups")
+        return self._next_round
+
+    async def _settle(self) -> None:
+        try:
+            while self._next_round is not None:
+                done, self._next_round = self._next_round, None
+                joins, self._to_join = self._to_join, set()
+                leaves, self._to_leave = self._to_leave, set()
+                try:
+                    async with self._lock:
+                        await self._apply(joins, leaves)
+                except Exception as exc:
+                    done.set_exception(exc)
+                    done.exception()  # its waiters may all be gone: not "never retrieved"
+                else:
+                    done.set_result(None)
+        finally:
+            self._settler = None
+
+    async def _apply(self, joins: set[str], leaves: set[str]) -> None:
+        """Leave the groups left by their last socket, then join the new ones."""
+        # A group may have been joined again since it was left, or left since it
+        # was joined: the members at this moment decide.
+        leaves = {group for group in leaves if group not in self.members}
+        joins = {group for group in joins if group in self.members} - self._subscribed
+        if leaves and self.channel is not None:
+            self._subscribed -= leaves
             try:
                 async with asyncio.timeout(LEAVE_TIMEOUT_SECONDS):
-                    await self.layer.group_discard(group, channel)
+                    await _layer_groups.group_discard_many(self.layer, sorted(leaves), self.channel)
             except Exception:
-                # The layer forgets the membership on its own (group expiry, or a
-                # Redis restart); a close must not fail because of it.
-                logger.warning("livebell: could not leave group %s", group, exc_info=True)
+                logger.warning("livebell: could not leave %d groups", len(leaves), exc_info=True)
+        if joins:
+            if self.channel is None:
+                await self._start()
+            assert self.channel is not None
+            await _layer_groups.group_add_many(self.layer, sorted(joins), self.channel)
+            self._subscribed |= joins
+        if not self.members and self.channel is not None:
+            await self._stop()
 
     def dispatch(self, layer_message: dict[str, Any]) -> None:
         """Hand the messages in one layer message to the local sockets they are for.
@@ -163,6 +219,7 @@ class Hub:
                 )
 
     async def _stop(self) -> None:
+        self._subscribed.clear()
         channel, reader = self.channel, self._reader
         self.channel, self._reader = None, None
         refresher, self._refresher = self._refresher, None
@@ -215,8 +272,9 @@ class Hub:
         async with self._lock:
             if self.channel != channel:
                 return  # stopped meanwhile
-            for group in [fanout_group(), *self.members]:
-                await self.layer.group_add(group, channel)
+            await _layer_groups.group_add_many(
+                self.layer, [fanout_group(), *sorted(self._subscribed)], channel
+            )
 
 
 # One hub per event loop and channel layer: layers hold per-loop connections.
