@@ -43,16 +43,7 @@ async def group_add_many(layer: BaseChannelLayer, groups: Sequence[str], channel
         name = inner._get_group_channel_name(group)
         inner.groups.setdefault(name, set()).add(channel)
         by_shard.setdefault(inner._get_shard(name), []).append(name)
-    for shard, names in by_shard.items():
-        async with shard._lock:
-            new = [name for name in dict.fromkeys(names) if name not in shard._subscribed_to]
-            if not new:
-                continue
-            shard._ensure_redis()
-            shard._ensure_receiver()
-            for chunk in _chunks(new):
-                await shard._pubsub.subscribe(*chunk)
-                shard._subscribed_to.update(chunk)
+    await _listen(by_shard, listening=True)
 
 
 async def group_discard_many(layer: BaseChannelLayer, groups: Sequence[str], channel: str) -> None:
@@ -72,16 +63,28 @@ async def group_discard_many(layer: BaseChannelLayer, groups: Sequence[str], cha
         if not channels:  # the layer's last channel in the group: stop listening
             del inner.groups[name]
             by_shard.setdefault(inner._get_shard(name), []).append(name)
+    await _listen(by_shard, listening=False)
+
+
+async def _listen(by_shard: dict[Any, list[str]], *, listening: bool) -> None:
+    """Subscribe each shard to its Redis channels (or unsubscribe), as its
+    ``subscribe()`` and ``unsubscribe()`` do, many channels per command."""
     for shard, names in by_shard.items():
         async with shard._lock:
-            gone = [name for name in dict.fromkeys(names) if name in shard._subscribed_to]
-            if not gone:
+            subscribed = shard._subscribed_to
+            change = [name for name in dict.fromkeys(names) if (name in subscribed) != listening]
+            if not change:
                 continue
             shard._ensure_redis()
             shard._ensure_receiver()
-            for chunk in _chunks(gone):
-                await shard._pubsub.unsubscribe(*chunk)
-                shard._subscribed_to.difference_update(chunk)
+            for start in range(0, len(change), MAX_CHANNELS_PER_COMMAND):
+                chunk = change[start : start + MAX_CHANNELS_PER_COMMAND]
+                if listening:
+                    await shard._pubsub.subscribe(*chunk)
+                    subscribed.update(chunk)
+                else:
+                    await shard._pubsub.unsubscribe(*chunk)
+                    subscribed.difference_update(chunk)
 
 
 def _pubsub_loop_layer(layer: BaseChannelLayer) -> Any | None:
@@ -99,8 +102,3 @@ def _pubsub_loop_layer(layer: BaseChannelLayer) -> Any | None:
     if not all(hasattr(shard, name) for shard in shards for name in _SHARD_INTERNALS):
         return None
     return inner
-
-
-def _chunks(names: list[str]) -> list[list[str]]:
-    step = MAX_CHANNELS_PER_COMMAND
-    return [names[i : i + step] for i in range(0, len(names), step)]
