@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.contrib.auth import get_user_model
 
 from livebell import anotify, fanout, notify
@@ -150,6 +150,33 @@ async def test_a_socket_that_reconnects_while_its_last_one_closes_stays_subscrib
         await new.disconnect()
     if layer_kind == "redis_pubsub":
         assert await redis_subscribers(user_group(bob.pk)) == 0
+
+
+class HangingLeaveLayer(InMemoryChannelLayer):  # type: ignore[misc]
+    """A layer whose ``group_discard`` never returns (a Redis that stopped answering)."""
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_layer_that_hangs_on_leave_does_not_hold_up_closes(
+    amake_user: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """Sockets closing while the layer hangs end within the leave timeout, the
+    failure logged once per round, and a socket opened afterwards gets its pushes."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.test_fanout.HangingLeaveLayer"}}
+    monkeypatch.setattr(fanout, "LEAVE_TIMEOUT_SECONDS", 0.3)
+    users = [await amake_user(f"user{i}") for i in range(5)]
+    tabs = await asyncio.gather(*(connect_synced(user) for user in users))
+    started = asyncio.get_running_loop().time()
+    async with asyncio.timeout(5):
+        await asyncio.gather(*(tab.disconnect() for tab in tabs))
+    assert asyncio.get_running_loop().time() - started < 2
+    assert 1 <= caplog.text.count("could not leave") <= 2
+    again = await connect_synced(users[0])
+    [row] = await anotify(users[0], "after the hang")
+    assert (await receive_json(again))["notification"]["id"] == row.pk
+    await again.disconnect()
 
 
 @pytest.mark.parametrize("kind", ["redis_pubsub", "redis"])

@@ -95,7 +95,7 @@ class Hub:
         self._subscribed: set[str] = set()
         self._to_join: set[str] = set()
         self._to_leave: set[str] = set()
-        self._next_round: asyncio.Future[None] | None = None
+        self._next_round: asyncio.Future[Exception | None] | None = None
         self._settler: asyncio.Task[None] | None = None
         # Serialises the settler's rounds with the renewal of every membership.
         self._lock = asyncio.Lock()
@@ -113,7 +113,9 @@ class Hub:
             self._to_join.add(group)
             # Shielded: the round is shared; a socket that goes away while
             # waiting leaves the group through leave(), like any other.
-            await asyncio.shield(self._round())
+            failure = await asyncio.shield(self._round())
+            if failure is not None:
+                raise failure
         return len(members)
 
     async def leave(self, group: str, subscriber: Subscriber) -> None:
@@ -126,16 +128,14 @@ class Hub:
             return
         del self.members[group]
         self._to_leave.add(group)
-        try:
-            async with asyncio.timeout(LEAVE_TIMEOUT_SECONDS):
-                await asyncio.shield(self._round())
-        except Exception:
-            # The layer forgets the membership on its own (group expiry, or a
-            # Redis restart); a close must not fail because of it.
-            logger.warning("livebell: could not leave group %s", group, exc_info=True)
+        # No timeout here: when thousands of sockets close at once, waiting for
+        # the round is waiting for the event loop. The round bounds its own calls
+        # to the layer, and a failure to leave is logged there, once per round.
+        await asyncio.shield(self._round())
 
-    def _round(self) -> asyncio.Future[None]:
-        """The next round of joins and leaves, started if need be."""
+    def _round(self) -> asyncio.Future[Exception | None]:
+        """The next round of joins and leaves, started if need be; its result is
+        what made its joins fail (None if nothing did)."""
         if self._next_round is None:
             self._next_round = asyncio.get_running_loop().create_future()
         if self._settler is None:
@@ -152,8 +152,7 @@ class Hub:
                     async with self._lock:
                         await self._apply(joins, leaves)
                 except Exception as exc:
-                    done.set_exception(exc)
-                    done.exception()  # its waiters may all be gone: not "never retrieved"
+                    done.set_result(exc)  # raised by the round's joins only
                 else:
                     done.set_result(None)
         finally:
@@ -170,8 +169,15 @@ class Hub:
             try:
                 async with asyncio.timeout(LEAVE_TIMEOUT_SECONDS):
                     await _layer_groups.group_discard_many(self.layer, sorted(leaves), self.channel)
-            except Exception:
-                logger.warning("livebell: could not leave %d groups", len(leaves), exc_info=True)
+            except Exception as exc:
+                # The layer forgets the memberships on its own (group expiry, or a
+                # Redis restart); a close must not fail because of it.
+                logger.warning(
+                    "livebell: could not leave %d groups (%s: %s)",
+                    len(leaves),
+                    type(exc).__name__,
+                    exc,
+                )
         if joins:
             if self.channel is None:
                 await self._start()
