@@ -6,10 +6,10 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from livebell import notify
+from livebell import notify, sending, storage
 from livebell.models import Notification
 from tests.testapp.models import Post, Tag
 
@@ -105,6 +105,48 @@ def test_ten_thousand_recipients_use_batched_inserts(django_user_model: Any) -> 
     # At most BATCH_SIZE (1000) rows per INSERT; SQLite's parameter limit splits further
     # (about 90 rows). Either way, a few statements, never one per row.
     assert 10 <= len(inserts) <= 10_000 // 50
+
+
+def test_plans_stored_together_keep_each_its_own_fields(make_user: Any, settings: Any) -> None:
+    """Several notifications in one store(), split into statements across plans: on
+    PostgreSQL the columns the statement's rows share go once, the others as arrays.
+    Every row must still hold its own plan's values in every column."""
+    settings.LIVEBELL = {"BATCH_SIZE": 3}
+    alice, *users = [make_user(name) for name in ("alice", "u0", "u1", "u2", "u3", "u4")]
+    post = Post.objects.create(title="Hello")
+    calls = [
+        sending._Call(users, "a", None, alice, post, {"k": 1}, None),
+        sending._Call(users[1], "b", None, None, None, None, "warning"),
+        sending._Call(users[2:4], "a", None, alice, post, {"k": 2}, None),
+        sending._Call(users[4], "a", None, alice, None, {"k": 1}, "error"),
+    ]
+    plans = [sending._draft(call) for call in calls]
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        rows, _ = storage.store(plans, "default")
+    inserts = [q for q in queries if q["sql"].lstrip().upper().startswith("INSERT")]
+    assert len(inserts) >= 3  # 9 rows, at most 3 per statement
+
+    fields = [f.attname for f in Notification._meta.concrete_fields]
+    stored = {n.pk: n for n in Notification.objects.all()}
+    assert len(stored) == len(rows) == 9
+    expected = [
+        (call.verb, user.pk, call.actor, call.target, call.data or {}, call.level or "info")
+        for call in calls
+        for user in (call.recipients if isinstance(call.recipients, list) else [call.recipients])
+    ]
+    for row, (verb, recipient_id, actor, target, data, level) in zip(rows, expected, strict=True):
+        assert [getattr(row, name) for name in fields] == [
+            getattr(stored[row.pk], name) for name in fields
+        ]
+        got = stored[row.pk]
+        assert (got.verb, got.recipient_id, got.actor, got.data, got.level) == (
+            verb,
+            recipient_id,
+            actor,
+            data,
+            level,
+        )
+        assert got.target == target
 
 
 def test_bulk_insert_without_returning_ids_reads_rows_back(make_user: Any) -> None:

@@ -16,6 +16,7 @@ psycopg does not parse again at each call).
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
@@ -31,10 +32,6 @@ from livebell.models import ACTORS_KEPT, Notification
 from livebell.state import Transition
 
 __all__ = ["RowPlan", "store"]
-
-# On PostgreSQL, a notification with at least this many recipients is inserted with
-# its recipients as one array parameter; smaller ones share one VALUES list.
-ARRAY_MIN_RECIPIENTS = 100
 
 
 class RowPlan(NamedTuple):
@@ -165,33 +162,21 @@ def _insert_rows(
     plan by plan, recipients in order."""
     connection = connections[using]
     if connection.vendor == "postgresql":
-        # Many recipients: one array parameter. Many small plans (concurrent
-        # anotify() calls): one array per column for all of them, one round trip.
-        many = [plan for plan in plans if len(plan.recipient_ids) >= ARRAY_MIN_RECIPIENTS]
-        few = [plan for plan in plans if len(plan.recipient_ids) < ARRAY_MIN_RECIPIENTS]
-        new_ids = {id(plan): _insert_postgresql(plan, connection) for plan in many}
-        in_order = iter(_insert_columns_postgresql(few, connection) if few else ())
-        for plan in few:
-            new_ids[id(plan)] = {rid: next(in_order) for rid in plan.recipient_ids}
-        return [
-            row
-            for plan in plans
-            for row in _instances(
-                plan, [new_ids[id(plan)][rid] for rid in plan.recipient_ids], using
-            )
-        ]
-    if connection.features.can_return_rows_from_bulk_insert:
-        in_order = iter(_insert(plans, connection, returning=True))
-        return [
-            row
-            for plan in plans
-            for row in _instances(plan, [next(in_order) for _ in plan.recipient_ids], using)
-        ]
-    # MySQL cannot return the new ids from a multi-row INSERT. The recipients are
-    # locked, so their rows above the newest ids so far are exactly the ones just
-    # inserted, and a recipient's rows got increasing ids in insertion order.
-    _insert(plans, connection, returning=False)
-    return _read_back(plans, newest, using)
+        new_ids = _insert_postgresql(plans, connection)
+    elif connection.features.can_return_rows_from_bulk_insert:
+        new_ids = _insert(plans, connection, returning=True)
+    else:
+        # MySQL cannot return the new ids from a multi-row INSERT. The recipients are
+        # locked, so their rows above the newest ids so far are exactly the ones just
+        # inserted, and a recipient's rows got increasing ids in insertion order.
+        _insert(plans, connection, returning=False)
+        return _read_back(plans, newest, using)
+    in_order = iter(new_ids)
+    return [
+        row
+        for plan in plans
+        for row in _instances(plan, [next(in_order) for _ in plan.recipient_ids], using)
+    ]
 
 
 def _columns() -> tuple[list[Any], Any]:
@@ -250,70 +235,112 @@ def _insert(plans: Sequence[RowPlan], connection: Any, *, returning: bool) -> li
     return ids
 
 
-def _insert_postgresql(plan: RowPlan, connection: Any) -> dict[Any, int]:
-    """PostgreSQL: one short statement per ``BATCH_SIZE`` recipients, whose ids go as
-    one array parameter; every other value is a parameter given once. (A VALUES
-    list would take 11 parameters per row, and psycopg parses such a long query
-    in Python each time.) Returns each recipient's new id."""
-    meta = Notification._meta
-    fields, recipient_field = _columns()
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    select = ", ".join(
-        "recipient" if f is recipient_field else f"CAST(%s AS {f.db_type(connection)})"
-        for f in fields
-    )
-    recipient_type = recipient_field.db_type(connection)
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {select} "
-        f"FROM unnest(CAST(%s AS {recipient_type}[])) AS batch(recipient) "
-        f"RETURNING {quote(meta.pk.column)}, {quote(recipient_field.column)}"
-    )
-    shared = _prepared(plan, [f for f in fields if f is not recipient_field], connection)
-    size = max(1, int(livebell_settings.BATCH_SIZE))
-    ids: dict[Any, int] = {}
-    with connection.cursor() as cursor:
-        for start in range(0, len(plan.recipient_ids), size):
-            chunk = [
-                recipient_field.get_db_prep_save(rid, connection)
-                for rid in plan.recipient_ids[start : start + size]
-            ]
-            cursor.execute(sql, [*shared, array_parameter(chunk)])
-            ids.update((recipient, pk) for pk, recipient in cursor.fetchall())
-    return ids
+def _insert_postgresql(plans: Sequence[RowPlan], connection: Any) -> list[int]:
+    """PostgreSQL: the plans' rows, one short statement per ``BATCH_SIZE`` rows; their
+    new ids in row order.
 
-
-def _insert_columns_postgresql(plans: Sequence[RowPlan], connection: Any) -> list[int]:
-    """PostgreSQL: the rows of many small plans as one array per column, one short
-    statement per ``BATCH_SIZE`` rows; their new ids in row order.
-
-    A VALUES list would take a parameter per column and row, a query that psycopg
-    parses in Python at each call (a sixth of a 64-call group commit's time). The
-    ids come back in the order of the arrays, which Django's own ``bulk_create``
-    relies on for its ``unnest()`` INSERT.
+    The rows go as arrays that ``unnest()`` turns into rows: one array for each
+    column whose value differs between the statement's rows (the recipient's
+    always), and one parameter for each column that is the same in all of them. A
+    broadcast is its recipients' ids as one array; a group commit of 64 calls, four
+    arrays (recipient, data, actors, time) instead of one per column, which psycopg
+    builds element by element in Python. A VALUES list would take a parameter per
+    column and row, a query that psycopg parses in Python at each call (a sixth of
+    a 64-call group commit's time). The ids come back in the order of the arrays,
+    which Django's own ``bulk_create`` relies on for its ``unnest()`` INSERT.
     """
-    meta = Notification._meta
     fields, recipient_field = _columns()
-    quote = connection.ops.quote_name
-    arrays = ", ".join(f"CAST(%s AS {f.db_type(connection)}[])" for f in fields)
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"SELECT * FROM unnest({arrays}) RETURNING {quote(meta.pk.column)}"
-    )
-    rows = list(_row_values(plans, fields, recipient_field, connection))
-    size = max(1, int(livebell_settings.BATCH_SIZE))
+    plan_fields = [f for f in fields if f is not recipient_field]
+    prepared = [
+        (
+            _prepared(plan, plan_fields, connection),
+            [recipient_field.get_db_prep_save(rid, connection) for rid in plan.recipient_ids],
+        )
+        for plan in plans
+    ]
     ids: list[int] = []
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), size):
+        for chunk in _chunks(prepared, max(1, int(livebell_settings.BATCH_SIZE))):
+            first = chunk[0][0]
+            shared = tuple(
+                all(_same(values[k], first[k]) for values, _ in chunk)
+                for k in range(len(plan_fields))
+            )
+            columns = [
+                array_parameter(
+                    [
+                        value
+                        for values, recipients in chunk
+                        for value in [values[k]] * len(recipients)
+                    ]
+                )
+                for k in range(len(plan_fields))
+                if not shared[k]
+            ]
+            recipients = array_parameter([rid for _, rids in chunk for rid in rids])
             cursor.execute(
-                sql,
-                [
-                    array_parameter(column)
-                    for column in zip(*rows[start : start + size], strict=True)
-                ],
+                _unnest_insert_sql(str(connection.alias), shared),
+                [*(first[k] for k in range(len(plan_fields)) if shared[k]), *columns, recipients],
             )
             ids.extend(row[0] for row in cursor.fetchall())
     return ids
+
+
+def _chunks(
+    prepared: list[tuple[list[Any], list[Any]]], size: int
+) -> Iterator[list[tuple[list[Any], list[Any]]]]:
+    """``(values, recipients)`` pairs cut into statements of at most ``size`` rows."""
+    chunk: list[tuple[list[Any], list[Any]]] = []
+    room = size
+    for values, recipients in prepared:
+        start = 0
+        while start < len(recipients):
+            part = recipients[start : start + room]
+            chunk.append((values, part))
+            start += len(part)
+            room -= len(part)
+            if room == 0:
+                yield chunk
+                chunk, room = [], size
+    if chunk:
+        yield chunk
+
+
+def _same(a: Any, b: Any) -> bool:
+    # type() is: 1 == True == 1.0, which the columns' casts would tell apart.
+    return a is b or (type(a) is type(b) and a == b)
+
+
+@functools.lru_cache(maxsize=64)
+def _unnest_insert_sql(alias: str, shared: tuple[bool, ...]) -> str:
+    """The INSERT of :func:`_insert_postgresql`. Each column (but the recipient's) that
+    ``shared`` flags is one parameter, the others are arrays. The parameters: the
+    shared values in column order, then the arrays in column order, the recipients' last."""
+    connection: Any = connections[alias]
+    meta = Notification._meta
+    fields, recipient_field = _columns()
+    quote = connection.ops.quote_name
+    flags = iter(shared)
+    expressions: list[str] = []
+    arrays: list[str] = []
+    names: list[str] = []
+    for f in fields:
+        if f is recipient_field:
+            expressions.append("recipient")
+        elif next(flags):
+            expressions.append(f"CAST(%s AS {f.db_type(connection)})")
+        else:
+            names.append(f"c{len(names)}")
+            arrays.append(f"CAST(%s AS {f.db_type(connection)}[])")
+            expressions.append(names[-1])
+    # Last, as its parameter is.
+    names.append("recipient")
+    arrays.append(f"CAST(%s AS {recipient_field.db_type(connection)}[])")
+    return (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"SELECT {', '.join(expressions)} FROM unnest({', '.join(arrays)}) "
+        f"AS batch({', '.join(names)}) RETURNING {quote(meta.pk.column)}"
+    )
 
 
 def _execute(
