@@ -303,8 +303,8 @@ def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) ->
     # W3 first: its memory figures need servers that have not served anything yet.
     for target in running("W3"):
         h.log(f"W3 {target.name}: {sizes.w3_sockets:,} sockets")
-        # The fixtures just replaced every session: the first target to read them
-        # would pay for their hint bits and the autovacuum of the old ones.
+        # The fixtures just replaced every session: settled, the first target to read
+        # them does not pay for their hint bits or the autovacuum of the old ones.
         fixtures.settle_database(h.env["DATABASE_URL"], PROJECTS[target.spec.project].tables)
         workloads.w3_connections(h, target, deflate=False)
     ceiling = None
