@@ -300,12 +300,16 @@ def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) ->
             return []
         return [t for t in targets if workload in t.spec.workloads]
 
+    def settle(target: Target) -> None:
+        """Vacuum the target's tables before it runs a workload (fixtures.settle_database)."""
+        fixtures.settle_database(h.env["DATABASE_URL"], PROJECTS[target.spec.project].tables)
+
     # W3 first: its memory figures need servers that have not served anything yet.
     for target in running("W3"):
         h.log(f"W3 {target.name}: {sizes.w3_sockets:,} sockets")
         # The fixtures just replaced every session: settled, the first target to read
         # them does not pay for their hint bits or the autovacuum of the old ones.
-        fixtures.settle_database(h.env["DATABASE_URL"], PROJECTS[target.spec.project].tables)
+        settle(target)
         workloads.w3_connections(h, target, deflate=False)
     ceiling = None
     if "raw" in by_name and "ceiling" in sizes.workloads:
@@ -313,25 +317,25 @@ def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) ->
         ceiling = workloads.client_ceiling(h, by_name["raw"])
     for target in running("W1"):
         h.log(f"W1 {target.name}: broadcast to {sizes.users:,}")
-        fixtures.settle_database(h.env["DATABASE_URL"], PROJECTS[target.spec.project].tables)
+        settle(target)
         workloads.w1_broadcast(h, target)
     for target in running("W2"):
         h.log(f"W2 {target.name}: targeted, sync then async")
-        fixtures.settle_database(h.env["DATABASE_URL"], PROJECTS[target.spec.project].tables)
+        settle(target)
         workloads.w2_targeted(h, target)
     if running("W3"):
         h.log("restarting the servers for W3 with deflate")
         h.restart_servers(running("W3"))
     for target in running("W3"):
         h.log(f"W3 {target.name}: {sizes.w3_deflate_sockets:,} sockets, deflate offered")
-        fixtures.settle_database(h.env["DATABASE_URL"], PROJECTS[target.spec.project].tables)
+        settle(target)
         workloads.w3_connections(h, target, deflate=True)
     for target in running("W4"):
         h.log(
             f"W4 {target.name}: {sizes.w4_sockets:,} sockets drop, "
             f"{sizes.w4_missed} missed each, all back"
         )
-        fixtures.settle_database(h.env["DATABASE_URL"], PROJECTS[target.spec.project].tables)
+        settle(target)
         workloads.w4_reconnect_storm(h, target)
     if running("W5"):
         h.log("restarting the servers for W5")
@@ -339,7 +343,7 @@ def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) ->
     for target in running("W5"):
         totals = ", ".join(f"{n:,}" for n in sizes.w5_sockets)
         h.log(f"W5 {target.name}: {totals} sockets held, W1 latency on {sizes.users:,}")
-        fixtures.settle_database(h.env["DATABASE_URL"], PROJECTS[target.spec.project].tables)
+        settle(target)
         workloads.w5_idle_sockets(h, target)
     # Last: it empties the projects' notification tables and fills a 100,000-row inbox.
     if "storage" in sizes.workloads:
