@@ -393,7 +393,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         elif isinstance(message, Push):
             if message.language is not None and message.language != self.language:
                 # A typed notification, rendered in the site's language: in the reader's.
-                message = replace(message, frame=localize_frame(message.frame, self.language))
+                message = message._replace(frame=localize_frame(message.frame, self.language))
             await self.act(connection.push(message))
         elif isinstance(message, InboxChange):
             await self.act(connection.inbox_change(message))

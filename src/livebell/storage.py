@@ -26,7 +26,7 @@ from django.db.models import signals
 from django.db.models.base import ModelState
 
 from livebell import state
-from livebell._arrays import array_parameter
+from livebell._arrays import array_parameter, key_values
 from livebell.conf import livebell_settings
 from livebell.models import ACTORS_KEPT, Notification
 from livebell.state import Transition
@@ -198,9 +198,9 @@ def _row_values(
     slot = fields.index(recipient_field)
     for plan in plans:
         shared = _prepared(plan, fields, connection)
-        for recipient_id in plan.recipient_ids:
+        for recipient_id in key_values(recipient_field, plan.recipient_ids, connection):
             row = shared.copy()
-            row[slot] = recipient_field.get_db_prep_save(recipient_id, connection)
+            row[slot] = recipient_id
             yield row
 
 
@@ -254,7 +254,7 @@ def _insert_postgresql(plans: Sequence[RowPlan], connection: Any) -> list[int]:
     prepared = [
         (
             _prepared(plan, plan_fields, connection),
-            [recipient_field.get_db_prep_save(rid, connection) for rid in plan.recipient_ids],
+            key_values(recipient_field, plan.recipient_ids, connection),
         )
         for plan in plans
     ]
