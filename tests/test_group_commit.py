@@ -76,3 +76,45 @@ async def test_a_bad_call_fails_alone(amake_user: Any, batch_sizes: list[int]) -
     verbs = [n.verb async for n in Notification.objects.order_by("pk")]
     assert verbs == ["fine 1", "fine 2"]
     assert max(batch_sizes) > 1, batch_sizes
+
+
+# Values whose text forms need quoting or escaping: as JSON, inside an array, in SQL.
+AWKWARD_DATA = [
+    {"quote": 'say "hi"', "backslash": "C:\\path\\", "both": '\\"'},
+    {"braces": "{not, an, array}", "comma": "a,b", "null": None, "NULL": "NULL"},
+    {"unicode": "你好 — ünïcode \u2028", "newline": "line\nbreak\ttab", "empty": ""},
+    {"nested": [{"a": [1, 2.5, True, False, None]}, []], "number": -1e-7, "big": 2**53},
+    {},
+]
+
+
+def test_calls_stored_together_keep_their_own_values_exactly(
+    make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calls stored in one transaction insert their data and times as arrays (text
+    forms, on PostgreSQL): each row reads back with exactly its call's values."""
+    bob, carol = make_user("bob"), make_user("carol")
+    calls = [
+        sending._Call(bob if i % 2 else carol, f"n{i}", None, None, None, data, None)
+        for i, data in enumerate(AWKWARD_DATA)
+    ]
+    stores: list[int] = []
+    store = sending._store
+
+    def counted(plans: Any, using: str) -> Any:
+        stores.append(len(plans))
+        return store(plans, using)
+
+    monkeypatch.setattr(sending, "_store", counted)
+    outcomes = sending._store_calls(calls)
+    # Stored together: a failed shared transaction would have been retried call by call.
+    assert stores == [len(AWKWARD_DATA)]
+    rows = [row for outcome in outcomes for row in outcome[0]]  # type: ignore[index]
+    assert [row.data for row in rows] == AWKWARD_DATA
+    stored = {n.pk: n for n in Notification.objects.filter(pk__in=[row.pk for row in rows])}
+    for row in rows:
+        assert stored[row.pk].data == row.data
+        assert stored[row.pk].created_at == row.created_at
+        assert stored[row.pk].verb == row.verb
+    # Each call has its own time (the calls were drafted one after the other).
+    assert len({row.created_at for row in rows}) > 1

@@ -761,3 +761,20 @@ def test_a_connection_sends_one_burst_frame_for_a_flood() -> None:
     assert sent(c.burst_due()) == {"type": "burst", "count": 18, "last_id": 30, "unread_count": 20}
     assert c.burst_due() is None
     assert c.push(push(30, 29, 20, 20)) is None  # the ids held count as sent
+
+
+def test_datetimes_in_utc_and_json_go_as_text_other_zones_as_a_list() -> None:
+    import json
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from psycopg.types.json import Jsonb
+
+    moment = datetime(2026, 12, 3, 10, 0, 0, 123456, tzinfo=UTC)
+    assert array_parameter([moment, moment.replace(microsecond=0)]) == (
+        "{2026-12-03T10:00:00.123456+00:00,2026-12-03T10:00:00+00:00}"
+    )
+    elsewhere = moment.astimezone(timezone(timedelta(hours=5, minutes=30)))
+    assert array_parameter([moment, elsewhere]) == [moment, elsewhere]
+    values = [Jsonb({"q": 'a"b\\c'}, dumps=json.dumps), Jsonb([], dumps=json.dumps)]
+    assert array_parameter(values) == r'{"{\"q\": \"a\\\"b\\\\c\"}","[]"}'
+    assert array_parameter([Jsonb({})]) != "{}"  # psycopg's own dumps: left to psycopg

@@ -1,23 +1,35 @@
-"""Array parameters for PostgreSQL, as ``CAST(%s AS integer[])`` takes them.
+"""Parameters for PostgreSQL: arrays as ``CAST(%s AS integer[])`` takes them, and
+model values as the database takes them, at a cost that does not grow with a
+notification's recipients or a group commit's calls.
 
 psycopg adapts a Python list element by element in Python: about 0.65 ms for
 1,000 ints, and a 1,000-recipient ``notify()`` passes six such arrays (the lock,
 the INSERT, the state UPDATE). A list of ints is sent instead as the array's text
-form, ``{1,2,3}``, which PostgreSQL parses in C (0.1 ms to build). Other values
-(UUIDs, strings, ``None``) keep psycopg's adaptation, which quotes them correctly.
+form, ``{1,2,3}``, which PostgreSQL parses in C (0.1 ms to build); so are the
+datetimes in UTC and the JSON values of a group commit's calls (their creation
+times and ``data``). Other values (UUIDs, strings, ``None``) keep psycopg's
+adaptation, which quotes them correctly.
 
-Keys (user ids) are prepared for the database with :func:`key_values`, which
-skips Django's per-value preparation where it cannot change an int.
+Values are prepared for the database with :func:`db_value` and
+:func:`key_values`, which skip Django's per-value preparation where it cannot
+change the value.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models
 
-__all__ = ["array_parameter", "key_values"]
+_Jsonb: Any
+try:
+    from psycopg.types.json import Jsonb as _Jsonb
+except ImportError:  # no psycopg: not on PostgreSQL
+    _Jsonb = None
+
+__all__ = ["array_parameter", "db_value", "key_values"]
 
 # Django's own integer fields: for a plain int their get_db_prep_save() returns it
 # unchanged (a subclass might not, and goes through it).
@@ -34,12 +46,57 @@ _INTEGER_FIELDS = (
 )
 
 
+# Django's own text fields, which return a str unchanged.
+_TEXT_FIELDS = (models.CharField, models.TextField)
+
+_NO_OFFSET = timedelta(0)
+
+
 def array_parameter(values: Sequence[Any]) -> Any:
-    """``values`` as a parameter for ``CAST(%s AS <type>[])``: text for plain ints."""
+    """``values`` as a parameter for ``CAST(%s AS <type>[])``: text for plain ints and
+    for datetimes in UTC (or naive, which PostgreSQL reads in the session's zone, as
+    it reads psycopg's)."""
     # type() is, not isinstance(): a bool is an int whose str() PostgreSQL rejects.
     if all(type(value) is int for value in values):
         return "{" + ",".join(map(str, values)) + "}"
+    if all(type(value) is datetime and value.utcoffset() in (None, _NO_OFFSET) for value in values):
+        # ISO 8601 has no character that an array's text form would need to quote.
+        return "{" + ",".join(value.isoformat() for value in values) + "}"
+    if _Jsonb is not None and all(type(v) is _Jsonb and v.dumps is not None for v in values):
+        # What Django's JSONField gives psycopg: the value and the field's json.dumps.
+        return "{" + ",".join(_quoted(value.dumps(value.obj)) for value in values) + "}"
     return list(values)
+
+
+def _quoted(text: str) -> str:
+    """An element of an array's text form: in double quotes, ``\\`` and ``"`` escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def db_value(field: models.Field[Any, Any], value: Any, connection: Any) -> Any:
+    """``field.get_db_prep_save(value, connection)``, without its cost where it would
+    return ``value`` unchanged: a str for one of Django's text fields, an int for one
+    of its integer fields or a relation to one, ``None`` for a nullable one.
+
+    Django's preparation costs 1 to 2 µs a value: a tenth of a group commit's time
+    for the 15 columns of each call's notification.
+    """
+    target = getattr(field, "target_field", field) if field.is_relation else field
+    kind = type(target)
+    if (
+        (type(value) is str and kind in _TEXT_FIELDS)
+        or (type(value) is int and kind in _INTEGER_FIELDS)
+        or (value is None and field.null and kind in _INTEGER_FIELDS + _TEXT_FIELDS)
+        # PostgreSQL takes an aware datetime as it is (other databases convert it).
+        or (
+            type(value) is datetime
+            and kind is models.DateTimeField
+            and value.tzinfo is not None
+            and connection.vendor == "postgresql"
+        )
+    ):
+        return value
+    return field.get_db_prep_save(value, connection)
 
 
 def key_values(field: models.Field[Any, Any], values: Sequence[Any], connection: Any) -> list[Any]:

@@ -26,7 +26,7 @@ from django.db.models import signals
 from django.db.models.base import ModelState
 
 from livebell import state
-from livebell._arrays import array_parameter, key_values
+from livebell._arrays import array_parameter, db_value, key_values
 from livebell.conf import livebell_settings
 from livebell.models import ACTORS_KEPT, Notification
 from livebell.state import Transition
@@ -187,7 +187,7 @@ def _columns() -> tuple[list[Any], Any]:
 
 def _prepared(plan: RowPlan, fields: list[Any], connection: Any) -> list[Any]:
     """The plan's database values for ``fields``, prepared once for all its rows."""
-    return [f.get_db_prep_save(f.pre_save(plan.template, True), connection) for f in fields]
+    return [db_value(f, f.pre_save(plan.template, True), connection) for f in fields]
 
 
 def _row_values(
