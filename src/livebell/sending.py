@@ -12,6 +12,7 @@ made at the same moment (a group commit, below).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
@@ -247,17 +248,47 @@ def _draft(call: _Call) -> RowPlan:
         recipient_ids = [rid for rid in recipient_ids if rid not in muted]
     actor: Any = call.actor  # a user (checked above): the user model is swappable
     actors = [] if actor is None else [{"id": actor_id, "username": actor.get_username()}]
-    template = Notification(
-        actor=call.actor,  # type: ignore[misc]  # any model: the user model is swappable
-        verb=verb,
-        type=kind.key if kind else "",
-        level=level,
-        data=data,
-        actors=actors,
-        created_at=timezone.now(),
-        **target_fields,
+    template = _unsaved(
+        {
+            "actor": actor,
+            "verb": verb,
+            "type": kind.key if kind else "",
+            "level": level,
+            "data": data,
+            "actors": actors,
+            "created_at": timezone.now(),
+            **target_fields,
+        }
     )
     return RowPlan(template, recipient_ids, kind.group_window if kind else None)
+
+
+@functools.cache
+def _columns() -> tuple[tuple[str, str, models.Field[Any, Any]], ...]:
+    """Each column of a notification: field name, attribute name, field."""
+    return tuple((f.name, f.attname, f) for f in Notification._meta.concrete_fields)
+
+
+def _unsaved(values: dict[str, Any]) -> Notification:
+    """``Notification(**values)``, built from positional values: Django's __init__
+    takes a third of the time with them (3 against 11 µs, once per call). Relations
+    are given as instances, which the new row caches, as the keyword form does."""
+    args = []
+    related = []
+    for name, attname, field in _columns():
+        if name not in values:
+            args.append(field.get_default())
+        elif name != attname:  # a relation
+            target = values[name]
+            args.append(None if target is None else target.pk)
+            if target is not None:
+                related.append((name, target))
+        else:
+            args.append(values[name])
+    row = Notification(*args)
+    for name, target in related:
+        setattr(row, name, target)
+    return row
 
 
 def _clean_verb(verb: object) -> str:
