@@ -156,6 +156,43 @@ def test_a_frame_can_be_given_a_fresher_count() -> None:
     }
 
 
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(
+    st.dictionaries(st.text().filter(lambda key: key != "id"), json_values, max_size=6),
+    st.integers(1, MAX_ID),
+    st.integers(0, 2**31),
+)
+def test_frames_made_from_one_payload_are_the_frames_encoded_whole(
+    rest: dict[str, Any], notification_id: int, unread_count: int
+) -> None:
+    payload: Any = {"id": 0, **rest}
+    frame = protocol.notification_frames(payload)
+    expected = protocol.notification_frame({**payload, "id": notification_id}, unread_count)
+    assert frame(notification_id, unread_count) == expected
+
+
+def test_a_frame_is_made_of_ints_only() -> None:
+    frame = protocol.notification_frames({"id": 0})  # type: ignore[typeddict-item]
+    assert orjson.loads(frame(5, 2)) == {
+        "type": "notification",
+        "notification": {"id": 5},
+        "unread_count": 2,
+    }
+    for bad in ((True, 1), (1, False), ("1", 1), (1, 1.0)):
+        with pytest.raises(TypeError):
+            frame(*bad)
+
+
 # --- layer messages -------------------------------------------------------------------
 
 pushes = st.builds(

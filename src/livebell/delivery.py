@@ -33,7 +33,7 @@ from livebell.conf import livebell_settings
 from livebell.groups import user_groups
 from livebell.messages import Message, Push
 from livebell.models import Notification
-from livebell.payloads import NotificationPayload, notification_payload
+from livebell.payloads import notification_payload
 from livebell.state import Transition
 
 __all__ = ["DeliveryStats", "asend", "pushes", "send", "stats"]
@@ -62,7 +62,7 @@ def pushes(
 
     ``transitions`` is what :func:`livebell.storage.store` returned with them.
     """
-    payload = _payload_builder()
+    frames = _frame_builder()
     language = settings.LANGUAGE_CODE
     in_order = sorted(notifications, key=attrgetter("id"))
     groups = user_groups([n.recipient_id for n in in_order])
@@ -71,7 +71,7 @@ def pushes(
     with translation.override(language):
         for n, group in zip(in_order, groups, strict=True):
             previous_id, unread_count, revision = transitions[n.id]
-            frame = protocol.notification_frame(payload(n), unread_count)
+            frame = frames(n)(n.id, unread_count)
             language_of_frame = language if n.type else None
             built.append(
                 Push(group, n.id, previous_id, unread_count, revision, frame, language_of_frame)
@@ -79,16 +79,17 @@ def pushes(
     return built
 
 
-def _payload_builder() -> Callable[[Notification], NotificationPayload]:
-    """``notification_payload``, built once per notification rather than per recipient.
+def _frame_builder() -> Callable[[Notification], Callable[[int, int], str]]:
+    """The row's :func:`protocol.notification_frames`, its payload built and encoded
+    once per notification rather than per recipient.
 
     The rows of one ``notify()`` call differ only in id and recipient (they share
     the very same ``data`` and ``actors`` objects), so their payloads differ only in
     ``id`` (merged rows of a grouping type differ in count, actors and group too).
     """
-    built: dict[tuple[Any, ...], NotificationPayload] = {}
+    built: dict[tuple[Any, ...], Callable[[int, int], str]] = {}
 
-    def payload(n: Notification) -> NotificationPayload:
+    def frames(n: Notification) -> Callable[[int, int], str]:
         key = (
             id(n.data),
             id(n.actors),
@@ -107,10 +108,10 @@ def _payload_builder() -> Callable[[Notification], NotificationPayload]:
         )
         shared = built.get(key)
         if shared is None:
-            shared = built[key] = notification_payload(n)
-        return {**shared, "id": n.id}
+            shared = built[key] = protocol.notification_frames(notification_payload(n))
+        return shared
 
-    return payload
+    return frames
 
 
 async def asend(outgoing: Sequence[Message]) -> None:

@@ -9,6 +9,7 @@ JSON. It imports no models and needs no configured Django.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "encode",
     "error_frame",
     "notification_frame",
+    "notification_frames",
     "parse_client_frame",
     "parse_last_id",
     "pong_frame",
@@ -178,6 +180,26 @@ def encode(frame: dict[str, Any]) -> str:
 def notification_frame(payload: NotificationPayload, unread_count: int) -> str:
     """The frame that delivers one notification, with the recipient's unread count."""
     return encode({"type": "notification", "notification": payload, "unread_count": unread_count})
+
+
+def notification_frames(payload: NotificationPayload) -> Callable[[int, int], str]:
+    """``frame(id, unread_count)``: :func:`notification_frame` of ``payload`` with that
+    ``id`` (its first key), the rest of the payload encoded once.
+
+    The rows of a ``notify()`` to 1,000 users differ only in id and count: encoding
+    1,000 frames whole was a tenth of the call's time in Python.
+    """
+    rest = encode({key: value for key, value in payload.items() if key != "id"})
+    head = '{"type":"notification","notification":{"id":'
+    tail = ("," + rest[1:] if len(rest) > 2 else "}") + ',"unread_count":'
+
+    def frame(notification_id: int, unread_count: int) -> str:
+        # type() is: a bool is an int that JSON writes as true/false.
+        if type(notification_id) is not int or type(unread_count) is not int:
+            raise TypeError("a frame's id and unread count are ints")
+        return f"{head}{notification_id}{tail}{unread_count}}}"
+
+    return frame
 
 
 def synced_frame(last_id: int, unread_count: int, *, truncated: bool = False) -> str:
