@@ -76,7 +76,8 @@ def _quoted(text: str) -> str:
 def db_value(field: models.Field[Any, Any], value: Any, connection: Any) -> Any:
     """``field.get_db_prep_save(value, connection)``, without its cost where it would
     return ``value`` unchanged: a str for one of Django's text fields, an int for one
-    of its integer fields or a relation to one, ``None`` for a nullable one.
+    of its integer fields or a relation to one, ``None`` for a nullable one of those,
+    and on PostgreSQL an aware datetime for a ``DateTimeField``.
 
     Django's preparation costs 1 to 2 µs a value: a tenth of a group commit's time
     for the 15 columns of each call's notification.
