@@ -20,7 +20,7 @@ def user_group(user_id: Any) -> str:
 
     Primary keys that are not safe in a group name (arbitrary strings) are hashed.
     """
-    return f"{livebell_settings.GROUP_PREFIX}.{_group_key(user_id)}"
+    return user_groups((user_id,))[0]
 
 
 def user_groups(user_ids: Iterable[Any]) -> list[str]:
