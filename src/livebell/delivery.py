@@ -62,7 +62,7 @@ def pushes(
 
     ``transitions`` is what :func:`livebell.storage.store` returned with them.
     """
-    frames = _frame_builder()
+    frame_of = _frame_builder()
     language = settings.LANGUAGE_CODE
     in_order = sorted(notifications, key=attrgetter("id"))
     groups = user_groups([n.recipient_id for n in in_order])
@@ -71,7 +71,7 @@ def pushes(
     with translation.override(language):
         for n, group in zip(in_order, groups, strict=True):
             previous_id, unread_count, revision = transitions[n.id]
-            frame = frames(n)(n.id, unread_count)
+            frame = frame_of(n, unread_count)
             language_of_frame = language if n.type else None
             built.append(
                 Push(group, n.id, previous_id, unread_count, revision, frame, language_of_frame)
@@ -79,9 +79,10 @@ def pushes(
     return built
 
 
-def _frame_builder() -> Callable[[Notification], Callable[[int, int], str]]:
-    """The row's :func:`protocol.notification_frames`, its payload built and encoded
-    once per notification rather than per recipient.
+def _frame_builder() -> Callable[[Notification, int], str]:
+    """``frame_of(row, unread_count)``: the row's ``notification`` frame, its payload
+    built and encoded once per notification rather than per recipient
+    (:func:`protocol.notification_frames`).
 
     The rows of one ``notify()`` call differ only in id and recipient (they share
     the very same ``data`` and ``actors`` objects), so their payloads differ only in
@@ -89,7 +90,7 @@ def _frame_builder() -> Callable[[Notification], Callable[[int, int], str]]:
     """
     built: dict[tuple[Any, ...], Callable[[int, int], str]] = {}
 
-    def frames(n: Notification) -> Callable[[int, int], str]:
+    def frame_of(n: Notification, unread_count: int) -> str:
         key = (
             id(n.data),
             id(n.actors),
@@ -106,12 +107,12 @@ def _frame_builder() -> Callable[[Notification], Callable[[int, int], str]]:
             n.created_at,
             n.read_at,
         )
-        shared = built.get(key)
-        if shared is None:
-            shared = built[key] = protocol.notification_frames(notification_payload(n))
-        return shared
+        frame = built.get(key)
+        if frame is None:
+            frame = built[key] = protocol.notification_frames(notification_payload(n))
+        return frame(n.id, unread_count)
 
-    return frames
+    return frame_of
 
 
 async def asend(outgoing: Sequence[Message]) -> None:

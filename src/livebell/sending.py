@@ -264,7 +264,7 @@ def _draft(call: _Call) -> RowPlan:
 
 
 @functools.cache
-def _columns() -> tuple[tuple[str, str, models.Field[Any, Any]], ...]:
+def _template_columns() -> tuple[tuple[str, str, models.Field[Any, Any]], ...]:
     """Each column of a notification: field name, attribute name, field."""
     return tuple((f.name, f.attname, f) for f in Notification._meta.concrete_fields)
 
@@ -275,7 +275,7 @@ def _unsaved(values: dict[str, Any]) -> Notification:
     are given as instances, which the new row caches, as the keyword form does."""
     args = []
     related = []
-    for name, attname, field in _columns():
+    for name, attname, field in _template_columns():
         if name not in values:
             args.append(field.get_default())
         elif name != attname:  # a relation
