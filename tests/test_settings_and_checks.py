@@ -33,7 +33,9 @@ def test_unusual_primary_keys_make_valid_group_names() -> None:
 
 
 def run_checks() -> list[str]:
-    return [m.id or "" for m in checks.run_checks() if m.id and m.id.startswith("livebell.")]
+    # No database: Django 6.1's model checks would otherwise ask each one about JSON.
+    checks_run = checks.run_checks(databases=[])
+    return [m.id or "" for m in checks_run if m.id and m.id.startswith("livebell.")]
 
 
 def test_checks_pass_with_the_test_settings() -> None:
@@ -142,5 +144,5 @@ def test_importing_the_package_does_not_touch_the_app_registry() -> None:
 )
 def test_a_bad_type_in_settings_is_a_check_error(declared: dict[str, Any]) -> None:
     with override_settings(LIVEBELL={"TYPES": declared}):
-        errors = [e for e in checks.run_checks() if e.id == "livebell.E004"]
+        errors = [e for e in checks.run_checks(databases=[]) if e.id == "livebell.E004"]
     assert len(errors) == 1 and 'LIVEBELL["TYPES"] is invalid' in errors[0].msg

@@ -358,7 +358,7 @@ def _execute(
     )
     if not returning:
         return []
-    return [row[0] for row in connection.ops.fetch_returned_insert_rows(cursor)]
+    return [row[0] for row in cursor.fetchall()]
 
 
 def _instances(plan: RowPlan, ids: Sequence[int], using: str) -> list[Notification]:
