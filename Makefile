@@ -5,12 +5,18 @@ PY := $(abspath $(VENV))/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_STAMP := $(VENV)/.demo-stamp
 PORT ?= 8000
+# The newest Django runs the suite a second time, on the newest Python (make test-django61).
+PYTHON_NEWEST ?= $(shell bash scripts/find_python.sh 3.13)
+VENV_NEWEST := .venv-django61
+PY_NEWEST := $(abspath $(VENV_NEWEST))/bin/python
+NEWEST_STAMP := $(VENV_NEWEST)/.installed-stamp
 
 # The real servers the suite runs against (see README, "Running the tests").
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_MARIADB_URL ?= mysql://root@127.0.0.1:3306/test
 
-.PHONY: install demo demo-port js messages test lint test-sqlite test-postgres test-mariadb clean bench bench-quick
+.PHONY: install demo demo-port js messages test lint test-sqlite test-postgres test-mariadb \
+	test-django61 test-readme dist clean bench bench-quick
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	bash .ci/system-deps
@@ -25,6 +31,14 @@ $(DEMO_STAMP): pyproject.toml requirements/constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[demo]"
 	touch $(DEMO_STAMP)
+
+# Django 6.1 on Python 3.13, pinned by its own constraints.
+$(NEWEST_STAMP): pyproject.toml requirements/constraints-django61.txt
+	bash .ci/system-deps
+	test -x $(PY_NEWEST) || $(PYTHON_NEWEST) -m venv $(VENV_NEWEST)
+	$(PY_NEWEST) -m pip install -q --upgrade pip
+	$(PY_NEWEST) -m pip install -q -c requirements/constraints-django61.txt -e ".[dev,redis,postgres,mysql]"
+	touch $(NEWEST_STAMP)
 
 install: $(STAMP)
 
@@ -58,21 +72,38 @@ lint: $(STAMP)
 	cd demo && $(PY) manage.py makemigrations --check --dry-run livebell
 	cd demo && $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
-# Every test on SQLite (with the browser), then again on PostgreSQL and MariaDB.
+# Every test on SQLite (with the browser), then again on PostgreSQL and MariaDB, on
+# Django 5.2 LTS and Python 3.11; then on Django 6.1 and Python 3.13 (SQLite with the
+# browser, and PostgreSQL); then the README pasted into a new project (test-readme).
 # Redis is used by every run (channel-layer tests run on in-memory, Redis and Redis pub/sub).
-test: lint test-sqlite test-postgres test-mariadb
+test: lint test-sqlite test-postgres test-mariadb test-django61 test-readme
 
 test-sqlite: $(STAMP)
-	env -u DATABASE_URL $(PY) -m pytest
+	env -u DATABASE_URL $(PY) -m pytest -m "not readme"
 
 test-postgres: $(STAMP)
-	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m "not browser"
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m "not browser and not readme"
 
 test-mariadb: $(STAMP)
-	DATABASE_URL=$(TEST_MARIADB_URL) $(PY) -m pytest -m "not browser"
+	DATABASE_URL=$(TEST_MARIADB_URL) $(PY) -m pytest -m "not browser and not readme"
+
+test-django61: $(NEWEST_STAMP)
+	env -u DATABASE_URL $(PY_NEWEST) -m pytest -m "not readme"
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY_NEWEST) -m pytest -m "not browser and not readme"
+
+# The README's "Install in your project", pasted into a new startproject site that
+# installs the wheel built here, served as the README says, checked in Chromium.
+test-readme: $(NEWEST_STAMP)
+	env -u DATABASE_URL $(PY_NEWEST) -m pytest -m readme
+
+# The sdist and the wheel, in dist/, checked by twine.
+dist: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(PY) -m twine check --strict dist/*
 
 clean:
-	rm -rf $(VENV) demo/db.sqlite3 .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_NEWEST) dist build demo/db.sqlite3 .pytest_cache .mypy_cache .ruff_cache
 
 # Benchmarks (docs/benchmarks.md): livebell vs the Channels tutorial design vs a raw server.
 # They start their own Redis and use only the PostgreSQL database livebell_bench on 127.0.0.1.
