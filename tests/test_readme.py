@@ -279,8 +279,9 @@ async def test_the_readme_pasted_into_a_new_project_gives_a_live_bell(
     )
     loaded: list[str] = []
     page.on("response", lambda r: r.ok and loaded.append(r.url))
-    # Signed in as the README says (the admin's login page, LOGIN_URL).
-    await page.goto(f"{new_project.url}/admin/login/?next=/")
+    # Signed in as the README says: the page's link to the admin's login.
+    await page.goto(f"{new_project.url}/")
+    await page.get_by_role("link", name="Sign in").click()
     await page.fill("#id_username", USERNAME)
     await page.fill("#id_password", PASSWORD)
     await page.click("input[type=submit]")
