@@ -461,3 +461,28 @@ async def test_the_pages_and_the_open_bell_fit_a_360_px_phone(
     )
     assert max(widths) <= 360, widths
     await context.close()
+
+
+async def test_a_user_has_one_avatar_in_the_site_and_in_the_bell(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    """The demo draws avatars with livebell's rule ({% livebell_avatar %}): same
+    initials, same colour as the bell's."""
+    from playwright.async_api import expect
+
+    bob = await log_in(browser, demo_site.url, "bob")
+    await bell_open(bob)
+    await bob.locator(".lb-bell").click()
+    await bob.locator(".lb-tab[data-tab=all]").click()
+    item = bob.locator(".lb-item", has=bob.locator(".lb-actor")).first
+    await expect(item).to_be_visible()
+    actor = await item.locator(".lb-actor").first.text_content()
+    avatar = "el => [el.textContent, getComputedStyle(el).backgroundColor]"
+    in_bell = await item.locator(".lb-avatar").evaluate(avatar)
+    await bob.goto(f"{demo_site.url}/people/{actor}/")
+    on_site = await bob.locator("main .avatar").first.evaluate(avatar)
+    assert in_bell == on_site, (actor, in_bell, on_site)
+    # bob's own, in the header, is his in a bell too.
+    mine = await bob.locator(".site-header .avatar").evaluate(avatar)
+    await bob.goto(f"{demo_site.url}/people/bob/")
+    assert await bob.locator("main .avatar").first.evaluate(avatar) == mine

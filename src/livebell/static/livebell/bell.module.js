@@ -76,6 +76,8 @@ function iconButton(className, name, label) {
   return button;
 }
 
+// A user's avatar: the same rule as livebell/avatars.py ({% livebell_avatar %}), so a
+// site's avatars match the bell's (tests/test_widget.py runs both on the same names).
 function initials(name) {
   const letters = Array.from((name || "?").trim());
   if (!letters.length) { return "?"; }
