@@ -486,3 +486,31 @@ async def test_a_user_has_one_avatar_in_the_site_and_in_the_bell(
     mine = await bob.locator(".site-header .avatar").evaluate(avatar)
     await bob.goto(f"{demo_site.url}/people/bob/")
     assert await bob.locator("main .avatar").first.evaluate(avatar) == mine
+
+
+async def test_no_page_of_the_demo_logs_an_error_or_a_404(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    """Not even for a favicon: the demo has one, inline."""
+    from playwright.async_api import expect
+
+    context = await browser.new_context()
+    page = await context.new_page()
+    failed: list[str] = []
+    errors: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    await page.goto(demo_site.url + "/accounts/login/")
+    await expect(page.locator("link[rel=icon]")).to_have_count(1)
+    await page.fill("#id_username", "bob")
+    await page.fill("#id_password", "livebell")
+    await page.click("form.login button[type=submit]")
+    await page.wait_for_url(demo_site.url + "/")
+    for path in ["/", "/questions/1/", "/announcements/", "/people/alice/", "/notifications/",
+                 "/settings/notifications/"]:  # fmt: skip
+        await page.goto(demo_site.url + path)
+        await bell_open(page)
+        await expect(page.locator("link[rel=icon]")).to_have_count(1)
+        await asyncio.sleep(0.3)
+    assert failed == [] and errors == [], (failed, errors)
+    await context.close()
