@@ -463,6 +463,35 @@ async def test_the_pages_and_the_open_bell_fit_a_360_px_phone(
     await context.close()
 
 
+NEW_USER = """
+from django.contrib.auth import get_user_model
+from demo.models import Profile
+dave = get_user_model().objects.create_user("dave", password="livebell")
+Profile.objects.create(user=dave)
+"""
+
+
+async def test_a_new_user_sees_the_empty_state_at_once(demo_site: DemoSite, browser: Any) -> None:
+    """Nothing unread, nothing at all: the popover says so when it opens, in both tabs,
+    and so does the full page (it used to stay blank until something was marked read)."""
+    from playwright.async_api import expect
+
+    demo_site.shell(NEW_USER)
+    dave = await log_in(browser, demo_site.url, "dave")
+    await bell_open(dave)
+    await dave.locator(".lb-bell").click()
+    empty = dave.locator(".lb-popover .lb-empty")
+    await expect(empty).to_be_visible()
+    await expect(empty).to_contain_text("You’re all caught up")
+    await expect(empty).to_contain_text("New notifications will appear here.")
+    await dave.locator(".lb-tab[data-tab=all]").click()
+    await expect(empty).to_contain_text("No notifications yet")
+    await expect(dave.locator(".lb-mark-all")).to_be_disabled()
+    await dave.goto(demo_site.url + "/notifications/")
+    await expect(dave.locator(".livebell-page .lb-empty")).to_be_visible()
+    await expect(dave.locator(".livebell-page .lb-empty")).to_contain_text("Nothing here")
+
+
 async def test_a_user_has_one_avatar_in_the_site_and_in_the_bell(
     demo_site: DemoSite, browser: Any
 ) -> None:
