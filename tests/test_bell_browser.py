@@ -235,17 +235,34 @@ async def test_logging_out_in_one_tab_signs_the_other_out(
     await tab2.goto(demo_site.url + "/")
     for tab in (tab1, tab2):
         await bell_open(tab)
+    tab3 = await tab1.context.new_page()
+    await tab3.goto(demo_site.url + "/notifications/")
+    await bell_open(tab3)
     sockets_before = len(demo_site.socket_urls())
 
     await tab1.get_by_role("button", name="Log out").click()
     await tab1.wait_for_url("**/accounts/login/")
     await expect(tab2.locator(".livebell")).to_have_attribute("data-state", "unauthenticated")
+    # Said where it is seen, as GitHub does: a banner at the top of the page, with Reload.
+    banner = tab2.get_by_role("alert").filter(has_text="You signed out in another tab or window")
+    await expect(banner).to_be_visible()
+    await expect(banner.locator("p")).to_have_text(
+        "You signed out in another tab or window. Reload to refresh your session."
+    )
+    assert (await banner.bounding_box() or {}).get("y") == 0  # at the top, not in the popover
     await expect(tab2.locator(".lb-status")).to_have_text("You signed out — log in again")
     await expect(tab2.locator(".lb-badge")).to_be_hidden()
     await tab2.locator(".lb-bell").click()
     await expect(tab2.locator(".lb-empty")).to_contain_text("You signed out — log in again")
     await expect(tab2.locator(".lb-empty a")).to_have_attribute("href", "/accounts/login/?next=%2F")
     await expect(tab2.locator(".lb-item")).to_have_count(0)
+    # Dismissed, it is gone (and does not come back).
+    await banner.get_by_role("button", name="Dismiss").click()
+    await expect(tab2.locator(".livebell-banner")).to_have_count(0)
+    # The full page's tab has it too; its Reload reloads, which here means logging in.
+    await tab3.get_by_role("alert").get_by_role("button", name="Reload").click()
+    await tab3.wait_for_url("**/accounts/login/?next=/notifications/")
+    await expect(tab3.locator(".livebell-banner")).to_have_count(0)
     # No retry: no new socket two seconds later.
     await asyncio.sleep(2)
     assert len(demo_site.socket_urls()) == sockets_before

@@ -167,6 +167,28 @@ function statusText(state) {
   }
 }
 
+// The page-wide banner of a session that ended while the page was up (a sign-out in
+// another tab or window, a password change): said only in the bell's popover, which is
+// closed, nobody would see it. One per page, shown once; the user can dismiss it.
+let signedOutBanner = null;
+function showSignedOutBanner() {
+  if (signedOutBanner !== null) { return; }
+  const banner = element("div", "livebell-banner");
+  banner.setAttribute("role", "alert");
+  banner.appendChild(icon("alert", "lb-banner-icon"));
+  banner.appendChild(element("p", "lb-banner-text",
+    gettext("You signed out in another tab or window. Reload to refresh your session.")));
+  const reload = element("button", "lb-button lb-banner-reload", gettext("Reload"));
+  reload.type = "button";
+  reload.addEventListener("click", () => location.reload());
+  banner.appendChild(reload);
+  const dismiss = iconButton("lb-banner-close", "close", gettext("Dismiss"));
+  dismiss.addEventListener("click", () => banner.remove());
+  banner.appendChild(dismiss);
+  document.body.prepend(banner);
+  signedOutBanner = banner;
+}
+
 /**
  * A list of notifications, kept live: the popover's list and the full page's list.
  * `filters()` gives the REST filters; `onChange()` is called when the items change.
@@ -497,6 +519,7 @@ class Inbox {
       this.list.clear();
       this.setCount(0);
       this.root.classList.add("lb-signed-out");
+      if (this.bell.sessionEnded) { showSignedOutBanner(); }
     }
   }
 
