@@ -509,6 +509,49 @@ async def test_a_new_user_sees_the_empty_state_at_once(demo_site: DemoSite, brow
     await expect(dave.locator(".livebell-page .lb-empty")).to_contain_text("Nothing here")
 
 
+# Notifications 0.4 s apart, so that each is its own toast (a burst within 250 ms is one).
+SPACED = """
+import time
+from django.contrib.auth import get_user_model
+from livebell import notify
+users = get_user_model().objects
+for verb in {verbs!r}:
+    notify(users.get(username="bob"), verb, actor=users.get(username="carol"))
+    time.sleep(0.4)
+"""
+
+
+async def test_stacked_toasts_have_their_close_buttons_in_one_place(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    bob = await log_in(browser, demo_site.url, "bob")
+    await bell_open(bob)
+    verbs = [
+        "liked it",
+        "wrote a long comment on your answer, long enough to wrap over two or three lines",
+        "mentioned you",
+    ]
+    await asyncio.to_thread(demo_site.shell, SPACED.format(verbs=verbs))
+    await expect(bob.locator(".lb-toast")).to_have_count(3)
+    await asyncio.sleep(0.5)  # their fade-in over
+    # Each close button's offset from its toast's top right corner, and its size.
+    places = await bob.locator(".lb-toast").evaluate_all(
+        """toasts => toasts.map(toast => {
+          const box = toast.getBoundingClientRect();
+          const close = toast.querySelector(".lb-toast-close").getBoundingClientRect();
+          return [box.right - close.right, close.top - box.top, close.width, close.height];
+        })"""
+    )
+    heights = await bob.locator(".lb-toast").evaluate_all(
+        "toasts => toasts.map(t => t.getBoundingClientRect().height)"
+    )
+    assert max(heights) > min(heights) + 10, heights  # one toast really is taller
+    assert places[0] == places[1] == places[2], places
+    assert places[0][2] >= 32 and places[0][3] >= 32, places  # a target a finger can hit
+
+
 async def test_a_user_has_one_avatar_in_the_site_and_in_the_bell(
     demo_site: DemoSite, browser: Any
 ) -> None:
