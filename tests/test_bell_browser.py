@@ -552,6 +552,46 @@ async def test_stacked_toasts_have_their_close_buttons_in_one_place(
     assert places[0][2] >= 32 and places[0][3] >= 32, places  # a target a finger can hit
 
 
+@pytest.mark.parametrize("width", [1280, 390])
+async def test_the_full_page_shows_every_unread_dot_and_a_one_line_level_label(
+    demo_site: DemoSite, browser: Any, width: int
+) -> None:
+    """The page's always-shown actions sit beside the unread dot, not over it; and its
+    level filter's label stays on one line, in Chinese too ("级别")."""
+    from playwright.async_api import expect
+
+    viewport = {"viewport": {"width": width, "height": 800}}
+    bob = await log_in(browser, demo_site.url, "bob", **viewport)
+    await bob.goto(demo_site.url + "/notifications/")
+    await expect(bob.locator(".livebell-page .lb-item.lb-unread")).not_to_have_count(0)
+    await bob.mouse.move(0, 0)
+    # No unread dot shares a pixel with its item's actions (which are always shown), even
+    # on a site with tighter lines than the demo's, where one-line items are shortest.
+    await bob.add_style_tag(content=".livebell-page { line-height: 1.2; }")
+    overlaps = await bob.locator(".livebell-page .lb-item.lb-unread").evaluate_all(
+        """items => items.map(item => {
+          const dot = item.querySelector(".lb-dot").getBoundingClientRect();
+          const actions = item.querySelector(".lb-actions").getBoundingClientRect();
+          return dot.right > actions.left && dot.left < actions.right
+            && dot.bottom > actions.top && dot.top < actions.bottom;
+        })"""
+    )
+    assert overlaps and not any(overlaps), overlaps
+
+    carol = await log_in(browser, demo_site.url, "carol", locale="zh-CN", **viewport)
+    await carol.goto(demo_site.url + "/notifications/")
+    label = carol.locator(".lb-level-label")
+    await expect(label).to_contain_text("级别")
+    lines = await label.evaluate(
+        """label => {
+          const range = document.createRange();
+          range.selectNodeContents(label.firstChild);
+          return new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => r.top)).size;
+        }"""
+    )
+    assert lines == 1
+
+
 async def test_a_user_has_one_avatar_in_the_site_and_in_the_bell(
     demo_site: DemoSite, browser: Any
 ) -> None:
