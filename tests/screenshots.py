@@ -106,7 +106,7 @@ async def main(directory: Path) -> None:
                 await page.goto(site.url + "/questions/1/")
                 await page.wait_for_selector(".livebell[data-state=open]")
                 # Log out in the first tab (its form: on a phone the button is not shown).
-                await other.evaluate("document.querySelector('form[action$=\"/logout/\"]').submit()")
+                await other.evaluate("document.querySelector('form[action$=\"logout/\"]').submit()")
                 await page.wait_for_selector(".livebell-banner")
                 await page.bring_to_front()
                 await page.wait_for_timeout(300)
