@@ -21,7 +21,7 @@
    * BroadcastChannel are missing (or with { share: false }) each tab has its own socket.
    *
    * Close codes (docs/protocol.md): 4401 stops (state "unauthenticated"; `sessionEnded` is
-   * true when the socket had been open, so the session ended while the page was up); 4001 and 1013
+   * true when a session had been served, so it ended while the page was up); 4001 and 1013
    * reconnect with backoff; 4429 and 4409 wait the longest backoff; 1012 (server
    * restarting) reconnects at once with last_id; anything else backs off.
    * The API is documented in docs/widget.md ("The JS client").
@@ -98,6 +98,7 @@
       this._abort = null;
       this._resign = null;
       this._everOpen = false;
+      this._everSynced = false; // a socket of this client was served a session ("synced")
       this._onOnline = () => {
         if (this._ownsSocket() && (this.state === "reconnecting" || this.state === "offline")) {
           this._open();
@@ -236,7 +237,10 @@
         try { frame = JSON.parse(event.data); } catch (error) { return; }
         if (frame === null || typeof frame !== "object") { return; }
         if (frame.type === "pong") { return; }
-        if (frame.type === "synced") { this._attempt = 0; } // a healthy session: reset the backoff
+        if (frame.type === "synced") { // a healthy session: reset the backoff
+          this._attempt = 0;
+          this._everSynced = true;
+        }
         this._receive(frame);
         this._tell({ kind: "frame", frame });
       };
@@ -280,7 +284,9 @@
 
     _unauthenticated() {
       // Every tab stops, and none takes the lock after this one: no cascade of 4401s.
-      this.sessionEnded = this._everOpen;
+      // The server accepts a socket before it refuses it with 4401, so "open" proves no
+      // session: a "synced" does (it ends every authenticated connect's catch-up).
+      this.sessionEnded = this._everSynced;
       this._tell({ kind: "unauthenticated", sessionEnded: this.sessionEnded });
       this._stopped = true;
       this._shutDown();
