@@ -38,7 +38,8 @@ class DemoSite:
             "DJANGO_SETTINGS_MODULE": "demo.settings",
             "DATABASE_URL": f"sqlite:///{directory / 'demo.sqlite3'}",
             "REDIS_URL": redis.url,
-            "PYTHONPATH": str(DEMO),
+            # The demo first, then whatever the tests run with (a checkout's src/).
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(DEMO), os.environ.get("PYTHONPATH")])),
         }
         self.env.pop("LIVEBELL_TEST_CHANNEL_LAYERS", None)
         self.manage("migrate", "--noinput")

@@ -1,7 +1,10 @@
-"""Screenshots of the demo for the README: ``python -m tests.screenshots docs/img``.
+"""Screenshots of the demo for the docs: ``python -m tests.screenshots docs/img``.
 
-Serves the demo as the browser tests do (tests.demo_site), logs in, opens the bell
-and writes PNGs: desktop light and dark, a 390 px phone, and zh-hans.
+Serves the demo as the browser tests do (tests.demo_site), logs in and writes PNGs:
+the open bell (desktop light and dark, a 390 px phone, zh-hans), the empty state of a
+new user (light, dark), the banner of a session ended in another tab (desktop, phone)
+and the full page (English, zh-hans). Run it with ``PYTHONPATH=src`` from a checkout,
+with a CJK font installed (Debian: fonts-noto-cjk), or Chinese shows as boxes.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.demo_site import DemoSite, log_in
 from tests.processes import RedisServer
 
-__all__ = ["SHOTS", "main"]
+__all__ = ["EMPTY_SHOTS", "PAGE_SHOTS", "SHOTS", "SIGNED_OUT_SHOTS", "main"]
 
 DESKTOP = {"viewport": {"width": 1280, "height": 760}}
 PHONE = {
@@ -31,6 +34,29 @@ SHOTS = {
     "bell-mobile.png": ("bob", {**PHONE, "color_scheme": "light"}),
     "bell-zh-hans.png": ("carol", {**DESKTOP, "color_scheme": "light", "locale": "zh-CN"}),
 }
+
+# A new user, with nothing at all: the bell's empty state.
+EMPTY_SHOTS = {
+    "bell-empty.png": {**DESKTOP, "color_scheme": "light"},
+    "bell-empty-dark.png": {**DESKTOP, "color_scheme": "dark"},
+}
+# bob signs out in one tab; the other says so at the top of the page.
+SIGNED_OUT_SHOTS = {
+    "bell-signed-out.png": {**DESKTOP, "color_scheme": "light"},
+    "bell-signed-out-mobile.png": {**PHONE, "color_scheme": "light"},
+}
+# The full page (with the mouse away from it: its actions are always shown).
+PAGE_SHOTS = {
+    "page.png": ("bob", {**DESKTOP, "color_scheme": "light"}),
+    "page-zh-hans.png": ("carol", {**DESKTOP, "color_scheme": "light", "locale": "zh-CN"}),
+}
+
+NEW_USER = """
+from django.contrib.auth import get_user_model
+from demo.models import Profile
+dave = get_user_model().objects.create_user("dave", password="livebell")
+Profile.objects.create(user=dave)
+"""
 
 NOTIFY = """
 from django.contrib.auth import get_user_model
@@ -65,11 +91,34 @@ async def main(directory: Path) -> None:
                 await page.wait_for_timeout(700)
                 await page.screenshot(path=str(directory / name))
                 await page.context.close()
-            page = await log_in(browser, site.url, "bob", **DESKTOP)
-            await page.goto(site.url + "/notifications/")
-            await page.wait_for_selector(".livebell-page .lb-item")
-            await page.wait_for_timeout(500)
-            await page.screenshot(path=str(directory / "page.png"))
+            site.shell(NEW_USER)
+            for name, options in EMPTY_SHOTS.items():
+                page = await log_in(browser, site.url, "dave", **options)
+                await page.wait_for_selector(".livebell[data-state=open]")
+                await page.click(".lb-bell")
+                await page.wait_for_selector(".lb-popover .lb-empty:not([hidden])")
+                await page.wait_for_timeout(300)
+                await page.screenshot(path=str(directory / name))
+                await page.context.close()
+            for name, options in SIGNED_OUT_SHOTS.items():
+                other = await log_in(browser, site.url, "bob", **options)
+                page = await other.context.new_page()
+                await page.goto(site.url + "/questions/1/")
+                await page.wait_for_selector(".livebell[data-state=open]")
+                # Log out in the first tab (its form: on a phone the button is not shown).
+                await other.evaluate("document.querySelector('form[action$=\"logout/\"]').submit()")
+                await page.wait_for_selector(".livebell-banner")
+                await page.bring_to_front()
+                await page.wait_for_timeout(300)
+                await page.screenshot(path=str(directory / name))
+                await page.context.close()
+            for name, (user, options) in PAGE_SHOTS.items():
+                page = await log_in(browser, site.url, user, **options)
+                await page.goto(site.url + "/notifications/")
+                await page.wait_for_selector(".livebell-page .lb-item")
+                await page.wait_for_timeout(500)
+                await page.screenshot(path=str(directory / name))
+                await page.context.close()
             await browser.close()
     finally:
         site.stop()

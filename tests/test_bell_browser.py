@@ -235,17 +235,34 @@ async def test_logging_out_in_one_tab_signs_the_other_out(
     await tab2.goto(demo_site.url + "/")
     for tab in (tab1, tab2):
         await bell_open(tab)
+    tab3 = await tab1.context.new_page()
+    await tab3.goto(demo_site.url + "/notifications/")
+    await bell_open(tab3)
     sockets_before = len(demo_site.socket_urls())
 
     await tab1.get_by_role("button", name="Log out").click()
     await tab1.wait_for_url("**/accounts/login/")
     await expect(tab2.locator(".livebell")).to_have_attribute("data-state", "unauthenticated")
+    # Said where it is seen, as GitHub does: a banner at the top of the page, with Reload.
+    banner = tab2.get_by_role("alert").filter(has_text="You signed out in another tab or window")
+    await expect(banner).to_be_visible()
+    await expect(banner.locator("p")).to_have_text(
+        "You signed out in another tab or window. Reload to refresh your session."
+    )
+    assert (await banner.bounding_box() or {}).get("y") == 0  # at the top, not in the popover
     await expect(tab2.locator(".lb-status")).to_have_text("You signed out — log in again")
     await expect(tab2.locator(".lb-badge")).to_be_hidden()
     await tab2.locator(".lb-bell").click()
     await expect(tab2.locator(".lb-empty")).to_contain_text("You signed out — log in again")
     await expect(tab2.locator(".lb-empty a")).to_have_attribute("href", "/accounts/login/?next=%2F")
     await expect(tab2.locator(".lb-item")).to_have_count(0)
+    # Dismissed, it is gone (and does not come back).
+    await banner.get_by_role("button", name="Dismiss").click()
+    await expect(tab2.locator(".livebell-banner")).to_have_count(0)
+    # The full page's tab has it too; its Reload reloads, which here means logging in.
+    await tab3.get_by_role("alert").get_by_role("button", name="Reload").click()
+    await tab3.wait_for_url("**/accounts/login/?next=/notifications/")
+    await expect(tab3.locator(".livebell-banner")).to_have_count(0)
     # No retry: no new socket two seconds later.
     await asyncio.sleep(2)
     assert len(demo_site.socket_urls()) == sockets_before
@@ -460,4 +477,169 @@ async def test_the_pages_and_the_open_bell_fit_a_360_px_phone(
         ".map(e => e.getBoundingClientRect().right))]"
     )
     assert max(widths) <= 360, widths
+    await context.close()
+
+
+NEW_USER = """
+from django.contrib.auth import get_user_model
+from demo.models import Profile
+dave = get_user_model().objects.create_user("dave", password="livebell")
+Profile.objects.create(user=dave)
+"""
+
+
+async def test_a_new_user_sees_the_empty_state_at_once(demo_site: DemoSite, browser: Any) -> None:
+    """Nothing unread, nothing at all: the popover says so when it opens, in both tabs,
+    and so does the full page (it used to stay blank until something was marked read)."""
+    from playwright.async_api import expect
+
+    demo_site.shell(NEW_USER)
+    dave = await log_in(browser, demo_site.url, "dave")
+    await bell_open(dave)
+    await dave.locator(".lb-bell").click()
+    empty = dave.locator(".lb-popover .lb-empty")
+    await expect(empty).to_be_visible()
+    await expect(empty).to_contain_text("You’re all caught up")
+    await expect(empty).to_contain_text("New notifications will appear here.")
+    await dave.locator(".lb-tab[data-tab=all]").click()
+    await expect(empty).to_contain_text("No notifications yet")
+    await expect(dave.locator(".lb-mark-all")).to_be_disabled()
+    await dave.goto(demo_site.url + "/notifications/")
+    await expect(dave.locator(".livebell-page .lb-empty")).to_be_visible()
+    await expect(dave.locator(".livebell-page .lb-empty")).to_contain_text("Nothing here")
+
+
+# Notifications 0.4 s apart, so that each is its own toast (a burst within 250 ms is one).
+SPACED = """
+import time
+from django.contrib.auth import get_user_model
+from livebell import notify
+users = get_user_model().objects
+for verb in {verbs!r}:
+    notify(users.get(username="bob"), verb, actor=users.get(username="carol"))
+    time.sleep(0.4)
+"""
+
+
+async def test_stacked_toasts_have_their_close_buttons_in_one_place(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    bob = await log_in(browser, demo_site.url, "bob")
+    await bell_open(bob)
+    verbs = [
+        "liked it",
+        "wrote a long comment on your answer, long enough to wrap over two or three lines",
+        "mentioned you",
+    ]
+    await asyncio.to_thread(demo_site.shell, SPACED.format(verbs=verbs))
+    await expect(bob.locator(".lb-toast")).to_have_count(3)
+    await asyncio.sleep(0.5)  # their fade-in over
+    # Each close button's offset from its toast's top right corner, and its size.
+    places = await bob.locator(".lb-toast").evaluate_all(
+        """toasts => toasts.map(toast => {
+          const box = toast.getBoundingClientRect();
+          const close = toast.querySelector(".lb-toast-close").getBoundingClientRect();
+          return [box.right - close.right, close.top - box.top, close.width, close.height];
+        })"""
+    )
+    heights = await bob.locator(".lb-toast").evaluate_all(
+        "toasts => toasts.map(t => t.getBoundingClientRect().height)"
+    )
+    assert max(heights) > min(heights) + 10, heights  # one toast really is taller
+    assert places[0] == places[1] == places[2], places
+    assert places[0][2] >= 32 and places[0][3] >= 32, places  # a target a finger can hit
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+async def test_the_full_page_shows_every_unread_dot_and_a_one_line_level_label(
+    demo_site: DemoSite, browser: Any, width: int
+) -> None:
+    """The page's always-shown actions sit beside the unread dot, not over it; and its
+    level filter's label stays on one line, in Chinese too ("级别")."""
+    from playwright.async_api import expect
+
+    viewport = {"viewport": {"width": width, "height": 800}}
+    bob = await log_in(browser, demo_site.url, "bob", **viewport)
+    await bob.goto(demo_site.url + "/notifications/")
+    await expect(bob.locator(".livebell-page .lb-item.lb-unread")).not_to_have_count(0)
+    await bob.mouse.move(0, 0)
+    # No unread dot shares a pixel with its item's actions (which are always shown), even
+    # on a site with tighter lines than the demo's, where one-line items are shortest.
+    await bob.add_style_tag(content=".livebell-page { line-height: 1.2; }")
+    overlaps = await bob.locator(".livebell-page .lb-item.lb-unread").evaluate_all(
+        """items => items.map(item => {
+          const dot = item.querySelector(".lb-dot").getBoundingClientRect();
+          const actions = item.querySelector(".lb-actions").getBoundingClientRect();
+          return dot.right > actions.left && dot.left < actions.right
+            && dot.bottom > actions.top && dot.top < actions.bottom;
+        })"""
+    )
+    assert overlaps and not any(overlaps), overlaps
+
+    carol = await log_in(browser, demo_site.url, "carol", locale="zh-CN", **viewport)
+    await carol.goto(demo_site.url + "/notifications/")
+    label = carol.locator(".lb-level-label")
+    await expect(label).to_contain_text("级别")
+    lines = await label.evaluate(
+        """label => {
+          const range = document.createRange();
+          range.selectNodeContents(label.firstChild);
+          return new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => r.top)).size;
+        }"""
+    )
+    assert lines == 1
+
+
+async def test_a_user_has_one_avatar_in_the_site_and_in_the_bell(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    """The demo draws avatars with livebell's rule ({% livebell_avatar %}): same
+    initials, same colour as the bell's."""
+    from playwright.async_api import expect
+
+    bob = await log_in(browser, demo_site.url, "bob")
+    await bell_open(bob)
+    await bob.locator(".lb-bell").click()
+    await bob.locator(".lb-tab[data-tab=all]").click()
+    item = bob.locator(".lb-item", has=bob.locator(".lb-actor")).first
+    await expect(item).to_be_visible()
+    actor = await item.locator(".lb-actor").first.text_content()
+    avatar = "el => [el.textContent, getComputedStyle(el).backgroundColor]"
+    in_bell = await item.locator(".lb-avatar").evaluate(avatar)
+    await bob.goto(f"{demo_site.url}/people/{actor}/")
+    on_site = await bob.locator("main .avatar").first.evaluate(avatar)
+    assert in_bell == on_site, (actor, in_bell, on_site)
+    # bob's own, in the header, is his in a bell too.
+    mine = await bob.locator(".site-header .avatar").evaluate(avatar)
+    await bob.goto(f"{demo_site.url}/people/bob/")
+    assert await bob.locator("main .avatar").first.evaluate(avatar) == mine
+
+
+async def test_no_page_of_the_demo_logs_an_error_or_a_404(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    """Not even for a favicon: the demo has one, inline."""
+    from playwright.async_api import expect
+
+    context = await browser.new_context()
+    page = await context.new_page()
+    failed: list[str] = []
+    errors: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    await page.goto(demo_site.url + "/accounts/login/")
+    await expect(page.locator("link[rel=icon]")).to_have_count(1)
+    await page.fill("#id_username", "bob")
+    await page.fill("#id_password", "livebell")
+    await page.click("form.login button[type=submit]")
+    await page.wait_for_url(demo_site.url + "/")
+    for path in ["/", "/questions/1/", "/announcements/", "/people/alice/", "/notifications/",
+                 "/settings/notifications/"]:  # fmt: skip
+        await page.goto(demo_site.url + path)
+        await bell_open(page)
+        await expect(page.locator("link[rel=icon]")).to_have_count(1)
+        await asyncio.sleep(0.3)
+    assert failed == [] and errors == [], (failed, errors)
     await context.close()

@@ -48,9 +48,25 @@ async def test_logging_out_stops_the_client_as_unauthenticated(
     await expect(state).to_have_attribute("data-state", "unauthenticated", timeout=1000)
     closes = await page.evaluate("events.filter(e => e.type === 'close').map(e => e.frame.code)")
     assert closes == [4401]
+    # The socket had been open: the session ended while the page was up.
+    assert await page.evaluate("bell.sessionEnded") is True
     # It does not try again: still the one socket it opened, two seconds later.
     await asyncio.sleep(2)
     assert len(sockets) == 1, sockets
+    await page.context.close()
+
+
+async def test_a_socket_refused_from_the_start_is_not_a_session_that_ended(
+    live_server_url: str, browser: Any
+) -> None:
+    """No session at all: 4401 on the first connect, and ``sessionEnded`` stays false
+    (the widget shows no "you signed out in another tab" banner for it)."""
+    from playwright.async_api import expect
+
+    page = await (await browser.new_context()).new_page()
+    await page.goto(live_server_url + "/client/")
+    await expect(page.locator("#state")).to_have_attribute("data-state", "unauthenticated")
+    assert await page.evaluate("bell.sessionEnded") is False
     await page.context.close()
 
 

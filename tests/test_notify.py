@@ -184,7 +184,7 @@ def test_verb_is_stripped(make_user: Any) -> None:
         ({"data": {"n": float("nan")}}, TypeError, "JSON-serialisable"),
         ({"data": [1, 2]}, TypeError, "data must be a dict"),
         ({"data": {"big": "x" * 9000}}, ValueError, "the limit is 8192"),
-        ({"actor": "alice"}, TypeError, "actor must be a"),
+        ({"actor": "alice"}, TypeError, r"actor must be an instance of auth\.User, not str\."),
         ({"target": "post"}, TypeError, "target must be a model instance"),
         ({"target": Post(title="unsaved")}, ValueError, "target must be saved"),
     ],

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import gettext
 import io
+import json
+import re
+import shutil
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,7 +22,7 @@ from django.template import Context, Template
 from django.test import Client, RequestFactory, override_settings
 from django.utils import translation
 
-from livebell import inbox, notify
+from livebell import avatars, inbox, notify
 from livebell.models import Notification
 from tests.conftest import session_cookie
 from tests.testapp.models import Post
@@ -272,6 +276,44 @@ def test_the_full_page_needs_a_login_and_shows_the_list(bob: Any, bob_client: Cl
     assert response.status_code == 200
     assert b'data-livebell="page"' in response.content
     assert b"<title>Notifications</title>" in response.content
+
+
+def test_the_avatar_tag_draws_a_user_as_the_bell_does(bob: Any) -> None:
+    html = render('{% livebell_avatar request.user "avatar big" %}', bob)
+    assert html == (
+        f'<span class="lb-avatar avatar big" style="--lb-avatar-hue: {avatars.hue("bob")}"'
+        ' aria-hidden="true">BO</span>'
+    )
+    assert ">张<" in render('{% livebell_avatar "张三" %}', None)
+    assert ">&lt;S<" in render('{% livebell_avatar "<script>" %}', None)  # escaped
+
+
+AVATAR_NAMES = ["bob", "alice", "carol", "  dave ", "", "x", "张三", "ä", "émile", "😀 smile",
+                "o'brien", "a" * 40]  # fmt: skip
+
+
+def test_the_avatar_rule_is_the_same_in_python_and_in_the_bell() -> None:
+    """bell.module.js draws the bell's avatars, livebell.avatars the site's: the same
+    initials and hue for every name (the JS functions run in Node)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed")
+    source = (ROOT / "src/livebell/static/livebell/bell.module.js").read_text(encoding="utf-8")
+    functions = [
+        re.search(rf"^function {name}\(name\) {{\n.*?^}}\n", source, re.M | re.S)
+        for name in ("initials", "hue")
+    ]
+    assert all(functions), "initials() and hue() are no longer in bell.module.js"
+    script = "".join(m.group(0) for m in functions if m) + (
+        "const names = JSON.parse(process.argv[1]);"
+        "console.log(JSON.stringify(names.map((n) => [initials(n), hue(n)])));"
+    )
+    done = subprocess.run(
+        [node, "-e", script, json.dumps(AVATAR_NAMES)], capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == [
+        [avatars.initials(name), avatars.hue(name)] for name in AVATAR_NAMES
+    ]
 
 
 def test_the_js_catalog_is_served_in_the_requests_language(bob_client: Client) -> None:

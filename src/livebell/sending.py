@@ -324,7 +324,7 @@ def _check_user(user: object, role: str) -> Any:
     user_model = get_user_model()
     if not isinstance(user, user_model):
         raise TypeError(
-            f"{role} must be a {user_model._meta.label} instance, not {type(user).__name__}."
+            f"{role} must be an instance of {user_model._meta.label}, not {type(user).__name__}."
         )
     if user.pk is None:
         raise TypeError(f"{role} must be saved (it has no primary key).")

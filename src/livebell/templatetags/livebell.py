@@ -4,7 +4,8 @@
 user's unread count (one primary-key lookup) and loads the widget; it renders
 nothing for an anonymous user. ``{% livebell_inbox %}`` renders the full page's list
 (``livebell/inbox.html``), as :class:`livebell.views.NotificationsPage` does.
-Both templates can be overridden like any app template. See docs/widget.md.
+Both templates can be overridden like any app template. ``{% livebell_avatar user %}``
+draws a user's avatar as the bell draws it (:mod:`livebell.avatars`). See docs/widget.md.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from django.conf import settings
 from django.middleware.csrf import get_token
 from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from livebell import state
+from livebell import avatars, state
 from livebell.models import Level
 
-__all__ = ["livebell_bell", "livebell_inbox", "register"]
+__all__ = ["livebell_avatar", "livebell_bell", "livebell_inbox", "register"]
 
 register = template.Library()
 
@@ -95,3 +98,19 @@ def livebell_bell(
 def livebell_inbox(context: template.Context, socket: str = DEFAULT_SOCKET_PATH) -> dict[str, Any]:
     """The full list of the user's notifications, with filters and infinite scroll."""
     return {**widget_context(context, socket=socket), "levels": LEVEL_LABELS}
+
+
+@register.simple_tag
+def livebell_avatar(user: Any, css_class: str = "") -> SafeString:
+    """A user's avatar (or a username's) with the bell's initials and colour.
+
+    It is styled by bell.css (``.lb-avatar``), which ``{% livebell_bell %}`` loads;
+    ``css_class`` adds classes, e.g. to size it.
+    """
+    name = user if isinstance(user, str) else user.get_username()
+    return format_html(
+        '<span class="lb-avatar{}" style="--lb-avatar-hue: {}" aria-hidden="true">{}</span>',
+        f" {css_class}" if css_class else "",
+        avatars.hue(name),
+        avatars.initials(name),
+    )

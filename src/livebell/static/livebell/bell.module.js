@@ -50,11 +50,15 @@ const ICONS = {
   check: "M13.78 4.22a.75.75 0 0 1 0 1.06l-7.25 7.25a.75.75 0 0 1-1.06 0L2.22 9.28a.75.75 0 0 1 1.06-1.06L6 10.94l6.72-6.72a.75.75 0 0 1 1.06 0Z",
   dot: "M8 4a4 4 0 1 1 0 8 4 4 0 0 1 0-8Z",
   trash: "M11 1.75V3h2.25a.75.75 0 0 1 0 1.5H2.75a.75.75 0 0 1 0-1.5H5V1.75C5 .784 5.784 0 6.75 0h2.5C10.216 0 11 .784 11 1.75ZM6.5 1.75V3h3V1.75a.25.25 0 0 0-.25-.25h-2.5a.25.25 0 0 0-.25.25ZM4.997 6.178a.75.75 0 1 0-1.493.144L4.916 14.5A1.75 1.75 0 0 0 6.658 16h2.684a1.75 1.75 0 0 0 1.742-1.5l1.413-8.178a.75.75 0 0 0-1.494-.144L9.592 14.35a.25.25 0 0 1-.25.15H6.658a.25.25 0 0 1-.249-.15Z",
+  alert: "M6.457 1.047c.659-1.234 2.427-1.234 3.086 0l6.082 11.378A1.75 1.75 0 0 1 14.082 15H1.918a1.75 1.75 0 0 1-1.543-2.575Zm1.763.707a.25.25 0 0 0-.44 0L1.698 13.132a.25.25 0 0 0 .22.368h12.164a.25.25 0 0 0 .22-.368Zm.53 3.996v2.5a.75.75 0 0 1-1.5 0v-2.5a.75.75 0 0 1 1.5 0ZM9 11a1 1 0 1 1-2 0 1 1 0 0 1 2 0Z",
+  caughtUp: "M0 8a8 8 0 1 1 16 0A8 8 0 0 1 0 8Zm1.5 0a6.5 6.5 0 1 0 13 0 6.5 6.5 0 0 0-13 0Zm10.28-1.72-4.5 4.5a.75.75 0 0 1-1.06 0l-2-2a.75.75 0 0 1 1.06-1.06l1.47 1.47 3.97-3.97a.75.75 0 0 1 1.06 1.06Z",
+  bell: "M8 16a2 2 0 0 0 1.985-1.75c.017-.137-.097-.25-.235-.25h-3.5c-.138 0-.252.113-.235.25A2 2 0 0 0 8 16ZM3 5a5 5 0 0 1 10 0v2.947c0 .05.015.098.042.139l1.703 2.555A1.519 1.519 0 0 1 13.482 13H2.518a1.516 1.516 0 0 1-1.263-2.36l1.703-2.554A.255.255 0 0 0 3 7.947Zm5-3.5A3.5 3.5 0 0 0 4.5 5v2.947c0 .346-.102.683-.294.97l-1.703 2.556a.017.017 0 0 0-.003.01l.001.006c0 .002.002.004.004.006l.006.004.007.001h10.964l.007-.001.006-.004.004-.006.001-.007a.017.017 0 0 0-.003-.01l-1.703-2.554a1.745 1.745 0 0 1-.294-.97V5A3.5 3.5 0 0 0 8 1.5Z",
   close: "M3.72 3.72a.75.75 0 0 1 1.06 0L8 6.94l3.22-3.22a.75.75 0 1 1 1.06 1.06L9.06 8l3.22 3.22a.75.75 0 1 1-1.06 1.06L8 9.06l-3.22 3.22a.75.75 0 0 1-1.06-1.06L6.94 8 3.72 4.78a.75.75 0 0 1 0-1.06Z",
 };
 
-function icon(name) {
+function icon(name, className) {
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  if (className) { svg.setAttribute("class", className); }
   svg.setAttribute("viewBox", "0 0 16 16");
   svg.setAttribute("width", "16");
   svg.setAttribute("height", "16");
@@ -76,6 +80,8 @@ function iconButton(className, name, label) {
   return button;
 }
 
+// A user's avatar: the same rule as livebell/avatars.py ({% livebell_avatar %}), so a
+// site's avatars match the bell's (tests/test_widget.py runs both on the same names).
 function initials(name) {
   const letters = Array.from((name || "?").trim());
   if (!letters.length) { return "?"; }
@@ -161,6 +167,28 @@ function statusText(state) {
   }
 }
 
+// The page-wide banner of a session that ended while the page was up (a sign-out in
+// another tab or window, a password change): said only in the bell's popover, which is
+// closed, nobody would see it. One per page, shown once; the user can dismiss it.
+let signedOutBanner = null;
+function showSignedOutBanner() {
+  if (signedOutBanner !== null) { return; }
+  const banner = element("div", "livebell-banner");
+  banner.setAttribute("role", "alert");
+  banner.appendChild(icon("alert", "lb-banner-icon"));
+  banner.appendChild(element("p", "lb-banner-text",
+    gettext("You signed out in another tab or window. Reload to refresh your session.")));
+  const reload = element("button", "lb-button lb-banner-reload", gettext("Reload"));
+  reload.type = "button";
+  reload.addEventListener("click", () => location.reload());
+  banner.appendChild(reload);
+  const dismiss = iconButton("lb-banner-close", "close", gettext("Dismiss"));
+  dismiss.addEventListener("click", () => banner.remove());
+  banner.appendChild(dismiss);
+  document.body.prepend(banner);
+  signedOutBanner = banner;
+}
+
 /**
  * A list of notifications, kept live: the popover's list and the full page's list.
  * `filters()` gives the REST filters; `onChange()` is called when the items change.
@@ -209,9 +237,10 @@ class NotificationList {
       if (this.loading !== loading) { return; }
       this.items.clear();
       this.list.replaceChildren();
-      this._append(page);
+      // Loaded before _append tells onChange: an empty first page shows the empty state.
       this.loaded = true;
       this.stale = false;
+      this._append(page);
       this.options.onError(null);
     }).catch((error) => this._failed(error)).finally(() => {
       if (this.loading === loading) { this.loading = null; }
@@ -490,6 +519,7 @@ class Inbox {
       this.list.clear();
       this.setCount(0);
       this.root.classList.add("lb-signed-out");
+      if (this.bell.sessionEnded) { showSignedOutBanner(); }
     }
   }
 
@@ -672,7 +702,8 @@ class Bell extends Inbox {
         this.empty.appendChild(login);
       }
     } else if (empty) {
-      this.empty.replaceChildren(element("p", "lb-empty-title", this.tab === "unread"
+      this.empty.replaceChildren(icon(this.tab === "unread" ? "caughtUp" : "bell", "lb-empty-icon"));
+      this.empty.appendChild(element("p", "lb-empty-title", this.tab === "unread"
         ? gettext("You’re all caught up") : gettext("No notifications yet")));
       this.empty.appendChild(element("p", "lb-empty-hint", this.tab === "unread"
         ? gettext("New notifications will appear here.") : gettext("When someone interacts with you, you’ll see it here.")));

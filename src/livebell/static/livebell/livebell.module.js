@@ -15,7 +15,8 @@
  * server sends what came in between: nothing is missed. Where Web Locks or
  * BroadcastChannel are missing (or with { share: false }) each tab has its own socket.
  *
- * Close codes (docs/protocol.md): 4401 stops (state "unauthenticated"); 4001 and 1013
+ * Close codes (docs/protocol.md): 4401 stops (state "unauthenticated"; `sessionEnded` is
+ * true when a session had been served, so it ended while the page was up); 4001 and 1013
  * reconnect with backoff; 4429 and 4409 wait the longest backoff; 1012 (server
  * restarting) reconnects at once with last_id; anything else backs off.
  * The API is documented in docs/widget.md ("The JS client").
@@ -77,6 +78,9 @@ export class LiveBell {
       && typeof BroadcastChannel === "function"
       && typeof navigator !== "undefined" && navigator.locks !== undefined;
     this.state = "idle";
+    // True once a 4401 ended a session this client had been connected with (a sign-out
+    // in another tab, a password change): the page outlived its session.
+    this.sessionEnded = false;
     this.isLeader = false;
     this._handlers = {};
     this._seen = new Set();
@@ -89,6 +93,7 @@ export class LiveBell {
     this._abort = null;
     this._resign = null;
     this._everOpen = false;
+    this._everSynced = false; // a socket of this client was served a session ("synced")
     this._onOnline = () => {
       if (this._ownsSocket() && (this.state === "reconnecting" || this.state === "offline")) {
         this._open();
@@ -227,7 +232,10 @@ export class LiveBell {
       try { frame = JSON.parse(event.data); } catch (error) { return; }
       if (frame === null || typeof frame !== "object") { return; }
       if (frame.type === "pong") { return; }
-      if (frame.type === "synced") { this._attempt = 0; } // a healthy session: reset the backoff
+      if (frame.type === "synced") { // a healthy session: reset the backoff
+        this._attempt = 0;
+        this._everSynced = true;
+      }
       this._receive(frame);
       this._tell({ kind: "frame", frame });
     };
@@ -271,7 +279,10 @@ export class LiveBell {
 
   _unauthenticated() {
     // Every tab stops, and none takes the lock after this one: no cascade of 4401s.
-    this._tell({ kind: "unauthenticated" });
+    // The server accepts a socket before it refuses it with 4401, so "open" proves no
+    // session: a "synced" does (it ends every authenticated connect's catch-up).
+    this.sessionEnded = this._everSynced;
+    this._tell({ kind: "unauthenticated", sessionEnded: this.sessionEnded });
     this._stopped = true;
     this._shutDown();
     this._setState("unauthenticated");
@@ -351,6 +362,7 @@ export class LiveBell {
     } else if (message.kind === "close") {
       this._emit("close", message.close);
     } else if (message.kind === "unauthenticated") {
+      this.sessionEnded = message.sessionEnded === true;
       this._stopped = true;
       this._shutDown();
       this._setState("unauthenticated");
