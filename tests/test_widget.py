@@ -24,7 +24,7 @@ from django.utils import translation
 
 from livebell import avatars, inbox, notify
 from livebell.models import Notification
-from tests.conftest import session_cookie
+from tests.conftest import service_missing, session_cookie
 from tests.testapp.models import Post
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -297,7 +297,7 @@ def test_the_avatar_rule_is_the_same_in_python_and_in_the_bell() -> None:
     initials and hue for every name (the JS functions run in Node)."""
     node = shutil.which("node")
     if node is None:
-        pytest.skip("Node.js is not installed")
+        service_missing("Node.js")
     source = (ROOT / "src/livebell/static/livebell/bell.module.js").read_text(encoding="utf-8")
     functions = [
         re.search(rf"^function {name}\(name\) {{\n.*?^}}\n", source, re.M | re.S)
