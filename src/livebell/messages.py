@@ -195,10 +195,11 @@ def decode(message: dict[str, Any]) -> Iterable[Message]:
     try:
         site = _text(message["site"])
         if kind == _BATCH:
-            return [_push(*item, site=site) for item in message["items"]]
+            return [_push(site, *item) for item in message["items"]]
         if kind == _PUSH:
             return [
                 _push(
+                    site,
                     message["group"],
                     message["id"],
                     message["previous_id"],
@@ -206,7 +207,6 @@ def decode(message: dict[str, Any]) -> Iterable[Message]:
                     message["revision"],
                     message["frame"],
                     message["language"],
-                    site=site,
                 )
             ]
         if kind == _INBOX:
@@ -226,6 +226,7 @@ def decode(message: dict[str, Any]) -> Iterable[Message]:
 
 
 def _push(
+    site: str,
     group: object,
     notification_id: object,
     previous_id: object,
@@ -233,8 +234,6 @@ def _push(
     revision: object,
     frame: object,
     language: object,
-    *,
-    site: str,
 ) -> Push:
     return Push(
         _text(group),
