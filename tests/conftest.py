@@ -57,16 +57,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit(f"{what} is not reachable; this run is skipped.", returncode=0)
 
 
-def test_database_url() -> str:
-    """A DATABASE_URL naming the test database, for processes started by a test."""
+def test_database_url(name: str | None = None) -> str:
+    """A DATABASE_URL naming the test database, for processes started by a test.
+
+    ``name``: another database on the same server instead (on SQLite, another file).
+    """
     from django.db import connection
 
     settings = connection.settings_dict
+    name = name or settings["NAME"]
     if connection.vendor == "sqlite":
-        return f"sqlite:///{settings['NAME']}"
+        return f"sqlite:///{name}"
     scheme = {"postgresql": "postgres", "mysql": "mysql"}[connection.vendor]
     auth = settings["USER"] + (f":{settings['PASSWORD']}" if settings["PASSWORD"] else "")
-    return f"{scheme}://{auth}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
+    return f"{scheme}://{auth}@{settings['HOST']}:{settings['PORT']}/{name}"
 
 
 test_database_url.__test__ = False  # type: ignore[attr-defined]

@@ -66,14 +66,18 @@ class RedisServer:
 
 
 def child_env(
-    layer: dict[str, Any], livebell: dict[str, Any] | None = None, log_level: str | None = None
+    layer: dict[str, Any],
+    livebell: dict[str, Any] | None = None,
+    log_level: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Environment of a child process sharing the test's database and channel layer.
 
     ``livebell`` becomes the child's ``LIVEBELL`` setting; ``log_level`` shows
-    livebell's log lines at that level on its stderr.
+    livebell's log lines at that level on its stderr; ``env`` is set over the rest
+    (another ``DATABASE_URL``, a ``LIVEBELL_TEST_SECRET_KEY``: another site).
     """
-    env = {
+    child = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         # The checkout first, then whatever the test run itself was given.
@@ -83,10 +87,10 @@ def child_env(
         "LIVEBELL_TEST_LIVEBELL": json.dumps(livebell or {}),
     }
     if log_level:
-        env["LIVEBELL_TEST_LOG_LEVEL"] = log_level
+        child["LIVEBELL_TEST_LOG_LEVEL"] = log_level
     else:
-        env.pop("LIVEBELL_TEST_LOG_LEVEL", None)
-    return env
+        child.pop("LIVEBELL_TEST_LOG_LEVEL", None)
+    return {**child, **(env or {})}
 
 
 #: The transport's frame cap, as every server the project starts sets it (docs/deployment.md).
@@ -98,7 +102,7 @@ class AsgiServer:
 
     Served as the docs say (``--ws-max-size 65536``, no per-message deflate).
     ``livebell`` is its ``LIVEBELL`` setting; with ``log_level`` its stderr (and
-    livebell's log lines) is kept for :meth:`log`.
+    livebell's log lines) is kept for :meth:`log`; ``env`` goes to :func:`child_env`.
     """
 
     def __init__(
@@ -108,6 +112,7 @@ class AsgiServer:
         livebell: dict[str, Any] | None = None,
         log_level: str | None = None,
         options: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         # Closed by kill().
         self._stderr = tempfile.TemporaryFile() if log_level else None  # noqa: SIM115
@@ -122,7 +127,7 @@ class AsgiServer:
                  "127.0.0.1", "--port", str(self.port), "--lifespan", "off", "--log-level",
                  "warning", "--ws-max-size", str(WS_MAX_SIZE), "--ws-per-message-deflate",
                  "false", *options],
-                env=child_env(layer, livebell, log_level),
+                env=child_env(layer, livebell, log_level, env),
                 cwd=ROOT,
                 stderr=self._stderr,
             )  # fmt: skip

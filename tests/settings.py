@@ -2,7 +2,8 @@
 
 ``DATABASE_URL`` selects the database (SQLite when unset); processes the tests
 start (ASGI servers, senders) get the test database's URL and their channel
-layer (``LIVEBELL_TEST_CHANNEL_LAYERS``) from the test.
+layer (``LIVEBELL_TEST_CHANNEL_LAYERS``) from the test, and may get another
+``SECRET_KEY`` (``LIVEBELL_TEST_SECRET_KEY``).
 """
 
 import hashlib
@@ -15,7 +16,8 @@ import dj_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SECRET_KEY = "livebell-tests-not-secret"
+# A process a test starts may be another site (tests/test_shared_redis.py).
+SECRET_KEY = os.environ.get("LIVEBELL_TEST_SECRET_KEY") or "livebell-tests-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 

@@ -4,32 +4,65 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core import checks
 from django.test import override_settings
+from django.utils.crypto import salted_hmac
 
 import livebell
 from livebell.conf import DEFAULTS, livebell_settings
-from livebell.groups import user_group
+from livebell.groups import (
+    PREFIX_MAX_LENGTH,
+    fanout_group,
+    group_prefix,
+    site_key,
+    user_group,
+)
 
 
 def test_settings_are_read_lazily_and_follow_override_settings() -> None:
     assert DEFAULTS["DATA_MAX_BYTES"] == livebell_settings.DATA_MAX_BYTES
+    default = user_group(7)
     with override_settings(LIVEBELL={"DATA_MAX_BYTES": 10, "GROUP_PREFIX": "site2"}):
         assert livebell_settings.DATA_MAX_BYTES == 10
         assert user_group(7) == "site2.7"
-    assert user_group(7) == "livebell.user.7"
+        assert fanout_group() == "site2-fanout"
+    assert user_group(7) == default
+
+
+def test_each_site_gets_its_own_group_prefix_from_its_secret_key() -> None:
+    key = salted_hmac("livebell.groups", "livebell", algorithm="sha256").hexdigest()[:12]
+    assert site_key() == key
+    assert (group_prefix(), user_group(7), fanout_group()) == (
+        f"livebell.{key}",
+        f"livebell.{key}.7",
+        f"livebell.{key}-fanout",
+    )
+    assert settings.SECRET_KEY not in user_group(7)
+    with override_settings(SECRET_KEY="another site's secret"):
+        other = site_key()
+        assert other != key and user_group(7) == f"livebell.{other}.7"
+        # An explicit prefix wins; the key still tells the sites apart.
+        with override_settings(LIVEBELL={"GROUP_PREFIX": "shared"}):
+            assert (user_group(7), site_key()) == ("shared.7", other)
+    assert site_key() == key
 
 
 def test_unusual_primary_keys_make_valid_group_names() -> None:
-    name = user_group("ünïcode pk/with spaces")
-    assert name.startswith("livebell.user.") and len(name) < 100
-    assert name.replace(".", "").replace("-", "").replace("_", "").isalnum()
+    longest = "k" * 64  # the longest key used as it is
+    with override_settings(LIVEBELL={"GROUP_PREFIX": "p" * PREFIX_MAX_LENGTH}):
+        names = [user_group(pk) for pk in ("ünïcode pk/with spaces", longest, -(2**63))]
+    names += [user_group("ünïcode pk/with spaces"), user_group(longest), fanout_group()]
+    for name in names:
+        assert re.fullmatch(r"[A-Za-z0-9_.-]{1,99}", name), name
+    assert max(len(name) for name in names) == 99
 
 
 def run_checks() -> list[str]:
@@ -61,6 +94,9 @@ def test_checks_pass_with_the_test_settings() -> None:
             },
             "livebell.E003",
         ),
+        ({"LIVEBELL": {"GROUP_PREFIX": "my site"}}, "livebell.E005"),
+        ({"LIVEBELL": {"GROUP_PREFIX": "p" * 35}}, "livebell.E005"),
+        ({"LIVEBELL": {"GROUP_PREFIX": ""}}, "livebell.E005"),
     ],
 )
 def test_misconfiguration_is_reported(overrides: dict[str, Any], expected: str) -> None:

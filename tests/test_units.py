@@ -5,6 +5,7 @@ machine."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import orjson
@@ -25,11 +26,13 @@ from livebell.connection import (
     Close,
     Connection,
     ConnectionState,
+    Ignore,
     ScheduleBurst,
     Send,
     WrongState,
 )
 from livebell.fanout import Hub
+from livebell.groups import site_key
 from livebell.ids import MAX_ID, MAX_IDS, InvalidId, parse_id, parse_ids
 from livebell.messages import InboxChange, Push, RecheckSessions, SessionEnded
 from livebell.ratelimit import TokenBucket
@@ -212,21 +215,30 @@ others = st.one_of(
 
 
 @given(st.lists(pushes, min_size=1, max_size=12), st.integers(1, 5))
-def test_pushes_travel_in_batches_and_come_back_as_they_left(
+def test_pushes_travel_in_batches_and_come_back_as_they_left_with_the_sites_key(
     sent: list[Push], batch_size: int
 ) -> None:
     sends = messages.encode(sent, batch_size=batch_size)
     if len(sent) > 1:
         assert len(sends) == -(-len(sent) // batch_size)  # ceil: batches of batch_size
     received = [m for _, body in sends for m in messages.decode(orjson.loads(orjson.dumps(body)))]
-    assert received == sent
+    assert received == [p._replace(site=site_key()) for p in sent]
 
 
 @given(others)
-def test_other_messages_go_to_their_group_and_come_back_as_they_left(sent: Any) -> None:
+def test_other_messages_go_to_their_group_and_come_back_as_they_left_with_the_sites_key(
+    sent: Any,
+) -> None:
     [(group, body)] = messages.encode([sent], batch_size=10)
     assert group == sent.group
-    assert list(messages.decode(body)) == [sent]
+    assert list(messages.decode(body)) == [dataclasses.replace(sent, site=site_key())]
+
+
+def test_a_layer_message_without_a_site_key_is_refused() -> None:
+    [(_, body)] = messages.encode([RecheckSessions("g")], batch_size=10)
+    del body["site"]
+    with pytest.raises(messages.MalformedMessage, match="'site'"):
+        list(messages.decode(body))
 
 
 @pytest.mark.parametrize(
@@ -269,8 +281,9 @@ def test_the_hub_hands_each_message_to_its_groups_local_sockets_only() -> None:
     hub.dispatch(batch)
     [(_, ended)] = messages.encode([SessionEnded("g.carol", "abc")], batch_size=10)
     hub.dispatch(ended)
-    assert bob1.got == bob2.got == [to_bob]
-    assert carol.got == [to_carol, SessionEnded("g.carol", "abc")]
+    here = site_key()
+    assert bob1.got == bob2.got == [to_bob._replace(site=here)]
+    assert carol.got == [to_carol._replace(site=here), SessionEnded("g.carol", "abc", here)]
     with pytest.raises(messages.MalformedMessage):
         hub.dispatch({"type": "livebell.push"})
 
@@ -487,18 +500,21 @@ async def test_a_scrape_from_another_thread_flushes_a_running_loop() -> None:
 
 # --- the socket's state machine -------------------------------------------------------
 
+SITE = "5173e0000000"  # the site key of the connections below and of their messages
+
 
 def connection(*, burst: int = 30) -> Connection:
     return Connection(
         max_frame_bytes=4096,
         rate_limit=TokenBucket(0.001, burst, clock=FakeClock()),
         session_hash="mine",
+        site=SITE,
     )
 
 
 def live(last_id: int = 10, unread: int = 2, revision: int = 5) -> Connection:
     c = connection()
-    assert c.open("bob", None) == [CatchUpFrom(None)]
+    assert c.open("bob", group="g", last_id=None) == [CatchUpFrom(None)]
     frames = c.caught_up(CatchUp([], last_id, unread, revision, truncated=False))
     assert frames == [Send(protocol.synced_frame(last_id, unread))]
     assert c.state is ConnectionState.LIVE
@@ -507,7 +523,7 @@ def live(last_id: int = 10, unread: int = 2, revision: int = 5) -> Connection:
 
 def push(id: int, previous_id: int, unread: int, revision: int) -> Push:
     frame = protocol.encode({"type": "notification", "id": id, "unread_count": unread})
-    return Push("g", id, previous_id, unread, revision, frame)
+    return Push("g", id, previous_id, unread, revision, frame, site=SITE)
 
 
 def sent(decision: Any) -> dict[str, Any]:
@@ -518,16 +534,16 @@ def sent(decision: Any) -> dict[str, Any]:
 
 def test_opening_catches_up_from_the_query_strings_last_id() -> None:
     c = connection()
-    assert c.open("bob", "42") == [CatchUpFrom(42)]
+    assert c.open("bob", group="g", last_id="42") == [CatchUpFrom(42)]
     assert c.state is ConnectionState.SYNCING
     bad = connection()
-    error, catch_up = bad.open("bob", "-3")
+    error, catch_up = bad.open("bob", group="g", last_id="-3")
     assert sent(error)["code"] == "bad_last_id" and catch_up == CatchUpFrom(None)
 
 
 def test_a_catch_up_sends_the_missed_then_synced_with_the_newest_id() -> None:
     c = connection()
-    c.open("bob", "0")
+    c.open("bob", group="g", last_id="0")
     notes: Any = [{"id": 3}, {"id": 4}]
     frames = c.caught_up(CatchUp(notes, last_id=4, unread_count=2, revision=9, truncated=True))
     assert [sent(f)["type"] for f in frames] == ["notification", "notification", "synced"]
@@ -556,7 +572,7 @@ def test_a_count_older_than_one_already_shown_is_replaced_by_the_newer() -> None
     assert sent(c.push(push(11, 10, 3, 6)))["unread_count"] == 3
     # Mark-all-read (revision 8, count 0) arrives before a push stored before it (7).
     read = protocol.encode({"type": "read", "ids": "all", "unread_count": 0})
-    assert sent(c.inbox_change(InboxChange("g", 0, 8, read)))["unread_count"] == 0
+    assert sent(c.inbox_change(InboxChange("g", 0, 8, read, SITE)))["unread_count"] == 0
     assert sent(c.push(push(12, 11, 4, 7))) == {"type": "notification", "id": 12,
                                                 "unread_count": 0}  # fmt: skip
     assert sent(c.push(push(13, 12, 1, 9)))["unread_count"] == 1
@@ -575,9 +591,12 @@ def test_client_frames_become_decisions() -> None:
 
 def test_the_rate_limit_answers_with_an_error() -> None:
     c = Connection(
-        max_frame_bytes=4096, rate_limit=TokenBucket(0.001, 2, clock=FakeClock()), session_hash=""
+        max_frame_bytes=4096,
+        rate_limit=TokenBucket(0.001, 2, clock=FakeClock()),
+        session_hash="",
+        site=SITE,
     )
-    c.open("bob", None)
+    c.open("bob", group="g", last_id=None)
     c.caught_up(CatchUp([], 0, 0, 0, truncated=False))
     replies = [c.receive('{"type": "ping"}') for _ in range(3)]
     assert [sent(r)["type"] for r in replies] == ["pong", "pong", "error"]
@@ -590,21 +609,59 @@ def test_nobody_is_refused_with_4401_and_then_nothing_happens() -> None:
     assert c.receive('{"type": "ping"}') is None
     assert c.push(push(1, 0, 1, 1)) is None
     with pytest.raises(WrongState, match="open: expected state CONNECTING, got CLOSED"):
-        c.open("bob", None)
+        c.open("bob", group="g", last_id=None)
 
 
 def test_sessions_end_the_socket() -> None:
     c = live()
-    assert c.session_ended(SessionEnded("g", "another session")) is None
-    assert c.recheck() == CheckSession()
+    assert c.session_ended(SessionEnded("g", "another session", SITE)) is None
+    assert c.recheck(RecheckSessions("g", SITE)) == CheckSession()
     assert c.session_checked(valid=True, exists=True) is None
-    assert c.session_ended(SessionEnded("g", "mine")) == Close(CLOSE_UNAUTHENTICATED)
-    assert c.closed and c.push(push(11, 10, 3, 6)) is None and c.recheck() is None
+    assert c.session_ended(SessionEnded("g", "mine", SITE)) == Close(CLOSE_UNAUTHENTICATED)
+    assert (
+        c.closed
+        and c.push(push(11, 10, 3, 6)) is None
+        and c.recheck(RecheckSessions("g", SITE)) is None
+    )
 
     gone = live()
     assert gone.session_checked(valid=False, exists=True) == Close(CLOSE_UNAUTHENTICATED)
     rekeyed = live()
     assert rekeyed.session_checked(valid=False, exists=False) == Close(CLOSE_SESSION_CHANGED)
+
+
+def test_a_message_for_another_user_or_site_is_ignored_and_a_lower_id_still_arrives() -> None:
+    c = live(last_id=6, unread=2, revision=5)
+    other_user = Push("g.other", 38, 37, 9, 40, '{"type":"notification"}', site=SITE)
+    other_site = other_user._replace(group="g", site="0ther5173e00")
+    assert c.push(other_user) == Ignore("other_user")
+    assert c.push(other_site) == Ignore("other_site")
+    read = protocol.encode({"type": "read", "ids": "all", "unread_count": 0})
+    assert c.inbox_change(InboxChange("g", 0, 41, read, "0ther5173e00")) == Ignore("other_site")
+    # A logout on the other site, of a session whose hash happens to be this one's.
+    assert c.session_ended(SessionEnded("g", "mine", "0ther5173e00")) == Ignore("other_site")
+    assert c.recheck(RecheckSessions("g.other", SITE)) == Ignore("other_user")
+    assert (c.last_id, c.unread_count, c.revision, c.state) == (6, 2, 5, ConnectionState.LIVE)
+    # The site's own next notification, id 7, is not taken for a duplicate of 38.
+    assert sent(c.push(push(7, 6, 3, 6))) == {"type": "notification", "id": 7, "unread_count": 3}
+    assert c.last_id == 7
+
+
+def test_ignored_messages_do_not_count_toward_a_burst() -> None:
+    clock = FakeClock()
+    c = Connection(
+        max_frame_bytes=4096,
+        rate_limit=TokenBucket(1, 1, clock=clock),
+        session_hash="",
+        site=SITE,
+        burst=BurstGate(2, window=10, quiet=1, longest=5, clock=clock),
+    )
+    c.open("bob", group="g", last_id=None)
+    c.caught_up(CatchUp([], 10, 0, 0, truncated=False))
+    foreign = [push(100 + i, 99 + i, 1, 1)._replace(site="0ther5173e00") for i in range(5)]
+    assert [c.push(p) for p in foreign] == [Ignore("other_site")] * 5
+    # Two notifications fit under the threshold: both are sent, none is held.
+    assert [type(c.push(push(11 + i, 10 + i, i + 1, i + 1))) for i in range(2)] == [Send, Send]
 
 
 # --- the socket's limits (fake clock) -------------------------------------------------
@@ -624,12 +681,13 @@ def limited(
         max_frame_bytes=4096,
         rate_limit=TokenBucket(1, 2, clock=clock),
         session_hash="",
+        site=SITE,
         flood=TokenBucket(1, flood, clock=clock),
         max_sockets=2,
         max_pending=3,
         resume_max=500,
     )
-    return c, c.open("bob", None, user_limits=user, sockets=sockets)
+    return c, c.open("bob", group="g", last_id=None, user_limits=user, sockets=sockets)
 
 
 def test_a_socket_that_keeps_flooding_is_closed_with_4429() -> None:
@@ -790,9 +848,10 @@ def test_a_connection_sends_one_burst_frame_for_a_flood() -> None:
         max_frame_bytes=4096,
         rate_limit=TokenBucket(1, 1, clock=clock),
         session_hash="",
+        site=SITE,
         burst=BurstGate(2, window=10, quiet=1, longest=5, clock=clock),
     )
-    c.open("bob", None)
+    c.open("bob", group="g", last_id=None)
     c.caught_up(CatchUp([], 10, 0, 0, truncated=False))
     decisions = [c.push(push(11 + i, 10 + i, i + 1, i + 1)) for i in range(20)]
     assert [type(d).__name__ for d in decisions[:3]] == ["Send", "Send", "ScheduleBurst"]

@@ -74,3 +74,26 @@ def check_types(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+@register()
+def check_group_prefix(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """An explicit ``LIVEBELL["GROUP_PREFIX"]`` must keep group names valid for Channels."""
+    from livebell.groups import PREFIX_MAX_LENGTH, is_valid_prefix
+
+    try:
+        prefix = livebell_settings.GROUP_PREFIX
+    except (TypeError, KeyError):
+        return []  # reported by check_settings
+    if prefix is None or is_valid_prefix(prefix):
+        return []
+    return [
+        Error(
+            f'LIVEBELL["GROUP_PREFIX"] = {prefix!r} would make group names Channels refuses.',
+            hint=(
+                f"Use at most {PREFIX_MAX_LENGTH} ASCII letters, digits, '_', '.' or '-', "
+                "or leave it out: each site then gets a prefix of its own."
+            ),
+            id="livebell.E005",
+        )
+    ]

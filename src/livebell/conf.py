@@ -18,8 +18,16 @@ __all__ = ["DEFAULTS", "livebell_settings"]
 DEFAULTS: dict[str, Any] = {
     # Alias in CHANNEL_LAYERS that carries livebell's pushes.
     "CHANNEL_LAYER": "default",
-    # Prefix of the per-user group names; change it when two sites share one Redis.
-    "GROUP_PREFIX": "livebell.user",
+    # Prefix of the channel-layer group names. None: "livebell." and a keyed hash of
+    # SECRET_KEY (livebell.groups.site_key), so that sites sharing one Redis never share
+    # a group without anyone choosing a prefix: Redis pub/sub ignores the database
+    # number. Every process of a site must run with the same SECRET_KEY (the key also
+    # stamps every layer message, whatever the prefix): while processes run with two
+    # keys, pushes sent by one side reach no socket of the other. They are stored, so
+    # clients get them when they reconnect, or with the next push that reaches them.
+    # A string (ASCII letters, digits, "_", "." or "-", at most 34 characters) is used
+    # as it is.
+    "GROUP_PREFIX": None,
     # Largest ``data`` accepted by notify(), measured as compact JSON, in bytes.
     "DATA_MAX_BYTES": 8192,
     # Rows per INSERT statement when notifying many recipients at once.

@@ -15,6 +15,11 @@ States (:class:`ConnectionState`)::
 
 The rules:
 
+- **Only this socket's messages.** A layer message for another user's group, or
+  from another site (its site key differs: two sites that share a Redis and a
+  group prefix), is ignored before it is looked at: it changes neither
+  ``last_id`` nor the count nor the storm control, so it cannot make the socket
+  drop a genuine push whose id is lower.
 - **Each notification once, in id order.** ``last_id`` is the newest id the
   client has. A push at or below it is a duplicate (a catch-up sent it) and is
   dropped. A push whose ``previous_id`` is above it reveals a push that never
@@ -44,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from livebell import protocol
-from livebell.messages import InboxChange, Push, SessionEnded
+from livebell.messages import InboxChange, Push, RecheckSessions, SessionEnded
 from livebell.ratelimit import TokenBucket, UserLimits
 from livebell.storm import BurstGate
 
@@ -66,6 +71,7 @@ __all__ = [
     "Connection",
     "ConnectionState",
     "Decision",
+    "Ignore",
     "ScheduleBurst",
     "Send",
     "WrongState",
@@ -161,7 +167,15 @@ class BurstDue:
     """The consumer's reminder that a :class:`ScheduleBurst` delay has passed."""
 
 
-Decision = Send | CatchUpFrom | ChangeInbox | CheckSession | Close | ScheduleBurst | None
+@dataclass(frozen=True, slots=True)
+class Ignore:
+    """A layer message was not for this socket; ``reason`` says why, for the logs and
+    metrics: ``"other_site"`` or ``"other_user"``."""
+
+    reason: str
+
+
+Decision = Send | CatchUpFrom | ChangeInbox | CheckSession | Close | ScheduleBurst | Ignore | None
 
 
 class Connection:
@@ -171,6 +185,8 @@ class Connection:
         max_frame_bytes: the largest client frame accepted.
         rate_limit: the bucket this socket's client frames are taken from.
         session_hash: :func:`livebell.auth.session_hash` of the socket's session.
+        site: this site's key (:func:`livebell.groups.site_key`); layer messages
+            of another site are ignored.
         flood: one token per frame refused by a rate limit; when it is empty the
             socket is closed with 4429. None: never closed for that.
         max_sockets: most sockets of one user in the process; None: no cap.
@@ -185,6 +201,7 @@ class Connection:
         max_frame_bytes: int,
         rate_limit: TokenBucket,
         session_hash: str,
+        site: str,
         flood: TokenBucket | None = None,
         max_sockets: int | None = None,
         max_pending: int | None = None,
@@ -193,6 +210,9 @@ class Connection:
     ) -> None:
         self.state = ConnectionState.CONNECTING
         self.user_id: Any = None
+        #: The user's group (from :meth:`open`): layer messages for another are ignored.
+        self.group: str | None = None
+        self.site = site
         self.max_frame_bytes = max_frame_bytes
         self.rate_limit = rate_limit
         self.flood = flood
@@ -223,18 +243,22 @@ class Connection:
         user_id: Any,
         last_id: str | None,
         *,
+        group: str,
         user_limits: UserLimits | None = None,
         sockets: int = 1,
     ) -> list[Decision]:
         """The socket's user is known and the socket is accepted: catch up.
 
         ``last_id`` is the query string's value, if any; a bad one gets an error
-        frame and a plain catch-up. ``sockets`` is how many sockets the user has in
-        this process, this one included: over ``max_sockets`` the socket is closed
-        with 4409 instead. ``user_limits`` are the limits the user's sockets share.
+        frame and a plain catch-up. ``group`` is the user's group
+        (:func:`livebell.groups.user_group`). ``sockets`` is how many sockets the
+        user has in this process, this one included: over ``max_sockets`` the
+        socket is closed with 4409 instead. ``user_limits`` are the limits the
+        user's sockets share.
         """
         self._expect("open", ConnectionState.CONNECTING)
         self.user_id = user_id
+        self.group = group
         if self.max_sockets is not None and sockets > self.max_sockets:
             self.state = ConnectionState.CLOSED
             return [Close(CLOSE_TOO_MANY_SOCKETS, "too_many_sockets")]
@@ -344,6 +368,8 @@ class Connection:
         """A stored notification for this user."""
         if self.closed:
             return None
+        if message.site != self.site or message.group != self.group:
+            return self._ignore(message)
         self._expect("push", ConnectionState.LIVE)
         if message.id <= self.last_id:
             return None  # already sent by a catch-up
@@ -373,19 +399,32 @@ class Connection:
         """A ``read``/``unread``/``deleted`` event for this user."""
         if self.closed:
             return None
+        if message.site != self.site or message.group != self.group:
+            return self._ignore(message)
         self._expect("inbox_change", ConnectionState.LIVE)
         return self._with_fresh_count(message.frame, message.unread_count, message.revision)
 
     def session_ended(self, message: SessionEnded) -> Decision:
         """A session of this user was logged out: close if it is this socket's."""
-        if self.closed or message.session_hash != self.session_hash:
+        if self.closed:
+            return None
+        if message.site != self.site or message.group != self.group:
+            return self._ignore(message)
+        if message.session_hash != self.session_hash:
             return None
         self.state = ConnectionState.CLOSED
         return Close(CLOSE_UNAUTHENTICATED, "logged_out")
 
-    def recheck(self) -> Decision:
+    def recheck(self, message: RecheckSessions) -> Decision:
         """The user's sessions may have ended (or a periodic check is due)."""
-        return None if self.closed else CheckSession()
+        if self.closed:
+            return None
+        if message.site != self.site or message.group != self.group:
+            return self._ignore(message)
+        return CheckSession()
+
+    def _ignore(self, message: Push | InboxChange | SessionEnded | RecheckSessions) -> Ignore:
+        return Ignore("other_site" if message.site != self.site else "other_user")
 
     def session_checked(self, valid: bool, exists: bool) -> Decision:
         """The result of a :class:`CheckSession`: whether the session is still the

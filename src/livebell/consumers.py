@@ -54,10 +54,11 @@ from livebell.connection import (
     Close,
     Connection,
     Decision,
+    Ignore,
     ScheduleBurst,
     Send,
 )
-from livebell.groups import user_group
+from livebell.groups import site_key, user_group
 from livebell.messages import InboxChange, Message, Push, RecheckSessions, SessionEnded
 from livebell.payloads import localize, localize_frame
 from livebell.ratelimit import TokenBucket
@@ -309,6 +310,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 livebell_settings.RATE_LIMIT_PER_SECOND, livebell_settings.RATE_LIMIT_BURST
             ),
             session_hash=auth.session_hash(self.session_key),
+            site=site_key(),
             flood=TokenBucket(1.0, int(livebell_settings.FLOOD_CLOSE_AFTER)),
             max_sockets=int(livebell_settings.MAX_SOCKETS_PER_USER),
             max_pending=int(livebell_settings.MAX_PENDING_MESSAGES),
@@ -335,6 +337,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         decisions = self.connection.open(
             user.pk,
             raw[-1] if raw else None,
+            group=self.group,
             user_limits=self.hub.limits.get(self.group),
             sockets=sockets,
         )
@@ -400,7 +403,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         elif isinstance(message, SessionEnded):
             await self.act(connection.session_ended(message))
         elif isinstance(message, RecheckSessions):
-            await self.act(connection.recheck())
+            await self.act(connection.recheck(message))
 
     async def act(self, decision: Decision) -> None:
         """Carry out one of the connection's decisions."""
@@ -434,6 +437,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.close(code=decision.code)
         elif isinstance(decision, ScheduleBurst):
             asyncio.get_running_loop().call_later(decision.delay, self.deliver, BurstDue())
+        elif isinstance(decision, Ignore):
+            _count_ignored(decision.reason)
 
     def _log_close(self, decision: Close) -> None:
         """One line per socket the server closes or refuses, with its reason."""
@@ -498,8 +503,35 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if self._check_timer is not None:
             self._check_timer.cancel()
         self._check_timer = asyncio.get_running_loop().call_later(
-            delay, self.deliver, RecheckSessions(self.group)
+            delay, self.deliver, RecheckSessions(self.group, self.connection.site)
         )
+
+
+# The reasons a layer message was ignored that this process has already logged.
+_ignored_before: set[str] = set()
+_OTHER_SITE_HINT = (
+    ": another site on this Redis uses the same GROUP_PREFIX, or this site's"
+    " processes run with different SECRET_KEYs"
+)
+
+
+def _count_ignored(reason: str) -> None:
+    """Count a layer message that was not for its socket; log the first of each reason.
+
+    A warning once per process, not per message: another site that shares the group
+    prefix may send a message for every user.
+    """
+    metrics.LAYER_MESSAGES_IGNORED.labels(reason).inc()
+    whose = "site" if reason == "other_site" else "user"
+    first = reason not in _ignored_before
+    _ignored_before.add(reason)
+    logger.log(
+        logging.WARNING if first else logging.DEBUG,
+        "livebell: ignored a layer message of another %s%s",
+        whose,
+        _OTHER_SITE_HINT if reason == "other_site" else "",
+        extra={"event": "layer.ignored", "reason": reason},
+    )
 
 
 def _burst_gate() -> BurstGate | None:

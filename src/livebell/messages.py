@@ -12,6 +12,13 @@ reads a layer message.
 - :class:`SessionEnded`: a session logged out; its sockets must close.
 - :class:`RecheckSessions`: the user's password, status or existence changed;
   every socket of the user must check that its session is still valid.
+
+Every layer message carries the key of the site that sent it
+(:func:`livebell.groups.site_key`), once per layer message however many pushes
+it holds; each decoded message has it as ``site``, so that a socket can ignore
+the messages of another site that uses the same group names
+(:class:`livebell.connection.Connection`). A message made to be sent has an empty
+``site``: :func:`encode` stamps this site's key.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from livebell.groups import fanout_group
+from livebell.groups import fanout_group, site_key
 
 __all__ = [
     "InboxChange",
@@ -61,6 +68,8 @@ class Push(NamedTuple):
     #: language (a typed notification); a socket reading another language renders
     #: it again (livebell.payloads.localize_frame). None: the same in every language.
     language: str | None = None
+    #: The key of the site that sent it (set by :func:`decode`).
+    site: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,8 @@ class InboxChange:
     revision: int
     #: The encoded event frame.
     frame: str
+    #: The key of the site that sent it (set by :func:`decode`).
+    site: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +92,8 @@ class SessionEnded:
 
     group: str
     session_hash: str
+    #: The key of the site that sent it (set by :func:`decode`).
+    site: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +101,8 @@ class RecheckSessions:
     """Every socket of the user must check its session (password, status changed)."""
 
     group: str
+    #: The key of the site that sent it (set by :func:`decode`).
+    site: str = ""
 
 
 Message = Push | InboxChange | SessionEnded | RecheckSessions
@@ -97,15 +112,18 @@ _BATCH = "livebell.batch"
 _INBOX = "livebell.inbox"
 _SESSION_ENDED = "livebell.session_ended"
 _RECHECK = "livebell.recheck"
+_KINDS = frozenset({_PUSH, _BATCH, _INBOX, _SESSION_ENDED, _RECHECK})
 
 
 def encode(messages: Sequence[Message], *, batch_size: int) -> list[tuple[str, dict[str, Any]]]:
-    """The ``group_send`` calls that carry ``messages``, in order.
+    """The ``group_send`` calls that carry ``messages``, in order, each stamped
+    with this site's key.
 
     A lone push goes to its user's group. Several pushes go to the fan-out group
     as one message per ``batch_size`` of them, in the order given: a broadcast to
     1,000 users is one publish, not 1,000.
     """
+    site = site_key()
     pushes = [m for m in messages if isinstance(m, Push)]
     sends: list[tuple[str, dict[str, Any]]] = []
     if len(pushes) > 1:
@@ -115,17 +133,18 @@ def encode(messages: Sequence[Message], *, batch_size: int) -> list[tuple[str, d
                 [p.group, p.id, p.previous_id, p.unread_count, p.revision, p.frame, p.language]
                 for p in pushes[start : start + size]
             ]
-            sends.append((fanout_group(), {"type": _BATCH, "items": items}))
+            sends.append((fanout_group(), {"type": _BATCH, "site": site, "items": items}))
     for m in messages:
         if isinstance(m, Push):
             if len(pushes) == 1:
-                sends.append((m.group, _push_body(m)))
+                sends.append((m.group, _push_body(m, site)))
         elif isinstance(m, InboxChange):
             sends.append(
                 (
                     m.group,
                     {
                         "type": _INBOX,
+                        "site": site,
                         "group": m.group,
                         "unread_count": m.unread_count,
                         "revision": m.revision,
@@ -135,16 +154,25 @@ def encode(messages: Sequence[Message], *, batch_size: int) -> list[tuple[str, d
             )
         elif isinstance(m, SessionEnded):
             sends.append(
-                (m.group, {"type": _SESSION_ENDED, "group": m.group, "session": m.session_hash})
+                (
+                    m.group,
+                    {
+                        "type": _SESSION_ENDED,
+                        "site": site,
+                        "group": m.group,
+                        "session": m.session_hash,
+                    },
+                )
             )
         else:
-            sends.append((m.group, {"type": _RECHECK, "group": m.group}))
+            sends.append((m.group, {"type": _RECHECK, "site": site, "group": m.group}))
     return sends
 
 
-def _push_body(p: Push) -> dict[str, Any]:
+def _push_body(p: Push, site: str) -> dict[str, Any]:
     return {
         "type": _PUSH,
+        "site": site,
         "group": p.group,
         "id": p.id,
         "previous_id": p.previous_id,
@@ -161,13 +189,17 @@ def decode(message: dict[str, Any]) -> Iterable[Message]:
     Raises:
         MalformedMessage: not a message :func:`encode` makes.
     """
+    kind = message.get("type")
+    if kind not in _KINDS:
+        raise MalformedMessage(f"unknown message type {kind!r}")
     try:
-        kind = message["type"]
+        site = _text(message["site"])
         if kind == _BATCH:
-            return [_push(*item) for item in message["items"]]
+            return [_push(site, *item) for item in message["items"]]
         if kind == _PUSH:
             return [
                 _push(
+                    site,
                     message["group"],
                     message["id"],
                     message["previous_id"],
@@ -183,18 +215,18 @@ def decode(message: dict[str, Any]) -> Iterable[Message]:
                 _number(message["unread_count"]),
                 _number(message["revision"]),
                 _text(message["frame"]),
+                site,
             )
             return [change]
         if kind == _SESSION_ENDED:
-            return [SessionEnded(_text(message["group"]), _text(message["session"]))]
-        if kind == _RECHECK:
-            return [RecheckSessions(_text(message["group"]))]
+            return [SessionEnded(_text(message["group"]), _text(message["session"]), site)]
+        return [RecheckSessions(_text(message["group"]), site)]  # _RECHECK
     except (KeyError, TypeError, ValueError) as exc:
-        raise MalformedMessage(f"malformed {message.get('type')!r} message: {exc!r}") from None
-    raise MalformedMessage(f"unknown message type {kind!r}")
+        raise MalformedMessage(f"malformed {kind!r} message: {exc!r}") from None
 
 
 def _push(
+    site: str,
     group: object,
     notification_id: object,
     previous_id: object,
@@ -211,6 +243,7 @@ def _push(
         _number(revision),
         _text(frame),
         None if language is None else _text(language),
+        site,
     )
 
 

@@ -12,30 +12,33 @@ workers, a scrape reaches one of them: scrape each process on a port of its own,
 or set ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode), and
 the view adds up every process's files.
 
-========================================  ==================================================
-metric                                    what
-========================================  ==================================================
-``livebell_sockets_open``                 sockets open now (gauge)
-``livebell_socket_connects_total``        sockets accepted for a user
-``livebell_socket_refusals_total``        sockets refused, by ``reason``: ``origin``,
-                                          ``unauthenticated``, ``bad_ticket``,
-                                          ``too_many_sockets``
-``livebell_socket_closes_total``          sockets ended, by close ``code`` and by ``side``
-                                          (``server`` or ``client``)
-``livebell_frames_received_total``        client frames, by ``result``: ``ok``, or the code
-                                          of the error frame it got (``rate_limited``…)
-``livebell_frames_sent_total``            frames sent to clients
-``livebell_bytes_sent_total``             bytes of those frames (before framing)
-``livebell_deliveries_total``             ``notification`` frames sent, live or caught up
-``livebell_push_send_lag_seconds``        from a layer message reaching the process to its
-                                          frame being sent (histogram)
-``livebell_catch_ups_total``              catch-ups run
-``livebell_catch_up_rows_total``          notifications they sent
-``livebell_layer_sends_total``            ``group_send`` calls made by this process
-                                          (``livebell.delivery.stats``)
-``livebell_layer_failures_total``         layer sends given up, and failed layer receives,
-                                          by ``operation``
-========================================  ==================================================
+=========================================  ==================================================
+metric                                     what
+=========================================  ==================================================
+``livebell_sockets_open``                  sockets open now (gauge)
+``livebell_socket_connects_total``         sockets accepted for a user
+``livebell_socket_refusals_total``         sockets refused, by ``reason``: ``origin``,
+                                           ``unauthenticated``, ``bad_ticket``,
+                                           ``too_many_sockets``
+``livebell_socket_closes_total``           sockets ended, by close ``code`` and by ``side``
+                                           (``server`` or ``client``)
+``livebell_frames_received_total``         client frames, by ``result``: ``ok``, or the code
+                                           of the error frame it got (``rate_limited``…)
+``livebell_frames_sent_total``             frames sent to clients
+``livebell_bytes_sent_total``              bytes of those frames (before framing)
+``livebell_deliveries_total``              ``notification`` frames sent, live or caught up
+``livebell_push_send_lag_seconds``         from a layer message reaching the process to its
+                                           frame being sent (histogram)
+``livebell_catch_ups_total``               catch-ups run
+``livebell_catch_up_rows_total``           notifications they sent
+``livebell_layer_sends_total``             ``group_send`` calls made by this process
+                                           (``livebell.delivery.stats``)
+``livebell_layer_failures_total``          layer sends given up, and failed layer receives,
+                                           by ``operation``
+``livebell_layer_messages_ignored_total``  layer messages a socket ignored, by ``reason``:
+                                           ``other_site`` (another site that shares the
+                                           Redis and the group prefix), ``other_user``
+=========================================  ==================================================
 
 The four per-frame metrics (frames, bytes, deliveries, send lag) are tallied on
 each event loop and added to the metrics at most ``TALLY_SECONDS`` later, and
@@ -78,6 +81,7 @@ __all__ = [
     "DELIVERIES",
     "FRAMES_RECEIVED",
     "FRAMES_SENT",
+    "LAYER_MESSAGES_IGNORED",
     "LAYER_RECEIVE_FAILURES",
     "PUSH_SEND_LAG",
     "REFUSALS",
@@ -123,6 +127,11 @@ CATCH_UPS = Counter("livebell_catch_ups", "Catch-ups run.")
 CATCH_UP_ROWS = Counter("livebell_catch_up_rows", "Notifications sent by catch-ups.")
 LAYER_RECEIVE_FAILURES = Counter(
     "livebell_layer_receive_failures", "Failed receives from the channel layer."
+)
+LAYER_MESSAGES_IGNORED = Counter(
+    "livebell_layer_messages_ignored",
+    "Layer messages a socket ignored as not its own, by reason.",
+    ["reason"],
 )
 
 
