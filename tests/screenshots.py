@@ -39,15 +39,21 @@ SHOTS = {
 EMPTY_SHOTS = {
     "bell-empty.png": {**DESKTOP, "color_scheme": "light"},
     "bell-empty-dark.png": {**DESKTOP, "color_scheme": "dark"},
+    "bell-empty-mobile.png": {**PHONE, "color_scheme": "light"},
+    "bell-empty-zh-hans.png": {**DESKTOP, "color_scheme": "light", "locale": "zh-CN"},
 }
 # bob signs out in one tab; the other says so at the top of the page.
 SIGNED_OUT_SHOTS = {
     "bell-signed-out.png": {**DESKTOP, "color_scheme": "light"},
+    "bell-signed-out-dark.png": {**DESKTOP, "color_scheme": "dark"},
     "bell-signed-out-mobile.png": {**PHONE, "color_scheme": "light"},
+    "bell-signed-out-zh-hans.png": {**DESKTOP, "color_scheme": "light", "locale": "zh-CN"},
 }
 # The full page (with the mouse away from it: its actions are always shown).
 PAGE_SHOTS = {
     "page.png": ("bob", {**DESKTOP, "color_scheme": "light"}),
+    "page-dark.png": ("bob", {**DESKTOP, "color_scheme": "dark"}),
+    "page-mobile.png": ("bob", {**PHONE, "color_scheme": "light"}),
     "page-zh-hans.png": ("carol", {**DESKTOP, "color_scheme": "light", "locale": "zh-CN"}),
 }
 
