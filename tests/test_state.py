@@ -197,3 +197,70 @@ def test_counters_stay_exact_when_two_processes_write_at_once(make_user: Any) ->
     for user in users:
         assert_exact(user, newest_ever=max(report["newest"].get(user.username, 0)
                                            for report in reports))  # fmt: skip
+
+
+# --- the state rows' write, in each database's fast form and the portable one ------
+
+#: A state that each column of InboxState holds on every database.
+STATES = st.builds(
+    state.RecipientState,
+    st.integers(0, 2**63 - 1),  # last_id, a BigIntegerField
+    st.integers(0, 2**31 - 1),  # unread_count, a PositiveIntegerField
+    st.integers(0, 2**63 - 1),  # revision
+)
+
+
+def written(users: list[Any], states: dict[Any, state.RecipientState], how: str) -> list[Any]:
+    """Every user's state row after writing ``states`` (the others reset first), with
+    the database's own path (``fast``) or the ORM's CASE expressions (``portable``)."""
+    InboxState.objects.filter(user__in=users).update(last_id=0, unread_count=0, revision=0)
+    if how == "fast":
+        state._write(states, connection.alias)
+    else:
+        state._write_portable(sorted(states.items()), connection.alias)
+    return list(
+        InboxState.objects.filter(user__in=users)
+        .order_by("user_id")
+        .values_list("user_id", "last_id", "unread_count", "revision")
+    )
+
+
+@pytest.mark.django_db
+def test_each_database_writes_many_states_in_its_own_fast_form() -> None:
+    # So that the test below compares a fast path with the portable one, not with itself.
+    assert state._write_plan(connection) == connection.vendor
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_the_fast_state_write_stores_what_the_portable_one_does(
+    django_user_model: Any, data: st.DataObject
+) -> None:
+    # The examples share the test's transaction: the users are made by the first.
+    users = [django_user_model.objects.get_or_create(username=f"w{i}")[0] for i in range(6)]
+    chosen = data.draw(st.lists(st.sampled_from(users), min_size=2, unique=True), label="users")
+    states = {user.pk: data.draw(STATES, label=user.username) for user in chosen}
+    state.lock([user.pk for user in users], connection.alias)  # the rows exist
+    fast, portable = written(users, states, "fast"), written(users, states, "portable")
+    assert fast == portable
+    assert [row for row in fast if row[0] in states] == [
+        (user_id, *states[user_id]) for user_id in sorted(states)
+    ]
+    assert all(row[1:] == (0, 0, 0) for row in fast if row[0] not in states)  # untouched
+
+
+@pytest.mark.django_db
+def test_the_fast_state_write_of_more_users_than_one_statement_takes(
+    django_user_model: Any,
+) -> None:
+    django_user_model.objects.bulk_create(django_user_model(username=f"m{i}") for i in range(1200))
+    users = list(django_user_model.objects.filter(username__startswith="m").order_by("pk"))
+    state.lock([user.pk for user in users], connection.alias)
+    states = {
+        user.pk: state.RecipientState(10_000 + i, i, 2**40 + i) for i, user in enumerate(users)
+    }
+    assert written(users, states, "fast") == written(users, states, "portable")
+    assert InboxState.objects.get(user=users[-1]).unread_count == 1199
