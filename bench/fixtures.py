@@ -38,15 +38,42 @@ USERNAME_PREFIX = "bench"
 
 
 def ensure_database(url: str) -> None:
-    """Create the bench's database on the server of ``url`` if it does not exist yet."""
-    import psycopg
+    """Create the bench's database on the server of ``url`` if it does not exist yet.
 
+    PostgreSQL and MySQL/MariaDB: the database ``livebell_bench`` on loopback; SQLite:
+    a file named ``livebell_bench.sqlite3`` (made by Django on first use).
+    """
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
+    if parts.scheme == "sqlite":
+        if not name.endswith(f"/{BENCH_DATABASE}.sqlite3"):
+            raise SystemExit(
+                f"refusing to use {url!r}: the bench owns only {BENCH_DATABASE}.sqlite3"
+            )
+        return
     if name != BENCH_DATABASE or parts.hostname not in ("127.0.0.1", "localhost"):
         raise SystemExit(
             f"refusing to use {url!r}: the bench owns only {BENCH_DATABASE} on loopback"
         )
+    if parts.scheme in ("mysql", "mariadb"):
+        import MySQLdb
+
+        conn = MySQLdb.connect(
+            host=parts.hostname,
+            port=parts.port or 3306,
+            user=parts.username or "root",
+            password=parts.password or "",
+            connect_timeout=5,
+        )
+        try:
+            conn.cursor().execute(
+                f"CREATE DATABASE IF NOT EXISTS `{BENCH_DATABASE}` CHARACTER SET utf8mb4"
+            )
+        finally:
+            conn.close()
+        return
+    import psycopg
+
     admin_url = parts._replace(path="/postgres").geturl()
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()

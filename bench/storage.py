@@ -1,4 +1,8 @@
-"""``python -m bench.storage``: what an inbox costs in the database, on PostgreSQL.
+"""``python -m bench.storage``: what an inbox costs in the database.
+
+On PostgreSQL by default; ``DATABASE_URL`` names another of the bench's databases
+(``mysql://root@127.0.0.1:3306/livebell_bench``, ``sqlite:////tmp/livebell_bench.sqlite3``)
+to measure livebell on MySQL/MariaDB or SQLite.
 
 The storage path alone (no server, no socket), each figure the median of several
 runs in the bench's own database (``livebell_bench``), for livebell or for a peer
@@ -98,11 +102,13 @@ class LivebellInbox(Inbox):
 
         from livebell.models import InboxState, Notification
 
-        tables = ", ".join(
-            connection.ops.quote_name(m._meta.db_table) for m in (Notification, InboxState)
-        )
+        tables = [connection.ops.quote_name(m._meta.db_table) for m in (Notification, InboxState)]
         with connection.cursor() as cursor:
-            cursor.execute(f"TRUNCATE {tables}")
+            if connection.vendor == "postgresql":
+                cursor.execute(f"TRUNCATE {', '.join(tables)}")
+            else:
+                for table in tables:
+                    cursor.execute(f"DELETE FROM {table}")
 
     def notify(self, recipients: Any) -> None:
         from livebell import notify
@@ -126,8 +132,14 @@ class LivebellInbox(Inbox):
             batch_size=5000,
         )
         call_command("livebell_rebuild_state", verbosity=0)
+        analyze = {
+            "postgresql": "VACUUM ANALYZE livebell_notification",
+            "mysql": "ANALYZE TABLE livebell_notification",
+        }.get(connection.vendor, "ANALYZE livebell_notification")
         with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE livebell_notification")
+            cursor.execute(analyze)
+            if connection.vendor == "mysql":
+                cursor.fetchall()  # ANALYZE TABLE answers with a result set
 
     def mark_all_read(self, reader: Any) -> None:
         from livebell import inbox
