@@ -317,9 +317,8 @@ def _write_plan(connection: Any) -> str:
 
     - ``"postgresql"``: ``UPDATE … FROM unnest(arrays)``, four array parameters;
     - ``"sqlite"``: ``UPDATE … FROM (VALUES …)`` (SQLite 3.33 and newer);
-    - ``"mysql"``: ``UPDATE … JOIN (SELECT … UNION ALL SELECT …)``, on MariaDB and
-      MySQL alike (MariaDB's ``VALUES`` table names its columns after the first
-      row's values, MySQL's needs ``ROW()``: a union is what both read the same);
+    - ``"mysql"``: ``INSERT … VALUES … ON DUPLICATE KEY UPDATE``, on MariaDB and
+      MySQL alike, each row a duplicate of a locked row's primary key;
     - ``"portable"``: the ORM's ``UPDATE … SET col = CASE WHEN user_id = … THEN …``,
       for any other database. Building its thousands of expressions costs far more
       Python than the statement costs the database, so it is the reference the
@@ -373,10 +372,16 @@ def _write_rows(items: Sequence[tuple[Any, RecipientState]], connection: Any, pl
                     + f" FROM (VALUES {rows}) AS v WHERE {table}.{key} = v.column1"
                 )
             else:
-                first = "SELECT %s AS k, " + ", ".join(f"%s AS {column}" for column in columns)
-                rows = " UNION ALL ".join([first] + ["SELECT %s, %s, %s, %s"] * (len(chunk) - 1))
-                sql = f"UPDATE {table} AS s JOIN ({rows}) AS v ON s.{key} = v.k SET " + ", ".join(
-                    f"s.{column} = v.{column}" for column in columns
+                # Every row exists and is locked by this transaction: each "insert" is a
+                # duplicate of its primary key, which updates that row and takes no
+                # other lock. (An UPDATE joined to a table of values may scan the whole
+                # state table, and InnoDB then locks every row it scanned: other
+                # users' rows, out of order, which deadlocked two concurrent notify().)
+                rows = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
+                sql = (
+                    f"INSERT INTO {table} ({key}, {', '.join(columns)}) VALUES {rows} "
+                    "ON DUPLICATE KEY UPDATE "
+                    + ", ".join(f"{column} = VALUES({column})" for column in columns)
                 )
             user_ids = key_values(fields[0], [user_id for user_id, _ in chunk], connection)
             cursor.execute(
