@@ -647,8 +647,8 @@ def test_a_message_for_another_user_or_site_is_ignored_and_a_lower_id_still_arri
     assert c.last_id == 7
 
 
-def test_ignored_messages_do_not_count_toward_a_burst() -> None:
-    clock = FakeClock()
+def live_with_storm_control(clock: FakeClock) -> Connection:
+    """A live connection (caught up to id 10) whose storm control admits 2 in 10 s."""
     c = Connection(
         max_frame_bytes=4096,
         rate_limit=TokenBucket(1, 1, clock=clock),
@@ -658,6 +658,12 @@ def test_ignored_messages_do_not_count_toward_a_burst() -> None:
     )
     c.open("bob", group="g", last_id=None)
     c.caught_up(CatchUp([], 10, 0, 0, truncated=False))
+    return c
+
+
+def test_ignored_messages_do_not_count_toward_a_burst() -> None:
+    clock = FakeClock()
+    c = live_with_storm_control(clock)
     foreign = [push(100 + i, 99 + i, 1, 1)._replace(site="0ther5173e00") for i in range(5)]
     assert [c.push(p) for p in foreign] == [Ignore("other_site")] * 5
     # Two notifications fit under the threshold: both are sent, none is held.
@@ -844,15 +850,7 @@ def test_bad_storm_settings_are_refused() -> None:
 
 def test_a_connection_sends_one_burst_frame_for_a_flood() -> None:
     clock = FakeClock()
-    c = Connection(
-        max_frame_bytes=4096,
-        rate_limit=TokenBucket(1, 1, clock=clock),
-        session_hash="",
-        site=SITE,
-        burst=BurstGate(2, window=10, quiet=1, longest=5, clock=clock),
-    )
-    c.open("bob", group="g", last_id=None)
-    c.caught_up(CatchUp([], 10, 0, 0, truncated=False))
+    c = live_with_storm_control(clock)
     decisions = [c.push(push(11 + i, 10 + i, i + 1, i + 1)) for i in range(20)]
     assert [type(d).__name__ for d in decisions[:3]] == ["Send", "Send", "ScheduleBurst"]
     assert decisions[2] == ScheduleBurst(1.0) and decisions[3:] == [None] * 17
