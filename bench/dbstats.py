@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-__all__ = ["DbCounters", "DbReader", "reading", "tagged"]
+__all__ = ["DbCounters", "DbReader", "measurable", "reading", "tagged"]
 
 # Longest wait for the run's connections to go and their counters to appear.
 GONE_SECONDS = 10.0
@@ -38,6 +38,11 @@ _OTHERS = (
     "FROM pg_stat_activity WHERE datname = current_database()"
     " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
 )
+
+
+def measurable(url: str) -> bool:
+    """Whether this module can read the database of ``url`` (PostgreSQL's only)."""
+    return urlsplit(url).scheme in ("postgres", "postgresql", "pgsql")
 
 
 def tagged(url: str, application_name: str) -> str:

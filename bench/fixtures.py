@@ -1,7 +1,7 @@
-"""The bench's data: its own PostgreSQL database, users ``bench0…`` and their sessions.
+"""The bench's data: its own database, users ``bench0…`` and their sessions.
 
 Run by the bench as ``python -m bench.fixtures --users N`` with ``DATABASE_URL``
-pointing at the ``livebell_bench`` database and the demo's settings. It creates
+pointing at one of its databases (:mod:`bench.databases`) and the demo's settings. It creates
 that database if missing (and refuses any other name), migrates it, empties
 livebell's tables, makes sure users ``bench0`` to ``bench{N-1}`` exist, gives
 each a fresh logged-in session, and prints ``{"users": [[id, session_key], ...]}``.
@@ -56,15 +56,7 @@ def ensure_database(url: str) -> None:
             f"refusing to use {url!r}: the bench owns only {BENCH_DATABASE} on loopback"
         )
     if parts.scheme in ("mysql", "mariadb"):
-        import MySQLdb
-
-        conn = MySQLdb.connect(
-            host=parts.hostname,
-            port=parts.port or 3306,
-            user=parts.username or "root",
-            password=parts.password or "",
-            connect_timeout=5,
-        )
+        conn = _mysql(url, database=False)
         try:
             conn.cursor().execute(
                 f"CREATE DATABASE IF NOT EXISTS `{BENCH_DATABASE}` CHARACTER SET utf8mb4"
@@ -93,21 +85,59 @@ def ensure_schema(url: str, schema: str) -> None:
 
 
 def settle_database(url: str, tables: Sequence[str]) -> None:
-    """``VACUUM (ANALYZE)`` the tables a run writes, between workloads.
+    """Bring the tables a run writes to a steady state, between workloads.
 
-    A workload that stores tens of thousands of rows leaves autovacuum work behind;
-    on two cores it would run during the next phase (of whichever target comes
-    next) and show up in that phase's latencies. Vacuumed, every phase starts from
-    a table with statistics and a visibility map, as a database in steady state has.
-    ``tables`` are a project's (``bench.targets.Project.tables``), schema-qualified
-    where they are not in ``public``.
+    On PostgreSQL, ``VACUUM (ANALYZE)``: a workload that stores tens of thousands of
+    rows leaves autovacuum work behind; on two cores it would run during the next
+    phase (of whichever target comes next) and show up in that phase's latencies.
+    Vacuumed, every phase starts from a table with statistics and a visibility map,
+    as a database in steady state has. ``tables`` are a project's
+    (``bench.targets.Project.tables``), schema-qualified where they are not in
+    ``public``. On MySQL/MariaDB, ``ANALYZE TABLE``; on SQLite, ``ANALYZE`` and a
+    checkpoint that empties the write-ahead log into the database file.
     """
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        import sqlite3
+
+        db = sqlite3.connect(urlsplit(url).path, timeout=30)
+        try:
+            for table in tables:
+                db.execute(f'ANALYZE "{table}"')
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            db.close()
+        return
+    if scheme in ("mysql", "mariadb"):
+        conn = _mysql(url)
+        try:
+            cursor = conn.cursor()
+            cursor.execute("ANALYZE TABLE " + ", ".join(f"`{t}`" for t in tables))
+            cursor.fetchall()
+        finally:
+            conn.close()
+        return
     import psycopg
     from psycopg import sql
 
     names = [sql.Identifier(*name.split(".")) for name in tables]
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
         conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.SQL(", ").join(names)))
+
+
+def _mysql(url: str, *, database: bool = True) -> Any:
+    import MySQLdb
+
+    parts = urlsplit(url)
+    options: dict[str, Any] = {"database": parts.path.lstrip("/")} if database else {}
+    return MySQLdb.connect(
+        host=parts.hostname,
+        port=parts.port or 3306,
+        user=parts.username or "root",
+        password=parts.password or "",
+        connect_timeout=5,
+        **options,
+    )
 
 
 def make_users(count: int) -> list[Any]:
@@ -183,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     from django.apps import apps
     from django.conf import settings
     from django.core.management import call_command
+    from django.core.management.color import no_style
     from django.db import connection
 
     django.setup()
@@ -191,11 +222,12 @@ def main(argv: list[str] | None = None) -> None:
         ensure_schema(os.environ["DATABASE_URL"], schema)
     call_command("migrate", interactive=False, verbosity=0)
 
-    # Every inbox empty, and its counters with it.
+    # Every inbox empty, and its counters with it (TRUNCATE where the database has it).
     models = [apps.get_model(label) for label in args.empty.split(",") if label]
-    tables = [connection.ops.quote_name(m._meta.db_table) for m in models]
+    tables = [m._meta.db_table for m in models]
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+        for statement in connection.ops.sql_flush(no_style(), tables, allow_cascade=True):
+            cursor.execute(statement)
     users = make_users_and_sessions(args.users)
     sys.stdout.buffer.write(orjson.dumps({"users": users}) + b"\n")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bench.report import Results, markdown_table
 
-__all__ = ["GOALS", "Goal", "Reading", "goals_table"]
+__all__ = ["GOALS", "Goal", "Reading", "databases_table", "goals_table"]
 
 LIVEBELL, REFERENCE, RAW = "livebell", "reference", "raw"
 W1, W2, W3, W4, W5 = (
@@ -24,6 +24,9 @@ W1, W2, W3, W4, W5 = (
     "W4 reconnect storm",
     "W5 idle sockets",
 )
+STORAGE = "Storage"
+# notify() on every other database, in the same run: at most this many times PostgreSQL's.
+STORAGE_SLOWER_AT_MOST = 2.0
 
 
 @dataclass(frozen=True)
@@ -148,3 +151,95 @@ def goals_table(results: Results, *, quick: bool) -> str:
             "targets are about the full sizes (make bench).\n\n" + table
         )
     return table
+
+
+# The goals every database is held to (the others need PostgreSQL's targets: the
+# raw server, the peers, W5).
+ON_EVERY_DATABASE = tuple(
+    goal
+    for goal in GOALS
+    if goal.workload.startswith(
+        ("W1 broadcast saturation vs reference", "W1 p99", "W2", "W3 connects/s vs reference", "W4")
+    )
+)
+
+
+def _storage_goals(first: Results) -> list[tuple[str, str]]:
+    """The storage figures held to PostgreSQL's: (metric, how the table names it)."""
+    row_metrics = [
+        row.metric
+        for row in first.rows.values()
+        if row.section.startswith(STORAGE) and row.metric.startswith("notify ")
+    ]
+    return [
+        (metric, f"{metric.replace('notify', 'notify() to', 1)}, vs {{first}}")
+        for metric in row_metrics
+    ]
+
+
+def databases_table(runs: list[tuple[str, Results]], *, quick: bool) -> str:
+    """The targets on every database of the run, a column each, then the storage figures.
+
+    ``runs`` is each database's title and results, PostgreSQL first: the storage
+    figures of the others are held to within 2x of the first's, in the same run.
+    """
+    titles = [title for title, _ in runs]
+    rows = []
+    for goal in ON_EVERY_DATABASE:
+        readings = [goal.read(results) for _, results in runs]
+        rows.append([goal.workload, goal.goal, *(r.measured for r in readings), _all_met(readings)])
+    first_title, first = runs[0]
+    first_name = first_title.split()[0]
+    for metric, name in _storage_goals(first):
+        base = first.value(STORAGE, metric, "livebell")
+        readings = []
+        for _, results in runs:
+            value = results.value(STORAGE, metric, "livebell")
+            if value is None or not base:
+                readings.append(NOT_MEASURED)
+                continue
+            ratio = value / base
+            readings.append(
+                Reading(f"{value:,.1f} ms ({ratio:.2f}x)", ratio <= STORAGE_SLOWER_AT_MOST)
+            )
+        rows.append(
+            [
+                name.format(first=first_name),
+                f"<= {STORAGE_SLOWER_AT_MOST:g}x",
+                *(r.measured for r in readings),
+                _all_met(readings),
+            ]
+        )
+    table = markdown_table(["target", "goal", *titles, "met on every database?"], rows)
+    storage = _storage_side_by_side(runs)
+    parts = [table, storage] if storage else [table]
+    if quick:
+        parts.insert(
+            0, "Quick sizes: the rows check that every figure is produced; they judge nothing."
+        )
+    return "\n\n".join(parts)
+
+
+def _all_met(readings: list[Reading]) -> str:
+    if any(r.met is None for r in readings):
+        return "-"
+    return "yes" if all(r.met for r in readings) else "no"
+
+
+def _storage_side_by_side(runs: list[tuple[str, Results]]) -> str:
+    """Every storage figure of livebell, a column per database (median ms)."""
+    metrics: list[str] = []
+    for _, results in runs:
+        for row in results.rows.values():
+            if row.section.startswith(STORAGE) and row.metric not in metrics:
+                metrics.append(row.metric)
+    if not metrics:
+        return ""
+    rows = []
+    for metric in metrics:
+        cells = []
+        for _, results in runs:
+            value = results.value(STORAGE, metric, "livebell")
+            cells.append("-" if value is None else f"{value:,.1f}")
+        rows.append([metric, *cells])
+    return markdown_table(["storage, livebell, median ms", *(t for t, _ in runs)], rows)

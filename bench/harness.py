@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.agent import Agent, Reply
+from bench.databases import Database
 from bench.procs import (
     LOOPBACK,
     Service,
@@ -123,6 +124,7 @@ class Harness:
         self,
         *,
         sizes: Sizes,
+        database: Database,
         services: Services,
         env: Mapping[str, str],
         pythons: Mapping[str, str],
@@ -134,6 +136,8 @@ class Harness:
         started: float,
     ) -> None:
         self.sizes = sizes
+        # The database this part of the run measures (its URL is env's DATABASE_URL).
+        self.database = database
         self.services = services
         self.env = dict(env)
         # Interpreter name (bench.targets.BENCH, PEERS) -> its python.

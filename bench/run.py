@@ -1,10 +1,12 @@
 """``python -m bench [--quick]``: start everything, run the workloads, print the tables, clean up.
 
-One command does it all: a private Redis on a free port, the ``livebell_bench``
-PostgreSQL database with its users and sessions, one server per target, the
-senders and the client; then W3, the client ceiling, W1, W2 (sync, then async),
-W3 again with deflate on fresh servers, W4, W5 on fresh servers, and the storage
-side alone (``--workloads`` picks some). The peers (:mod:`bench.peers`) run in a
+One command does it all, once per database (:mod:`bench.databases`: PostgreSQL,
+then MySQL/MariaDB and SQLite): a private Redis on a free port, the bench's
+database with its users and sessions, one server per target, the senders and the
+client; then W3, the client ceiling, W1, W2 (sync, then async), W3 again with
+deflate on fresh servers, W4, W5 on fresh servers, and the storage side alone
+(``--workloads`` picks some; the databases after PostgreSQL run livebell and the
+reference only, through fewer workloads). The peers (:mod:`bench.peers`) run in a
 virtualenv of their own, made from PyPI on first use.
 Every child is stopped at the end, also on Ctrl-C or failure. Exit status 1 if a
 workload failed to deliver.
@@ -32,7 +34,8 @@ import orjson
 
 from bench import dbstats, fixtures, workloads
 from bench.agent import Agent, AgentError
-from bench.goals import goals_table
+from bench.databases import DATABASES, Database, server_version
+from bench.goals import databases_table, goals_table
 from bench.harness import CpuMeter, Harness, Target
 from bench.peers import venv as peers_venv
 from bench.procs import LOOPBACK, Service, Services, free_port, raise_fd_limit, wait_for_port
@@ -44,7 +47,6 @@ from bench.targets import BENCH, PEERS, PROJECTS, REPO, TARGETS, Project
 
 __all__ = ["main"]
 
-DATABASE_URL = f"postgres://postgres@{LOOPBACK}:5432/livebell_bench"
 FIXTURE_SECONDS = 180.0
 PACKAGES = ("django", "channels", "channels-redis", "uvicorn", "websockets", "picows", "redis")
 PEER_PACKAGES = ("openwisp-notifications", "django-notifications-community", "djangorestframework")
@@ -66,6 +68,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--workloads", help="comma-separated subset of: " + ", ".join(WORKLOADS) + " (default: all)"
+    )
+    parser.add_argument(
+        "--databases",
+        default=",".join(DATABASES),
+        help="comma-separated subset of: " + ", ".join(DATABASES) + " (default: all, in order)",
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs")
     parser.add_argument(
@@ -102,14 +109,23 @@ def choose_sizes(args: argparse.Namespace) -> Sizes:
     )
 
 
-def child_env(redis_url: str) -> dict[str, str]:
+def choose_databases(args: argparse.Namespace) -> list[Database]:
+    names = [name for name in args.databases.split(",") if name]
+    for name in names:
+        if name not in DATABASES:
+            raise SystemExit(f"unknown database {name!r}; choose from {', '.join(DATABASES)}")
+    return [DATABASES[name] for name in names]
+
+
+def child_env(redis_url: str, database_url: str) -> dict[str, str]:
     """The environment of every child: loopback services, no proxy, no DEBUG."""
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    database_url = os.environ.get("BENCH_DATABASE_URL", DATABASE_URL)
-    env.update(
+    if dbstats.measurable(database_url):
         # Tagged, so that W4 can tell this run's database connections (bench.dbstats).
-        DATABASE_URL=dbstats.tagged(database_url, f"livebell-bench-{os.getpid()}"),
+        database_url = dbstats.tagged(database_url, f"livebell-bench-{os.getpid()}")
+    env.update(
+        DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         # One secret for every process, so a session made by the fixtures logs in everywhere.
         DJANGO_SECRET_KEY="livebell-bench-not-secret",
@@ -229,7 +245,15 @@ def peer_version(python: Path | None, package: str) -> str:
     return out.stdout.strip() or "?"
 
 
-def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) -> Results:
+def run(
+    sizes: Sizes,
+    database: Database,
+    database_url: str,
+    services: Services,
+    profiler: Profiler,
+    started: float,
+) -> Results:
+    """Run the workloads of ``sizes`` on one database; return what they measured."""
     notes: list[str] = []
     # A target none of whose workloads was chosen is not started (it has no users).
     wanted = set(sizes.workloads)
@@ -239,7 +263,10 @@ def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) ->
         if TARGETS[n].workloads & wanted or (n == "raw" and "ceiling" in wanted)
     )
     sizes = sizes.with_overrides(targets=chosen)
-    sizes, pythons = prepare_peers(sizes, notes, lambda line: print(line, flush=True))
+    if database.all_targets:
+        sizes, pythons = prepare_peers(sizes, notes, lambda line: print(line, flush=True))
+    else:
+        pythons = {BENCH: sys.executable}
     results = Results(
         sizes.targets,
         {name: TARGETS[name].title for name in sizes.targets},
@@ -249,7 +276,7 @@ def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) ->
     specs = [TARGETS[name] for name in sizes.targets]
     shards = max((spec.redis_servers for spec in specs), default=1)
     redis = [start_redis(services, f"redis-{i}" if i else "redis") for i in range(shards)]
-    env = child_env(redis[0][1])
+    env = child_env(redis[0][1], database_url)
     # Nothing uses Redis while the fixtures are made: its own timers' cost meanwhile is
     # the baseline the scale-out table subtracts from a phase's Redis CPU.
     idle = CpuMeter({"redis": redis[0][0].pid}, precise=frozenset({"redis"}))
@@ -266,6 +293,7 @@ def run(sizes: Sizes, services: Services, profiler: Profiler, started: float) ->
     client = start_agent(services, "client", ["bench.client"], env, sys.executable)
     h = Harness(
         sizes=sizes,
+        database=database,
         services=services,
         env=env,
         pythons=pythons,
@@ -396,6 +424,7 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = choose_sizes(args)
+    databases = choose_databases(args)
     signal.signal(signal.SIGTERM, _terminate)
     # Ctrl-C stops the run cleanly even when started with SIGINT ignored (``cmd &``).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -404,25 +433,43 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(header(sizes), flush=True)
     print(f"open-file limit {limit}; logs in {log_dir}", flush=True)
+    measured: list[tuple[str, Results]] = []
+    profiles: list[str] = []
     try:
-        with Services(log_dir) as services:
-            profiler = Profiler(services, args.profile, gil_only=args.profile_gil)
-            results = run(sizes, services, profiler, started)
+        for database in databases:
+            run_dir = log_dir / database.name
+            run_dir.mkdir()
+            url = database.url(run_dir)
+            if database.name != "sqlite":
+                fixtures.ensure_database(url)
+            title = server_version(database, url)
+            on_database = sizes.on_database(database.all_targets)
+            print(f"\n{title}: {', '.join(on_database.workloads)}", flush=True)
+            with Services(run_dir) as services:
+                profiler = Profiler(services, args.profile, gil_only=args.profile_gil)
+                results = run(on_database, database, url, services, profiler, started)
+                profiles += profiler.summaries
+            measured.append((title, results))
     except (AgentError, RuntimeError, TimeoutError, OSError) as exc:
         print(f"\nbench failed: {exc}\nlogs kept in {log_dir}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"\ninterrupted; every process stopped; logs in {log_dir}", file=sys.stderr)
         return 130
-    print(f"\nTotal {time.monotonic() - started:.1f} s.\n")
-    tables = [goals_table(results, quick=sizes.name == QUICK.name)]
-    scaled = scale_out_table(results)
-    if scaled:
-        tables.insert(0, scaled)
-    print(results.render(*tables))
-    for summary in profiler.summaries:
+    print(f"\nTotal {time.monotonic() - started:.1f} s.")
+    quick = sizes.name == QUICK.name
+    for (title, results), database in zip(measured, databases, strict=False):
+        # The other databases' targets are in the table of every database, below.
+        tables = [goals_table(results, quick=quick)] if database.all_targets else []
+        scaled = scale_out_table(results)
+        if scaled:
+            tables.insert(0, scaled)
+        print(f"\n### {title}\n\n{results.render(*tables)}")
+    if len(measured) > 1:
+        print(f"\n### Every database\n\n{databases_table(measured, quick=quick)}")
+    for summary in profiles:
         print(f"\n{summary}")
-    if results.failures:
+    if any(results.failures for _, results in measured):
         print(f"\nlogs kept in {log_dir}", file=sys.stderr)
         return 1
     if not args.keep_logs:

@@ -10,6 +10,10 @@ __all__ = ["FULL", "QUICK", "WORKLOADS", "Sizes"]
 # What a run can include (``--workloads``); "ceiling" is the client ceiling (raw
 # target); "storage" the database side alone (bench.storage), in process.
 WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "ceiling", "storage")
+# What livebell and the reference are compared on, on the databases after the first.
+OTHER_DATABASES = ("W1", "W2", "W3", "W4", "storage")
+OTHER_DATABASES_QUICK = ("W1", "storage")
+QUICK_NAME = "quick"
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,22 @@ class Sizes:
         }
         return max((needs[w] for w in self.workloads if w in workloads), default=0)
 
+    def on_database(self, all_targets: bool) -> Sizes:
+        """The sizes on one database of the run (:mod:`bench.databases`).
+
+        A database that does not measure every target runs livebell and the
+        reference through the workloads they are compared on: W1 to W4 and storage
+        on the full sizes, W1 and storage on the quick ones.
+        """
+        if all_targets:
+            return self
+        measured = OTHER_DATABASES_QUICK if self.name == QUICK_NAME else OTHER_DATABASES
+        return replace(
+            self,
+            targets=tuple(t for t in self.targets if t in ("livebell", "reference")),
+            workloads=tuple(w for w in self.workloads if w in measured),
+        )
+
     def with_overrides(self, **changes: Any) -> Sizes:
         """A copy with the changes that are not None."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -129,7 +149,7 @@ FULL = Sizes(
 # The peers (openwisp, community) only when asked for (--targets): installing them
 # takes a minute the first time, and CI runs this.
 QUICK = Sizes(
-    name="quick",
+    name=QUICK_NAME,
     targets=("livebell", "reference", "raw", "livebell-granian", "livebell-2-shards"),
     users=50,
     w1_saturation_broadcasts=5,

@@ -42,6 +42,8 @@ __all__ = ["CommunityInbox", "Inbox", "LivebellInbox", "main", "measure", "metri
 
 DATABASE_URL = "postgres://postgres@127.0.0.1:5432/livebell_bench"
 VERB = "bench"
+# How many notifications a call marks read or unread, or deletes: a page of the inbox.
+CHANGED = 100
 
 
 def metric_names(recipients: Sequence[int], rows: int) -> list[str]:
@@ -50,6 +52,9 @@ def metric_names(recipients: Sequence[int], rows: int) -> list[str]:
         *(f"notify {n:,} users in one call" for n in recipients),
         f"mark-all-read, {rows:,} unread",
         f"unread count over HTTP, {rows:,} rows",
+        f"mark {CHANGED} read, of {rows:,}",
+        f"mark {CHANGED} unread, of {rows:,}",
+        f"delete {CHANGED}, of {rows:,}",
     ]
 
 
@@ -88,6 +93,19 @@ class Inbox:
 
     def all_unread(self, reader: Any) -> None:
         """Make every notification of ``reader`` unread again (between runs)."""
+        raise NotImplementedError
+
+    def newest_ids(self, reader: Any, count: int) -> list[int]:
+        """The ids of ``reader``'s ``count`` newest notifications, newest first."""
+        raise NotImplementedError
+
+    def mark_read(self, reader: Any, ids: list[int]) -> None:
+        raise NotImplementedError
+
+    def mark_unread(self, reader: Any, ids: list[int]) -> None:
+        raise NotImplementedError
+
+    def delete(self, reader: Any, ids: list[int]) -> None:
         raise NotImplementedError
 
 
@@ -156,6 +174,27 @@ class LivebellInbox(Inbox):
         for start in range(0, len(ids), 1000):  # the most ids one call may name
             inbox.mark_unread(reader, ids[start : start + 1000])
 
+    def newest_ids(self, reader: Any, count: int) -> list[int]:
+        from livebell.models import Notification
+
+        mine = Notification.objects.filter(recipient=reader).order_by("-pk")
+        return list(mine.values_list("pk", flat=True)[:count])
+
+    def mark_read(self, reader: Any, ids: list[int]) -> None:
+        from livebell import inbox
+
+        inbox.mark_read(reader, ids)
+
+    def mark_unread(self, reader: Any, ids: list[int]) -> None:
+        from livebell import inbox
+
+        inbox.mark_unread(reader, ids)
+
+    def delete(self, reader: Any, ids: list[int]) -> None:
+        from livebell import inbox
+
+        inbox.delete(reader, ids)
+
 
 class CommunityInbox(Inbox):
     """django-notifications-community: its ``notify`` signal (one ``bulk_create``), its
@@ -211,6 +250,19 @@ class CommunityInbox(Inbox):
     def all_unread(self, reader: Any) -> None:
         reader.notifications.mark_all_as_unread()
 
+    def newest_ids(self, reader: Any, count: int) -> list[int]:
+        mine = reader.notifications.order_by("-pk")
+        return list(mine.values_list("pk", flat=True)[:count])
+
+    def mark_read(self, reader: Any, ids: list[int]) -> None:
+        reader.notifications.filter(pk__in=ids).mark_all_as_read()
+
+    def mark_unread(self, reader: Any, ids: list[int]) -> None:
+        reader.notifications.filter(pk__in=ids).mark_all_as_unread()
+
+    def delete(self, reader: Any, ids: list[int]) -> None:
+        reader.notifications.filter(pk__in=ids).delete()
+
 
 INBOXES: dict[str, type[Inbox]] = {"livebell": LivebellInbox, "community": CommunityInbox}
 
@@ -249,6 +301,24 @@ def measure(
     if counted != rows:
         raise RuntimeError(f"{inbox.count_url} said {counted}, not {rows}: {response.content!r}")
     results[next(names)] = timed(lambda: client.get(inbox.count_url), runs * 4)
+
+    # A page of the newest, read and unread in turn; then pages of them deleted.
+    newest = inbox.newest_ids(reader, CHANGED * (runs * 2 + 1))
+    page = newest[:CHANGED]
+    results[next(names)] = timed(
+        lambda: inbox.mark_read(reader, page),
+        runs * 2,
+        between=lambda: inbox.mark_unread(reader, page),
+    )
+    results[next(names)] = timed(
+        lambda: inbox.mark_unread(reader, page),
+        runs * 2,
+        between=lambda: inbox.mark_read(reader, page),
+    )
+    pages = iter(range(CHANGED, len(newest), CHANGED))
+    results[next(names)] = timed(
+        lambda: inbox.delete(reader, newest[(start := next(pages)) : start + CHANGED]), runs * 2
+    )
     inbox.empty()
     return results
 
