@@ -29,7 +29,7 @@ try:
 except ImportError:  # no psycopg: not on PostgreSQL
     _Jsonb = None
 
-__all__ = ["array_parameter", "db_value", "key_values"]
+__all__ = ["array_parameter", "db_value", "holds_integers", "key_values"]
 
 # Django's own integer fields: for a plain int their get_db_prep_save() returns it
 # unchanged (a subclass might not, and goes through it).
@@ -111,6 +111,11 @@ def key_values(field: models.Field[Any, Any], values: Sequence[Any], connection:
     if _kind(field) in _INTEGER_FIELDS and all(type(value) is int for value in values):
         return list(values)
     return [field.get_db_prep_save(value, connection) for value in values]
+
+
+def holds_integers(field: models.Field[Any, Any]) -> bool:
+    """Whether ``field`` (a key, or a relation to one) is one of Django's integer fields."""
+    return _kind(field) in _INTEGER_FIELDS
 
 
 def _kind(field: models.Field[Any, Any]) -> type:

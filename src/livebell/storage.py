@@ -21,12 +21,13 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
 
+import orjson
 from django.db import connections
 from django.db.models import signals
 from django.db.models.base import ModelState
 
 from livebell import state
-from livebell._arrays import array_parameter, db_value, key_values
+from livebell._arrays import array_parameter, db_value, holds_integers, key_values
 from livebell.conf import livebell_settings
 from livebell.models import ACTORS_KEPT, Notification
 from livebell.state import Transition
@@ -161,15 +162,22 @@ def _insert_rows(
     """Insert the plans' rows in as few statements as the database allows; the rows,
     plan by plan, recipients in order."""
     connection = connections[using]
-    if connection.vendor == "postgresql":
+    form = _insert_form(connection)
+    returning = bool(connection.features.can_return_rows_from_bulk_insert)
+    if form == "postgresql":
         new_ids = _insert_postgresql(plans, connection)
-    elif connection.features.can_return_rows_from_bulk_insert:
+    elif form == "json" and returning:
+        new_ids = _insert_json(plans, connection, returning=True)
+    elif returning:
         new_ids = _insert(plans, connection, returning=True)
     else:
         # MySQL cannot return the new ids from a multi-row INSERT. The recipients are
         # locked, so their rows above the newest ids so far are exactly the ones just
         # inserted, and a recipient's rows got increasing ids in insertion order.
-        _insert(plans, connection, returning=False)
+        if form == "json":
+            _insert_json(plans, connection, returning=False)
+        else:
+            _insert(plans, connection, returning=False)
         return _read_back(plans, newest, using)
     in_order = iter(new_ids)
     return [
@@ -177,6 +185,29 @@ def _insert_rows(
         for plan in plans
         for row in _instances(plan, [next(in_order) for _ in plan.recipient_ids], using)
     ]
+
+
+def _insert_form(connection: Any) -> str:
+    """How the rows are written on this database: ``"postgresql"`` (arrays that
+    ``unnest()`` turns into rows), ``"json"`` (MariaDB 10.6+, MySQL 8 and SQLite: a
+    notification's recipients as one JSON array that ``JSON_TABLE``/``json_each``
+    turns into rows) or ``"values"``: multi-row ``VALUES``, the portable form,
+    which the others are tested against (tests/test_storage_forms.py).
+
+    The JSON form needs an integer user key (the array's elements are numbers).
+    """
+    if connection.vendor == "postgresql":
+        return "postgresql"
+    _, recipient_field = _columns()
+    if not holds_integers(recipient_field):
+        return "values"
+    if connection.vendor == "sqlite":
+        return "json"
+    if connection.vendor == "mysql" and (
+        not connection.mysql_is_mariadb or connection.mysql_version >= (10, 6)
+    ):
+        return "json"
+    return "values"
 
 
 def _columns() -> tuple[list[Any], Any]:
@@ -233,6 +264,59 @@ def _insert(plans: Sequence[RowPlan], connection: Any, *, returning: bool) -> li
         if batch:
             ids.extend(_execute(cursor, connection, head, row_sql, tail, batch, returning))
     return ids
+
+
+def _insert_json(plans: Sequence[RowPlan], connection: Any, *, returning: bool) -> list[int]:
+    """MariaDB, MySQL and SQLite: each notification's rows in one ``INSERT … SELECT``
+    per ``BATCH_SIZE`` recipients; the new ids in row order (when ``returning``).
+
+    Its values are one parameter each and its recipients one JSON array: a dozen
+    parameters, where a multi-row ``VALUES`` takes one per column and row, which
+    MySQLdb escapes one by one in Python (a third of a 1,000-user ``notify()``'s
+    time, measured; docs/benchmarks.md). The ids come back with their recipient,
+    so their order does not depend on the database's.
+    """
+    fields, recipient_field = _columns()
+    plan_fields = [f for f in fields if f is not recipient_field]
+    sql = _json_insert_sql(str(connection.alias), returning)
+    size = max(1, int(livebell_settings.BATCH_SIZE))
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for plan in plans:
+            shared = _prepared(plan, plan_fields, connection)
+            recipients = key_values(recipient_field, plan.recipient_ids, connection)
+            for start in range(0, len(recipients), size):
+                chunk = recipients[start : start + size]
+                cursor.execute(sql, [*shared, orjson.dumps(chunk).decode()])
+                if returning:
+                    by_recipient = dict((recipient, pk) for pk, recipient in cursor.fetchall())
+                    ids.extend(by_recipient[recipient] for recipient in chunk)
+    return ids
+
+
+@functools.lru_cache(maxsize=8)
+def _json_insert_sql(alias: str, returning: bool) -> str:
+    """The INSERT of :func:`_insert_json`: the notification's values, then the JSON array
+    of recipients, in the order the array has them."""
+    connection: Any = connections[alias]
+    meta = Notification._meta
+    fields, recipient_field = _columns()
+    quote = connection.ops.quote_name
+    expressions = ["batch.recipient" if f is recipient_field else "%s" for f in fields]
+    if connection.vendor == "sqlite":
+        rows = "(SELECT key AS position, value AS recipient FROM json_each(%s)) AS batch"
+    else:
+        rows = (
+            "JSON_TABLE(%s, '$[*]' COLUMNS (position FOR ORDINALITY, "
+            "recipient BIGINT PATH '$')) AS batch"
+        )
+    tail = (
+        f" RETURNING {quote(meta.pk.column)}, {quote(recipient_field.column)}" if returning else ""
+    )
+    return (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"SELECT {', '.join(expressions)} FROM {rows} ORDER BY batch.position{tail}"
+    )
 
 
 def _insert_postgresql(plans: Sequence[RowPlan], connection: Any) -> list[int]:
