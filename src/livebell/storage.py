@@ -25,7 +25,7 @@ from django.db import connections
 from django.db.models import signals
 from django.db.models.base import ModelState
 
-from livebell import state
+from livebell import actors, state
 from livebell._arrays import array_parameter, cast_type, db_value, key_values
 from livebell.conf import livebell_settings
 from livebell.models import ACTORS_KEPT, Notification
@@ -106,6 +106,8 @@ def _store_grouped(
         )
         for row in candidates:
             previous.setdefault(row.recipient_id, row)
+    # What the merged rows carry on: the current names, deleted users as ghosts.
+    actors.refresh(previous.values(), using)
     if not previous:
         [rows] = _insert_plans([plan], newest, using)
         return rows

@@ -233,7 +233,9 @@ def render(
                 translated = kind.grouped_template % {"others": values["others"]}
             else:
                 translated = str(kind.template)
-            return str(translated).format_map(values)
+            # Stripped: a template that opens with "{actor}" and has none (a notification
+            # sent without one) must not read " started following you".
+            return str(translated).format_map(values).strip()
         except (KeyError, IndexError, ValueError, AttributeError):
             pass  # a broken template or translation: say it plainly rather than fail
     words = [actor, verb] if actor else [verb]
