@@ -29,7 +29,7 @@ try:
 except ImportError:  # no psycopg: not on PostgreSQL
     _Jsonb = None
 
-__all__ = ["array_parameter", "db_value", "holds_integers", "key_values"]
+__all__ = ["array_parameter", "cast_type", "db_value", "holds_integers", "key_values"]
 
 # Django's own integer fields: for a plain int their get_db_prep_save() returns it
 # unchanged (a subclass might not, and goes through it).
@@ -72,6 +72,22 @@ def array_parameter(values: Sequence[Any]) -> Any:
 def _quoted(text: str) -> str:
     """An element of an array's text form: in double quotes, ``\\`` and ``"`` escaped."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def cast_type(field: models.Field[Any, Any], connection: Any) -> str:
+    """The type to ``CAST(%s AS …)`` a value (or ``…[]`` an array) of ``field`` to on
+    PostgreSQL: the column's type, but ``text`` for a string of bounded length.
+
+    A cast to ``varchar(n)`` cuts a longer string to ``n`` characters without a word
+    (as SQL says explicit casts do); cast to ``text``, a value too long for its
+    column is refused by the column (``value too long for type character
+    varying(n)``), so the database backs every length check made in Python.
+    """
+    if issubclass(_kind(field), models.CharField):  # a key: the target's type
+        return "text"
+    db_type = field.db_type(connection)
+    assert db_type is not None  # a concrete column
+    return db_type
 
 
 def db_value(field: models.Field[Any, Any], value: Any, connection: Any) -> Any:

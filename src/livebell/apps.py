@@ -1,4 +1,5 @@
-"""livebell's app configuration: system checks, settings and the session signals."""
+"""livebell's app configuration: system checks, settings, the session signals and the
+user deletion signal."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ class LivebellConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
         from django.contrib.auth.signals import user_logged_out
-        from django.db.models.signals import post_delete, post_save
+        from django.db.models.signals import post_delete, post_save, pre_delete
 
         # Registers the system checks and the settings-reload receiver.
-        from livebell import auth, checks, conf  # noqa: F401
+        from livebell import actors, auth, checks, conf  # noqa: F401
 
         # A socket lives no longer than its session (see livebell.auth).
         user_model = get_user_model()
@@ -26,6 +27,12 @@ class LivebellConfig(AppConfig):
         )
         post_delete.connect(
             auth.on_user_deleted, sender=user_model, dispatch_uid="livebell.auth.on_user_deleted"
+        )
+        # A deleted user's name is not kept in the stored actors (see livebell.actors).
+        pre_delete.connect(
+            actors.on_user_deleting,
+            sender=user_model,
+            dispatch_uid="livebell.actors.on_user_deleting",
         )
         from django.apps import apps
 

@@ -16,9 +16,11 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 from livebell.querysets import NotificationQuerySet
+
+# Defined with the types, which check them first; re-exported here, beside the columns.
+from livebell.types import KEY_MAX_LENGTH, Channel, Level
 
 __all__ = [
     "ACTORS_KEPT",
@@ -36,16 +38,8 @@ VERB_MAX_LENGTH = 128
 TARGET_TEXT_MAX_LENGTH = 255
 TARGET_URL_MAX_LENGTH = 1024
 TARGET_ID_MAX_LENGTH = 64
-TYPE_MAX_LENGTH = 100
 #: How many of a merged notification's latest actors are kept (newest first).
 ACTORS_KEPT = 5
-
-
-class Level(models.TextChoices):
-    INFO = "info", _("Info")
-    SUCCESS = "success", _("Success")
-    WARNING = "warning", _("Warning")
-    ERROR = "error", _("Error")
 
 
 class Notification(models.Model):
@@ -68,7 +62,7 @@ class Notification(models.Model):
     verb = models.CharField(max_length=VERB_MAX_LENGTH)
     level = models.CharField(max_length=16, choices=Level.choices, default=Level.INFO)
     #: The registered type's key (livebell.types), or "" for an untyped notification.
-    type = models.CharField(max_length=TYPE_MAX_LENGTH, blank=True, default="")
+    type = models.CharField(max_length=KEY_MAX_LENGTH, blank=True, default="")
 
     # The target is optional and generic. Its text and URL are copied at creation so
     # that lists render without one query per row (and survive the target's deletion).
@@ -175,14 +169,6 @@ class SocketTicket(models.Model):
         return f"socket ticket of user {self.user_id} until {self.expires_at:%H:%M:%S}"
 
 
-class Channel(models.TextChoices):
-    """Where a notification may reach a user (livebell itself delivers in-app)."""
-
-    IN_APP = "in_app", _("In the app")
-    EMAIL = "email", _("Email")
-    WEB_PUSH = "web_push", _("Web push")
-
-
 class Preference(models.Model):
     """A user's choice for one notification type on one channel (see livebell.preferences).
 
@@ -192,7 +178,7 @@ class Preference(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="livebell_preferences"
     )
-    type = models.CharField(max_length=TYPE_MAX_LENGTH)
+    type = models.CharField(max_length=KEY_MAX_LENGTH)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     enabled = models.BooleanField()
 

@@ -15,7 +15,8 @@ import orjson
 from django.contrib.contenttypes.models import ContentType
 from django.utils import translation
 
-from livebell import types
+from livebell import actors, types
+from livebell.actors import ActorPayload
 
 if TYPE_CHECKING:
     from livebell.models import Notification
@@ -28,11 +29,6 @@ __all__ = [
     "localize_frame",
     "notification_payload",
 ]
-
-
-class ActorPayload(TypedDict):
-    id: Any
-    username: str
 
 
 class TargetPayload(TypedDict):
@@ -62,11 +58,10 @@ def notification_payload(notification: Notification) -> NotificationPayload:
     """Build the wire object of one notification, its ``text`` in the active language.
 
     Costs no query when the actor is loaded (``with_related()``, or rows made by
-    ``notify()``); content types come from Django's per-process cache.
+    ``notify()``); content types come from Django's per-process cache. A deleted
+    actor is a ghost, a renamed one has its current name (see :mod:`livebell.actors`).
     """
-    actor: ActorPayload | None = None
-    if notification.actor is not None:
-        actor = ActorPayload(id=notification.actor_id, username=notification.actor.get_username())
+    actor, shown = actors.payload_of(notification)
     target: TargetPayload | None = None
     if notification.target_content_type_id is not None:
         content_type = ContentType.objects.get_for_id(notification.target_content_type_id)
@@ -83,7 +78,7 @@ def notification_payload(notification: Notification) -> NotificationPayload:
         "text": "",
         "actor": actor,
         # A merged row keeps its latest actors; any other has at most its one actor.
-        "actors": list(notification.actors) or ([actor] if actor else []),
+        "actors": shown,
         "count": notification.count,
         "group": notification.group,
         "target": target,
@@ -97,12 +92,23 @@ def notification_payload(notification: Notification) -> NotificationPayload:
 
 
 def localize(payload: NotificationPayload, language: str) -> NotificationPayload:
-    """``payload`` with its ``text`` rendered in ``language`` (the same object when only a
-    typed notification's text depends on the language and this one has no type)."""
-    if payload["type"] is None:
+    """``payload`` with its ``text`` (and the name of a deleted actor) in ``language``;
+    the same object when nothing of it depends on the language (no type, no ghost)."""
+    ghosts = any(actors.is_ghost(actor) for actor in payload["actors"]) or actors.is_ghost(
+        payload["actor"]
+    )
+    if payload["type"] is None and not ghosts:
         return payload
     with translation.override(language):
-        return {**payload, "text": _text(payload)}
+        localized: NotificationPayload = {**payload}
+        if ghosts:
+            localized["actors"] = [
+                actors.ghost() if actors.is_ghost(actor) else actor for actor in payload["actors"]
+            ]
+            if actors.is_ghost(payload["actor"]):
+                localized["actor"] = actors.ghost()
+        localized["text"] = _text(localized)
+        return localized
 
 
 @functools.lru_cache(maxsize=4096)

@@ -7,6 +7,7 @@ keep the user's counters exact and tell their open sockets.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
@@ -34,5 +35,38 @@ class NotificationQuerySet(models.QuerySet["Notification"]):
         return self.filter(read_at__isnull=False)
 
     def with_related(self) -> NotificationQuerySet:
-        """Join the actor so building payloads costs no further queries."""
-        return self.select_related("actor")
+        """Join the actor, and bring the other actors of merged rows up to date (their
+        current names, deleted users as ghosts: :func:`livebell.actors.refresh`), so
+        building payloads costs no further queries."""
+        clone = self.select_related("actor")
+        if issubclass(clone._iterable_class, models.query.ModelIterable):
+            clone._iterable_class = _WithActors
+        return clone
+
+
+if TYPE_CHECKING:
+    _Rows = models.query.ModelIterable[Any]
+else:  # not subscriptable at run time
+    _Rows = models.query.ModelIterable
+
+
+class _WithActors(_Rows):
+    """Rows with their merged actors refreshed: one query per chunk of rows that holds
+    a merged one."""
+
+    def __iter__(self) -> Iterator[Any]:
+        from livebell import actors
+
+        chunk: list[Any] = []
+        for row in super().__iter__():
+            chunk.append(row)
+            if len(chunk) == _REFRESH_CHUNK:
+                actors.refresh(chunk, self.queryset.db)
+                yield from chunk
+                chunk = []
+        actors.refresh(chunk, self.queryset.db)
+        yield from chunk
+
+
+# Rows whose merged actors are looked up together.
+_REFRESH_CHUNK = 1000

@@ -22,7 +22,7 @@ from django.db import models, router, transaction
 from django.db.models.query import QuerySet
 from django.utils import timezone
 
-from livebell import delivery, mutes, preferences, signals, storage, types
+from livebell import actors, delivery, mutes, preferences, signals, storage, types
 from livebell._coalescer import Coalescer
 from livebell.conf import livebell_settings
 from livebell.messages import Push
@@ -237,7 +237,8 @@ def _draft(call: _Call) -> RowPlan:
     level = call.level if call.level is not None else (kind.level if kind else Level.INFO)
     if not (isinstance(level, str) and level in _LEVELS):
         raise ValueError(f"level must be one of {', '.join(Level.values)}, not {level!r}.")
-    actor_id = _check_user(call.actor, "actor") if call.actor is not None else None
+    if call.actor is not None:
+        _check_user(call.actor, "actor")
     data = _clean_data(call.data)
     target_fields = _target_fields(call.target)
     recipient_ids = _recipient_ids(call.recipients)
@@ -247,7 +248,7 @@ def _draft(call: _Call) -> RowPlan:
         muted = mutes.muted_among(mutes.keys_of(call.target), recipient_ids)
         recipient_ids = [rid for rid in recipient_ids if rid not in muted]
     actor: Any = call.actor  # a user (checked above): the user model is swappable
-    actors = [] if actor is None else [{"id": actor_id, "username": actor.get_username()}]
+    latest = [] if actor is None else [actors.entry(actor)]
     template = _unsaved(
         {
             "actor": actor,
@@ -255,7 +256,7 @@ def _draft(call: _Call) -> RowPlan:
             "type": kind.key if kind else "",
             "level": level,
             "data": data,
-            "actors": actors,
+            "actors": latest,
             "created_at": timezone.now(),
             **target_fields,
         }

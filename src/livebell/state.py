@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 from django.contrib.auth import get_user_model
 from django.db import connections, models, router, transaction
 
-from livebell._arrays import array_parameter, key_values
+from livebell._arrays import array_parameter, cast_type, key_values
 from livebell.models import InboxState, Notification
 
 __all__ = [
@@ -219,7 +219,7 @@ def _locked(user_ids: Sequence[Any], using: str) -> dict[Any, RecipientState]:
         column = quote(key.column or key.attname)
         sql = (
             f"SELECT {column}, last_id, unread_count, revision FROM {quote(meta.db_table)} "
-            f"WHERE {column} = ANY(CAST(%s AS {key.db_type(connection)}[])) "
+            f"WHERE {column} = ANY(CAST(%s AS {cast_type(key, connection)}[])) "
             f"ORDER BY {column} FOR UPDATE"
         )
         with connection.cursor() as cursor:
@@ -405,7 +405,7 @@ def _write_postgresql(items: Sequence[tuple[Any, RecipientState]], connection: A
     meta = InboxState._meta
     quote = connection.ops.quote_name
     fields = [_field(name) for name in ("user", "last_id", "unread_count", "revision")]
-    arrays = ", ".join(f"CAST(%s AS {field.db_type(connection)}[])" for field in fields)
+    arrays = ", ".join(f"CAST(%s AS {cast_type(field, connection)}[])" for field in fields)
     key, *columns = (quote(field.column) for field in fields)
     sql = (
         f"UPDATE {quote(meta.db_table)} AS s SET "

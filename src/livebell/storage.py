@@ -26,8 +26,8 @@ from django.db import connections
 from django.db.models import signals
 from django.db.models.base import ModelState
 
-from livebell import state
-from livebell._arrays import array_parameter, db_value, holds_integers, key_values
+from livebell import actors, state
+from livebell._arrays import array_parameter, cast_type, db_value, holds_integers, key_values
 from livebell.conf import livebell_settings
 from livebell.models import ACTORS_KEPT, Notification
 from livebell.state import Transition
@@ -107,6 +107,8 @@ def _store_grouped(
         )
         for row in candidates:
             previous.setdefault(row.recipient_id, row)
+    # What the merged rows carry on: the current names, deleted users as ghosts.
+    actors.refresh(previous.values(), using)
     if not previous:
         [rows] = _insert_plans([plan], newest, using)
         return rows
@@ -412,14 +414,14 @@ def _unnest_insert_sql(alias: str, shared: tuple[bool, ...]) -> str:
         if f is recipient_field:
             expressions.append("recipient")
         elif next(flags):
-            expressions.append(f"CAST(%s AS {f.db_type(connection)})")
+            expressions.append(f"CAST(%s AS {cast_type(f, connection)})")
         else:
             names.append(f"c{len(names)}")
-            arrays.append(f"CAST(%s AS {f.db_type(connection)}[])")
+            arrays.append(f"CAST(%s AS {cast_type(f, connection)}[])")
             expressions.append(names[-1])
     # Last, as its parameter is.
     names.append("recipient")
-    arrays.append(f"CAST(%s AS {recipient_field.db_type(connection)}[])")
+    arrays.append(f"CAST(%s AS {cast_type(recipient_field, connection)}[])")
     return (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
         f"SELECT {', '.join(expressions)} FROM unnest({', '.join(arrays)}) "

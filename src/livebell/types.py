@@ -41,13 +41,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import TextChoices
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from livebell.conf import livebell_settings
 
 __all__ = [
     "CHANNELS",
     "KEY_MAX_LENGTH",
+    "Channel",
+    "Level",
     "NotificationType",
     "UnknownType",
     "all_types",
@@ -56,11 +60,30 @@ __all__ = [
     "render",
 ]
 
+
+class Level(TextChoices):
+    """How a notification is shown (its ``level`` column; a type's default)."""
+
+    INFO = "info", _("Info")
+    SUCCESS = "success", _("Success")
+    WARNING = "warning", _("Warning")
+    ERROR = "error", _("Error")
+
+
+class Channel(TextChoices):
+    """Where a notification may reach a user (livebell itself delivers in-app)."""
+
+    IN_APP = "in_app", _("In the app")
+    EMAIL = "email", _("Email")
+    WEB_PUSH = "web_push", _("Web push")
+
+
 #: The channels a type has a default for, and users a preference for.
-CHANNELS = ("in_app", "email", "web_push")
+CHANNELS: tuple[str, ...] = tuple(Channel.values)
+#: The longest type key: the length of the ``type`` columns (livebell.models).
 KEY_MAX_LENGTH = 100
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-_LEVELS = ("info", "success", "warning", "error")
+_LEVELS: tuple[str, ...] = tuple(Level.values)
 
 
 class UnknownType(ValueError, LookupError):
@@ -210,7 +233,9 @@ def render(
                 translated = kind.grouped_template % {"others": values["others"]}
             else:
                 translated = str(kind.template)
-            return str(translated).format_map(values)
+            # Stripped: a template that opens with "{actor}" and has none (a notification
+            # sent without one) must not read " started following you".
+            return str(translated).format_map(values).strip()
         except (KeyError, IndexError, ValueError, AttributeError):
             pass  # a broken template or translation: say it plainly rather than fail
     words = [actor, verb] if actor else [verb]

@@ -13,8 +13,9 @@ from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 
 from livebell.ids import quote
-from livebell.models import TYPE_MAX_LENGTH, VERB_MAX_LENGTH, Level
+from livebell.models import VERB_MAX_LENGTH, Level
 from livebell.rest.errors import InvalidRequest
+from livebell.types import KEY_MAX_LENGTH
 
 __all__ = ["NotificationFilter"]
 
@@ -45,8 +46,8 @@ class NotificationFilter(BaseFilterBackend):
             queryset = queryset.filter(verb=verb)
         kind = params.get("type")
         if kind is not None:
-            if not kind or len(kind) > TYPE_MAX_LENGTH:
-                raise InvalidRequest(f"type must be 1 to {TYPE_MAX_LENGTH} characters long.")
+            if not kind or len(kind) > KEY_MAX_LENGTH:
+                raise InvalidRequest(f"type must be 1 to {KEY_MAX_LENGTH} characters long.")
             queryset = queryset.filter(type=kind)
         level = params.get("level")
         if level is not None:
@@ -72,7 +73,7 @@ class NotificationFilter(BaseFilterBackend):
                 "in": "query",
                 "required": False,
                 "description": "Only notifications of this type (its key, see docs/types.md).",
-                "schema": {"type": "string", "minLength": 1, "maxLength": TYPE_MAX_LENGTH},
+                "schema": {"type": "string", "minLength": 1, "maxLength": KEY_MAX_LENGTH},
             },
             {
                 "name": "verb",

@@ -68,8 +68,16 @@ class UserPrimaryKeyFieldExtension(OpenApiSerializerFieldExtension):  # type: ig
 class ActorSerializer(serializers.Serializer[Any]):
     """The user who acted."""
 
-    id = UserPrimaryKeyField(help_text="The actor's primary key.")
-    username = serializers.CharField(read_only=True)
+    id = UserPrimaryKeyField(
+        allow_null=True,
+        help_text="The actor's primary key (a string unless an integer); null for a deleted "
+        "account.",
+    )
+    username = serializers.CharField(
+        read_only=True,
+        help_text="The current username; a deleted account is a “ghost” (in the reader's "
+        "language).",
+    )
 
 
 class TargetSerializer(serializers.Serializer[Any]):
