@@ -29,7 +29,14 @@ try:
 except ImportError:  # no psycopg: not on PostgreSQL
     _Jsonb = None
 
-__all__ = ["array_parameter", "cast_type", "db_value", "holds_integers", "key_values"]
+__all__ = [
+    "array_parameter",
+    "cast_type",
+    "db_value",
+    "has_json_table",
+    "holds_integers",
+    "key_values",
+]
 
 # Django's own integer fields: for a plain int their get_db_prep_save() returns it
 # unchanged (a subclass might not, and goes through it).
@@ -127,6 +134,14 @@ def key_values(field: models.Field[Any, Any], values: Sequence[Any], connection:
     if _kind(field) in _INTEGER_FIELDS and all(type(value) is int for value in values):
         return list(values)
     return [field.get_db_prep_save(value, connection) for value in values]
+
+
+def has_json_table(connection: Any) -> bool:
+    """Whether this MySQL or MariaDB server has ``JSON_TABLE`` (MySQL 8, MariaDB 10.6+),
+    which turns one JSON parameter into rows."""
+    return connection.vendor == "mysql" and (
+        not connection.mysql_is_mariadb or connection.mysql_version >= (10, 6)
+    )
 
 
 def holds_integers(field: models.Field[Any, Any]) -> bool:

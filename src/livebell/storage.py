@@ -27,7 +27,14 @@ from django.db.models import signals
 from django.db.models.base import ModelState
 
 from livebell import actors, state
-from livebell._arrays import array_parameter, cast_type, db_value, holds_integers, key_values
+from livebell._arrays import (
+    array_parameter,
+    cast_type,
+    db_value,
+    has_json_table,
+    holds_integers,
+    key_values,
+)
 from livebell.conf import livebell_settings
 from livebell.models import ACTORS_KEPT, Notification
 from livebell.state import Transition
@@ -205,9 +212,7 @@ def _insert_form(connection: Any) -> str:
         return "values"
     if connection.vendor == "sqlite":
         return "json"
-    if connection.vendor == "mysql" and (
-        not connection.mysql_is_mariadb or connection.mysql_version >= (10, 6)
-    ):
+    if has_json_table(connection):
         return "json"
     return "values"
 
