@@ -106,7 +106,8 @@ clean:
 	rm -rf $(VENV) $(VENV_NEWEST) dist build demo/db.sqlite3 .pytest_cache .mypy_cache .ruff_cache
 
 # Benchmarks (docs/benchmarks.md): livebell vs the Channels tutorial design vs a raw server.
-# They start their own Redis and use only the PostgreSQL database livebell_bench on 127.0.0.1.
+# They start their own Redis and use only the databases livebell_bench on 127.0.0.1
+# (PostgreSQL, then MariaDB/MySQL) and a SQLite file of their own.
 bench: $(STAMP)
 	$(PY) -m bench
 
