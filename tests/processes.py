@@ -49,20 +49,146 @@ class RedisServer:
         self.url = f"redis://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, *options: str) -> None:
+        """Start (again) on the same port; ``options`` go to redis-server as they are."""
         assert self.binary is not None
         self.process = subprocess.Popen(
             [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--protected-mode", "no"],
+             "--appendonly", "no", "--protected-mode", "no", *options],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         wait_for_port(self.port, self.process)
 
+    def freeze(self) -> None:
+        """Stop the server (SIGSTOP): its connections stay open and nothing answers."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+            self.process.kill()  # frozen or not
             self.process.wait(10)
+
+
+class SentinelRedis:
+    """A Redis primary, its replica and three Sentinels, each a private process on a free port.
+
+    The Sentinels watch the primary as :attr:`MASTER_NAME` and declare it down after
+    ``down_after_ms`` without an answer, so that a test can kill it and see the replica
+    promoted within seconds. :meth:`layer_host` is the channel-layer ``hosts`` entry
+    that finds the primary through them (the shape of docs/deployment.md).
+    """
+
+    MASTER_NAME = "livebell"
+    QUORUM = 2
+
+    def __init__(self, down_after_ms: int = 500, failover_timeout_ms: int = 3000) -> None:
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            service_missing("redis-server (to start a private Redis with Sentinels)")
+        self.down_after_ms = down_after_ms
+        self.failover_timeout_ms = failover_timeout_ms
+        self.directory = Path(tempfile.mkdtemp(prefix="livebell-sentinel-"))
+        self.primary = RedisServer()
+        self.replica = RedisServer()
+        self.sentinel_ports: list[int] = []
+        self.sentinels: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        """Start the primary, the replica and the Sentinels; return once the Sentinels
+        know each other and the replica is in sync, ready to fail over."""
+        # The replica writes the copy it loads from the primary into its --dir.
+        self.primary.start("--dir", str(self.directory))
+        self.replica.start(
+            "--dir", str(self.directory), "--replicaof", "127.0.0.1", str(self.primary.port)
+        )
+        assert self.binary is not None
+        for i in range(3):
+            self._start_sentinel(i)
+        self._wait(self._ready, "the Sentinels to know each other and the replica")
+
+    def _start_sentinel(self, i: int) -> None:
+        assert self.binary is not None
+        # Other programs on the machine may take the free port first: try another.
+        for _attempt in range(3):
+            port = free_port()
+            config = self.directory / f"sentinel-{i}.conf"
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\nprotected-mode no\n"
+                f"dir {self.directory}\n"
+                f"sentinel monitor {self.MASTER_NAME} 127.0.0.1 {self.primary.port} {self.QUORUM}\n"
+                f"sentinel down-after-milliseconds {self.MASTER_NAME} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {self.MASTER_NAME} {self.failover_timeout_ms}\n"
+            )
+            process = subprocess.Popen(
+                [self.binary, str(config), "--sentinel"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            self.sentinels.append(process)
+            try:
+                wait_for_port(port, process)
+            except RuntimeError:
+                continue
+            self.sentinel_ports.append(port)
+            return
+        service_missing("redis-server --sentinel (Redis Sentinel)")
+
+    def layer_host(self) -> dict[str, Any]:
+        """The ``hosts`` entry of a channel layer on this primary, found through the Sentinels."""
+        return {
+            "sentinels": [["127.0.0.1", port] for port in self.sentinel_ports],
+            "master_name": self.MASTER_NAME,
+        }
+
+    def master_port(self, sentinel: int = 0) -> int | None:
+        """The primary's port as one of the Sentinels sees it."""
+        import redis
+
+        with redis.Redis(port=self.sentinel_ports[sentinel], socket_timeout=2) as client:
+            address = client.sentinel_get_master_addr_by_name(self.MASTER_NAME)
+        return int(address[1]) if address else None
+
+    def wait_for_failover(self, timeout: float = 30) -> None:
+        """Wait until every Sentinel names the replica as the primary, and it acts as one."""
+        self._wait(self._failed_over, "the Sentinels to promote the replica", timeout)
+
+    def _ready(self) -> bool:
+        import redis
+
+        for port in self.sentinel_ports:
+            with redis.Redis(port=port, socket_timeout=2, decode_responses=True) as client:
+                [master] = client.sentinel_masters().values()
+                if master["num-other-sentinels"] < 2 or master["num-slaves"] < 1:
+                    return False
+        with redis.Redis(port=self.replica.port, socket_timeout=2, decode_responses=True) as client:
+            return bool(client.info("replication").get("master_link_status") == "up")
+
+    def _failed_over(self) -> bool:
+        import redis
+
+        if any(self.master_port(i) != self.replica.port for i in range(len(self.sentinel_ports))):
+            return False
+        with redis.Redis(port=self.replica.port, socket_timeout=2, decode_responses=True) as client:
+            return bool(client.info("replication")["role"] == "master")
+
+    def _wait(self, check: Any, what: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what}: not within {timeout}s")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """Kill every process started (those still running), and remove the directory."""
+        for process in self.sentinels:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+        self.replica.kill()
+        self.primary.kill()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def child_env(

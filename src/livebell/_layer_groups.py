@@ -13,6 +13,11 @@ its ``group_add`` and ``group_discard`` do, for all the groups at once: the same
 bookkeeping, one command per shard. That relies on the layer's internals (those
 of channels-redis 4.2 and 4.3); when they are not as expected, and on any other
 layer, each group is one call of the public API.
+
+:func:`reconnect` drops the pub/sub layer's subscriber connections, which
+redis-py then opens again (asking Redis Sentinel for the primary, when the
+layer finds it that way) and resubscribes: the hub's way out of a connection to
+a server that stopped answering without closing it (:mod:`livebell.fanout`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any
 
 from channels.layers import BaseChannelLayer
 
-__all__ = ["group_add_many", "group_discard_many"]
+__all__ = ["group_add_many", "group_discard_many", "reconnect", "reconnects"]
 
 # Channels per SUBSCRIBE or UNSUBSCRIBE command.
 MAX_CHANNELS_PER_COMMAND = 500
@@ -85,6 +90,34 @@ async def _listen(by_shard: dict[Any, list[str]], *, listening: bool) -> None:
                 else:
                     await shard._pubsub.unsubscribe(*chunk)
                     subscribed.difference_update(chunk)
+
+
+def reconnects(layer: BaseChannelLayer) -> bool:
+    """Whether :func:`reconnect` can renew ``layer``'s subscriptions (the pub/sub layer)."""
+    inner = _pubsub_loop_layer(layer)
+    return inner is not None and all(hasattr(shard, "_pubsub") for shard in inner._shards)
+
+
+async def reconnect(layer: BaseChannelLayer) -> None:
+    """Close the subscriber connection of each of ``layer``'s shards.
+
+    The shard's receive task (``get_message()``) finds its connection closed and
+    connects again, and redis-py's connect callback subscribes it to every
+    channel it had: through a ``SentinelConnectionPool``, to the primary the
+    Sentinels name now. Nothing else can see that a server stopped answering
+    (frozen, or cut off without a reset): the subscriber only ever reads, with a
+    short timeout, and redis-py's health check sends a ``PING`` without waiting
+    for its reply.
+    """
+    inner = _pubsub_loop_layer(layer)
+    if inner is None:
+        return
+    for shard in inner._shards:
+        pubsub = getattr(shard, "_pubsub", None)
+        connection = getattr(pubsub, "connection", None)
+        if connection is not None:
+            # nowait: no goodbye to a server that does not answer.
+            await connection.disconnect(nowait=True)
 
 
 def _pubsub_loop_layer(layer: BaseChannelLayer) -> Any | None:

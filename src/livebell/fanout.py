@@ -24,6 +24,14 @@ for all their groups (on the Redis pub/sub layer, one ``SUBSCRIBE``:
 :mod:`livebell._layer_groups`). A connect storm of new users costs a few
 Redis commands, not one per user.
 
+On the Redis pub/sub layer the hub also sends itself a heartbeat now and then,
+through Redis; when one does not come back, it has the layer connect and
+subscribe again (:func:`livebell._layer_groups.reconnect`). A subscriber only
+reads, so it cannot tell a quiet Redis from one that stopped answering without
+closing the connection (frozen, cut off, or a primary that Redis Sentinel has
+replaced meanwhile): without this, such a process would keep its sockets open
+and deliver nothing to them.
+
 The hub decodes each layer message once (:func:`livebell.messages.decode`) and
 hands the typed messages to a socket through :meth:`Subscriber.deliver`, which
 must not block: the consumer queues them and handles one message at a time, so
@@ -55,6 +63,13 @@ RETRY_SECONDS = 0.5
 # Leaving a group must not hold up a socket's end (nor a server's shutdown) when
 # the layer hangs; the layer forgets memberships on its own.
 LEAVE_TIMEOUT_SECONDS = 2.0
+# How often the hub checks that its pub/sub subscriptions still deliver, and how
+# long a heartbeat may take to come back (through a busy event loop too) before
+# the hub connects again.
+HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_TIMEOUT_SECONDS = 5.0
+# The type of the heartbeat, which only the hub that sent it receives.
+HEARTBEAT_TYPE = "livebell.hub.heartbeat"
 
 
 def new_user_limits() -> UserLimits:
@@ -87,6 +102,8 @@ class Hub:
         self.limits = UserLimitsTable(new_user_limits)
         self._reader: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._heartbeat_back = asyncio.Event()
         # The groups the layer routes to this process, and those to join or leave
         # in the next round. One task at a time (the settler) changes the layer's
         # memberships, a round of every join and leave waiting at that moment:
@@ -211,6 +228,41 @@ class Hub:
             self._refresher = asyncio.create_task(
                 self._refresh(self.channel, expiry / 2), name="livebell-hub-refresh"
             )
+        if _layer_groups.reconnects(self.layer):
+            self._watchdog = asyncio.create_task(
+                self._watch(self.channel), name="livebell-hub-heartbeat"
+            )
+
+    async def _watch(self, channel: str) -> None:
+        """Send a heartbeat to ``channel`` now and then; reconnect when one is lost."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            self._heartbeat_back.clear()
+            try:
+                async with asyncio.timeout(HEARTBEAT_TIMEOUT_SECONDS):
+                    await self.layer.send(channel, {"type": HEARTBEAT_TYPE})
+            except Exception:
+                # Nothing to publish to (Redis down, no primary yet): the
+                # subscriber is not the problem, and the next heartbeat retries.
+                continue
+            try:
+                async with asyncio.timeout(HEARTBEAT_TIMEOUT_SECONDS):
+                    await self._heartbeat_back.wait()
+            except TimeoutError:
+                metrics.LAYER_RECEIVE_FAILURES.inc()
+                logger.warning(
+                    "livebell: a heartbeat through the channel layer did not come back; "
+                    "connecting again",
+                    extra={"event": "layer.heartbeat_lost"},
+                )
+                try:
+                    await _layer_groups.reconnect(self.layer)
+                except Exception as exc:
+                    logger.warning(
+                        "livebell: could not reconnect the channel layer (%s: %s)",
+                        type(exc).__name__,
+                        exc,
+                    )
 
     async def _refresh(self, channel: str, every: float) -> None:
         while True:
@@ -229,8 +281,10 @@ class Hub:
         channel, reader = self.channel, self._reader
         self.channel, self._reader = None, None
         refresher, self._refresher = self._refresher, None
-        if refresher is not None:
-            refresher.cancel()
+        watchdog, self._watchdog = self._watchdog, None
+        for task in (refresher, watchdog):
+            if task is not None:
+                task.cancel()
         if reader is not None:
             reader.cancel()
         if channel is not None:
@@ -264,6 +318,9 @@ class Hub:
                 # lost meanwhile are stored; sockets fetch them on the next push.
                 rejoin = True
                 await asyncio.sleep(RETRY_SECONDS)
+                continue
+            if message.get("type") == HEARTBEAT_TYPE:
+                self._heartbeat_back.set()
                 continue
             try:
                 self.dispatch(message)
