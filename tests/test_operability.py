@@ -235,6 +235,28 @@ async def test_metrics_are_served_to_staff_and_the_scraper_only(
         await ws.close()
 
 
+async def test_close_codes_a_client_picks_add_no_metric_series(
+    server: AsgiServer, make_user: Any
+) -> None:
+    from livebell.metrics import KNOWN_CLOSE_CODES
+
+    bob = await sync_to_async(make_user)("bob")
+    cookie = await sync_to_async(session_cookie)(bob)
+    for code in range(3000, 3100):  # 100 codes an application may send; none livebell's
+        ws = await open_ws(server, cookie)
+        await until_synced(ws)
+        await ws.close(code=code)
+    await asyncio.sleep(0.3)
+
+    status, body = http(
+        server, "GET", "/livebell/metrics/", {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    assert status == 200
+    labels = re.findall(r'^livebell_socket_closes_total\{code="([^"]*)"', body.decode(), re.M)
+    assert set(labels) <= {str(code) for code in KNOWN_CLOSE_CODES} | {"other"}, labels
+    assert metric(body.decode(), "livebell_socket_closes_total", 'code="other",side="client"') == 100
+
+
 def test_health_is_ok_when_database_and_layer_answer(server: AsgiServer) -> None:
     status, body = http(server, "GET", "/livebell/health/")
     assert (status, json.loads(body)) == (
