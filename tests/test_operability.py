@@ -123,6 +123,45 @@ async def test_a_ticket_expires_in_seconds(server: AsgiServer, make_user: Any) -
     assert await close_code(await ticket_socket(server, ticket)) == 4401
 
 
+async def test_unused_tickets_are_bounded_per_user(server: AsgiServer, make_user: Any) -> None:
+    from livebell.models import SocketTicket
+    from livebell.tickets import MAX_UNUSED_PER_USER
+
+    bob = await sync_to_async(make_user)("bob")
+    token = await sync_to_async(make_token)(bob)
+    issued = [ticket_for(server, token) for _ in range(300)]
+    rows = await SocketTicket.objects.filter(user=bob).acount()
+    assert rows == MAX_UNUSED_PER_USER == 10
+    # The oldest were dropped: they open nothing; the newest still work.
+    assert await close_code(await ticket_socket(server, issued[0])) == 4401
+    assert await close_code(await ticket_socket(server, issued[-11])) == 4401
+    ws = await ticket_socket(server, issued[-10])
+    assert (await until_synced(ws))[-1]["type"] == "synced"
+    await ws.close()
+
+
+async def test_expired_tickets_are_deleted_when_a_ticket_is_redeemed(
+    server: AsgiServer, make_user: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from livebell.models import SocketTicket
+
+    bob, carol = await sync_to_async(make_user)("bob"), await sync_to_async(make_user)("carol")
+    carols = ticket_for(server, await sync_to_async(make_token)(carol))
+    bob_token = await sync_to_async(make_token)(bob)
+    for _ in range(5):
+        ticket_for(server, bob_token)
+    past = timezone.now() - timedelta(seconds=1)
+    await SocketTicket.objects.filter(user=bob).aupdate(expires_at=past)  # bob's expired
+    ws = await ticket_socket(server, carols)
+    await until_synced(ws)
+    assert not await SocketTicket.objects.aexists()
+    await ws.close()
+
+
 async def test_a_ticket_needs_authentication_and_csrf(server: AsgiServer, make_user: Any) -> None:
     status, _ = http(server, "POST", "/api/notifications/socket-ticket/")
     assert status == 401
