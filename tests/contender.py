@@ -83,9 +83,7 @@ def mute(username: str, first: str, count: str) -> None:
         finally:
             connection.close()
 
-    threads = [
-        threading.Thread(target=one, args=(str(int(first) + i),)) for i in range(int(count))
-    ]
+    threads = [threading.Thread(target=one, args=(str(int(first) + i),)) for i in range(int(count))]
     for thread in threads:
         thread.start()
     print(json.dumps({"ready": True}), flush=True)

@@ -283,7 +283,7 @@ async def test_a_body_over_the_limit_is_a_json_413_on_every_endpoint(
         headers={"Cookie": f"{cookie}; csrftoken={'a' * 32}", "Origin": server.origin},
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=10)
+        await asyncio.to_thread(urllib.request.urlopen, request, timeout=10)
     assert (refused.value.code, refused.value.headers["Content-Type"]) == (415, "application/json")
     assert set(json.loads(refused.value.read())) == {"detail"}
 

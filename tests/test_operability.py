@@ -293,7 +293,9 @@ async def test_close_codes_a_client_picks_add_no_metric_series(
     assert status == 200
     labels = re.findall(r'^livebell_socket_closes_total\{code="([^"]*)"', body.decode(), re.M)
     assert set(labels) <= {str(code) for code in KNOWN_CLOSE_CODES} | {"other"}, labels
-    assert metric(body.decode(), "livebell_socket_closes_total", 'code="other",side="client"') == 100
+    assert (
+        metric(body.decode(), "livebell_socket_closes_total", 'code="other",side="client"') == 100
+    )
 
 
 def test_health_is_ok_when_database_and_layer_answer(server: AsgiServer) -> None:

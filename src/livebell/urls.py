@@ -38,6 +38,7 @@ class _Unmatched(RegexPattern):
             return None
         return super().match(path)
 
+
 urlpatterns = [
     path("", views.NotificationListView.as_view(), name="notification-list"),
     path("unread-count/", views.UnreadCountView.as_view(), name="unread-count"),
