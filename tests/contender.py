@@ -8,6 +8,9 @@ transaction, ACTOR likes post POST_ID of USER (type ``post.liked``, which groups
 prints the row, and holds the transaction HOLD seconds.
 ``churn``: ``python -m tests.contender churn USERS SEED COUNT``: COUNT random writes
 (notify, mark read/unread/all, delete) to the comma-separated USERS' inboxes.
+``mute``: ``python -m tests.contender mute USER FIRST COUNT``: COUNT threads, each with
+its own database connection, mute posts FIRST, FIRST+1, … for USER at once: each
+waits until the line ``go`` arrives on stdin (after this prints ``ready``).
 
 Each prints one JSON line per event, flushed, so the test can follow the schedule.
 """
@@ -49,6 +52,48 @@ def churn(usernames: str, seed: str, count: str) -> None:
     print(json.dumps({"writes": int(count), "newest": newest}), flush=True)
 
 
+def mute(username: str, first: str, count: str) -> None:
+    """Many threads mute distinct posts for one user at the same moment."""
+    import threading
+
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+
+    from livebell import mutes
+    from tests.testapp.models import Post
+
+    user = get_user_model().objects.get(username=username)
+    content_type = ContentType.objects.get_for_model(Post)
+    go = threading.Event()
+    outcomes: list[str] = []
+
+    def one(object_id: str) -> None:
+        try:
+            go.wait()
+            mutes.mute_key(user, content_type, object_id)
+            outcomes.append("muted")
+        except mutes.MuteError:
+            outcomes.append("refused")
+        except Exception as exc:  # reported to the test, which fails on it
+            outcomes.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=one, args=(str(int(first) + i),)) for i in range(int(count))]
+    for thread in threads:
+        thread.start()
+    print(json.dumps({"ready": True}), flush=True)
+    assert sys.stdin.readline().strip() == "go"
+    go.set()
+    for thread in threads:
+        thread.join()
+    print(json.dumps({"outcomes": outcomes}), flush=True)
+
+
 def like(username: str, actor_name: str, post_id: str, hold: str) -> None:
     import django
 
@@ -74,6 +119,9 @@ def main(mode: str, *args: str) -> None:
         return
     if mode == "like":
         like(*args)
+        return
+    if mode == "mute":
+        mute(*args)
         return
     username, verb, *rest = args
     hold = rest[0] if rest else "0"

@@ -48,7 +48,7 @@ def isolation(request: pytest.FixtureRequest) -> str | None:
     return level
 
 
-def start_sender(isolation: str | None, *args: str) -> subprocess.Popen[str]:
+def start_sender(isolation: str | None, *args: str, stdin: Any = None) -> subprocess.Popen[str]:
     env = child_env(LAYER)
     if isolation is not None:
         env["LIVEBELL_TEST_MYSQL_ISOLATION"] = isolation
@@ -56,6 +56,7 @@ def start_sender(isolation: str | None, *args: str) -> subprocess.Popen[str]:
         [sys.executable, "-m", "tests.contender", *args],
         env=env,
         cwd=ROOT,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -154,3 +155,53 @@ async def test_a_notification_committed_late_is_not_lost_to_an_open_socket(
     assert notifications[1]["unread_count"] == 2, frames
     assert notifications[0]["unread_count"] in (1, 2), frames
     assert frames[-1]["unread_count"] == 2, frames
+
+
+@pytest.mark.parametrize("ended_mutes", [0, 30])
+def test_concurrent_mutes_stop_at_the_cap(
+    make_user: Any, isolation: str | None, ended_mutes: int
+) -> None:
+    """40 mutes at once (4 processes of 10 threads, each its own connection) for a
+    user with 999 live mutes (and some ended ones, which do not count): exactly one
+    gets in."""
+    from datetime import timedelta
+
+    from django.contrib.contenttypes.models import ContentType
+    from django.utils import timezone
+
+    from livebell.models import Mute
+    from livebell.mutes import MAX_MUTES
+    from tests.testapp.models import Post
+
+    bob = make_user("bob")
+    post_type = ContentType.objects.get_for_model(Post)
+    ended = timezone.now() - timedelta(days=1)
+    Mute.objects.bulk_create(
+        [Mute(user=bob, target_content_type=post_type, target_object_id=f"live{i}")
+         for i in range(MAX_MUTES - 1)]
+        + [Mute(user=bob, target_content_type=post_type, target_object_id=f"ended{i}",
+                until=ended) for i in range(ended_mutes)]
+    )  # fmt: skip
+    processes = [
+        start_sender(isolation, "mute", "bob", str(1000 * p), "10", stdin=subprocess.PIPE)
+        for p in range(4)
+    ]
+    try:
+        for process in processes:
+            assert next_event(process) == {"ready": True}
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        outcomes = [o for process in processes for o in next_event(process)["outcomes"]]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            for stream in (process.stdin, process.stdout):
+                if stream is not None:
+                    stream.close()
+    assert sorted(set(outcomes)) == ["muted", "refused"], outcomes
+    assert outcomes.count("muted") == 1, outcomes
+    assert Mute.objects.filter(user=bob).count() == MAX_MUTES  # the ended ones are gone

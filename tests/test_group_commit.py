@@ -78,6 +78,34 @@ async def test_a_bad_call_fails_alone(amake_user: Any, batch_sizes: list[int]) -
     assert max(batch_sizes) > 1, batch_sizes
 
 
+def nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# What json (the database's encoder) takes and orjson (the push's) refuses: integers
+# outside 64 bits; 300 levels (within DATA_MAX_BYTES, past orjson's 255).
+@pytest.mark.parametrize("data", [{"n": 2**64}, {"n": [-(2**63) - 1]}, {"deep": nested(300)}])
+async def test_data_the_push_cannot_encode_is_refused_before_the_insert(
+    amake_user: Any, data: dict[str, Any]
+) -> None:
+    bob = await amake_user("bob")
+    tab = await connect_synced(bob)
+    outcomes = await asyncio.gather(
+        anotify(bob, "fine 1"), anotify(bob, "bad", data=data), anotify(bob, "fine 2"),
+        return_exceptions=True,
+    )  # fmt: skip
+    assert isinstance(outcomes[1], ValueError), outcomes[1]
+    assert "cannot be sent" in str(outcomes[1])
+    verbs = [n.verb async for n in Notification.objects.order_by("pk")]
+    assert verbs == ["fine 1", "fine 2"]
+    pushed = [(await receive_json(tab))["notification"]["verb"] for _ in range(2)]
+    assert sorted(pushed) == ["fine 1", "fine 2"]
+    await tab.disconnect()
+
+
 # Values whose text forms need quoting or escaping: as JSON, inside an array, in SQL.
 AWKWARD_DATA = [
     {"quote": 'say "hi"', "backslash": "C:\\path\\", "both": '\\"'},

@@ -207,27 +207,132 @@ def make_token(user: Any) -> str:
     return str(Token.objects.create(user=user).key)
 
 
+def write_endpoints() -> list[tuple[str, str]]:
+    """Every (method, path) of livebell's URLconf that may take a body, found by walking
+    its patterns (a new endpoint cannot be missed), with ``1`` for an id."""
+    from django.urls import reverse
+    from rest_framework.views import APIView
+
+    from livebell import urls
+
+    found = []
+    for pattern in urls.urlpatterns:
+        view = getattr(pattern.callback, "cls", None)
+        if view is None or not issubclass(view, APIView):
+            continue
+        assert pattern.name, f"an API route without a name: {pattern.pattern}"
+        takes_id = "id" in pattern.pattern.regex.groupindex
+        url = reverse(f"livebell:{pattern.name}", kwargs={"id": "1"} if takes_id else None)
+        for method in ("post", "put", "patch", "delete"):
+            if hasattr(view, method):
+                found.append((method.upper(), url))
+    return found
+
+
+def test_every_api_view_reads_bodies_with_the_one_bounded_parser() -> None:
+    from livebell import urls
+    from livebell.rest.parsers import BoundedJSONParser
+    from livebell.rest.views import InboxView
+
+    views = [p.callback.cls for p in urls.urlpatterns if hasattr(p.callback, "cls")]
+    assert len(views) == 10
+    for view in views:
+        assert issubclass(view, InboxView), view
+        assert [type(parser) for parser in view().get_parsers()] == [BoundedJSONParser], view
+
+
 async def test_deeply_nested_json_is_a_400_not_a_500(server: AsgiServer, make_user: Any) -> None:
     bob = await sync_to_async(make_user)("bob")
     token = await sync_to_async(make_token)(bob)
+    endpoints = await sync_to_async(write_endpoints)()
+    # mark-read, mark-unread, mark-all-read, socket-ticket, preferences (PATCH),
+    # mutes (POST), mutes/1 and 1 (DELETE).
+    assert len(endpoints) == 8, endpoints
     for body in (b"[" * 1000 + b"]" * 1000, b'{"ids": ' + b"[" * 1000 + b"]" * 1000 + b"}"):
         assert len(body) < 2100
-        for path in ("/api/notifications/mark-read/", "/api/notifications/mark-all-read/"):
-            status, content_type, data = rest(server, "POST", path, token, body)
-            assert (status, content_type) == (400, "application/json"), (path, data)
-            assert set(data) == {"detail"} and "nest" in data["detail"]
+        for method, path in endpoints:
+            status, content_type, data = rest(server, method, path, token, body)
+            assert (status, content_type) == (400, "application/json"), (method, path, data)
+            assert set(data) == {"detail"} and "nest" in data["detail"], (method, path, data)
     assert not any(marker in server.log() for marker in CRASH_MARKERS)
 
 
-@pytest.mark.parametrize("raw_id", ["1%2F2", "%2F", "a%2Fb%2Fc", "..%2F..%2Fadmin", "1%00"])
+async def test_a_body_over_the_limit_is_a_json_413_on_every_endpoint(
+    server: AsgiServer, make_user: Any
+) -> None:
+    from django.conf import settings
+
+    from livebell.rest.parsers import MAX_BODY_BYTES
+
+    bob = await sync_to_async(make_user)("bob")
+    token = await sync_to_async(make_token)(bob)
+    cookie = await sync_to_async(session_cookie)(bob)
+    over_django = b'{"ids": [' + b" " * settings.DATA_UPLOAD_MAX_MEMORY_SIZE + b"1]}"
+    over_ours = b'{"ids": [' + b" " * MAX_BODY_BYTES + b"1]}"
+    for method, path in await sync_to_async(write_endpoints)():
+        for body in (over_ours, over_django):
+            status, content_type, data = rest(server, method, path, token, body)
+            assert (status, content_type) == (413, "application/json"), (method, path, data)
+            assert data == {"detail": f"The body is larger than {MAX_BODY_BYTES} bytes."}
+    # A form body too large for Django, with a session: the CSRF check reads the form
+    # through DRF, so through the one parser, which takes JSON only.
+    request = urllib.request.Request(
+        server.http + "/api/notifications/mark-read/",
+        data=b"a=" + b"1" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+        method="POST",
+        headers={"Cookie": f"{cookie}; csrftoken={'a' * 32}", "Origin": server.origin},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        await asyncio.to_thread(urllib.request.urlopen, request, timeout=10)
+    assert (refused.value.code, refused.value.headers["Content-Type"]) == (415, "application/json")
+    assert set(json.loads(refused.value.read())) == {"detail"}
+
+
+@pytest.mark.parametrize(
+    "raw_id", ["1%2F2", "%2F", "a%2Fb%2Fc", "..%2F..%2Fadmin", "1%00", "1%0A", "%0A", "1%0D%0A"]
+)
 async def test_malformed_ids_get_the_apis_json_404(
     server: AsgiServer, make_user: Any, raw_id: str
 ) -> None:
     bob = await sync_to_async(make_user)("bob")
     token = await sync_to_async(make_token)(bob)
-    status, content_type, data = rest(server, "DELETE", f"/api/notifications/{raw_id}/", token)
-    assert (status, content_type) == (404, "application/json"), data
-    assert set(data) == {"detail"}
+    for path in (f"/api/notifications/{raw_id}/", f"/api/notifications/mutes/{raw_id}/"):
+        status, content_type, data = rest(server, "DELETE", path, token)
+        assert (status, content_type) == (404, "application/json"), (path, data)
+        assert data == {"detail": "Not found."}
+
+
+async def test_unmatched_paths_under_the_api_get_json_and_the_site_keeps_its_pages(
+    server: AsgiServer, make_user: Any
+) -> None:
+    bob = await sync_to_async(make_user)("bob")
+    token = await sync_to_async(make_token)(bob)
+    # Without the slash, CommonMiddleware still redirects (APPEND_SLASH), and the
+    # redirect, followed, lands on the API's answer.
+    status, _, data = rest(server, "GET", "/api/notifications/unread-count", token)
+    assert (status, data) == (200, {"count": 0})
+    status, content_type, data = rest(server, "GET", "/api/notifications/1%0A", token)
+    assert (status, content_type) == (405, "application/json"), data
+    # Outside the API's prefix, the site's own HTML 404.
+    status, content_type, data = rest(server, "GET", "/nothing-here%0A/", token)
+    assert (status, content_type.split(";")[0]) == (404, "text/html"), data
+
+
+def test_without_append_slash_unmatched_paths_are_the_apis_404(client: Any, settings: Any) -> None:
+    settings.APPEND_SLASH = False
+    for path in (
+        "/api/notifications/unread-count",
+        "/api/notifications/1%0A",
+        "/api/notifications/mutes/1",
+    ):
+        response = client.get(path)
+        assert (response.status_code, response["Content-Type"]) == (404, "application/json")
+        assert response.json() == {"detail": "Not found."}
+    response = client.get("/accounts/nothing")
+    assert (response.status_code, response["Content-Type"].split(";")[0]) == (404, "text/html")
+    settings.APPEND_SLASH = True
+    response = client.get("/api/notifications/unread-count")
+    assert (response.status_code, response["Location"]) == (301, "/api/notifications/unread-count/")
 
 
 async def test_a_frame_nested_deeply_gets_an_error_frame(

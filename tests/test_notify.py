@@ -172,6 +172,18 @@ def test_verb_is_stripped(make_user: Any) -> None:
     assert n.verb == "waved"
 
 
+def nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# Within DATA_MAX_BYTES, past orjson's 255 levels; and past what json's encoder
+# recurses into (about 1,000 levels on Python 3.11, more on 3.13).
+DEEP, DEEPER = nested(300), nested(100_000)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
@@ -184,6 +196,11 @@ def test_verb_is_stripped(make_user: Any) -> None:
         ({"data": {"n": float("nan")}}, TypeError, "JSON-serialisable"),
         ({"data": [1, 2]}, TypeError, "data must be a dict"),
         ({"data": {"big": "x" * 9000}}, ValueError, "the limit is 8192"),
+        # What json takes and orjson, the push's encoder, refuses: refused up front.
+        ({"data": {"n": 2**64}}, ValueError, "cannot be sent.*64-bit"),
+        ({"data": {"n": [-(2**63) - 1]}}, ValueError, "cannot be sent.*64-bit"),
+        ({"data": {"deep": DEEP}}, ValueError, "cannot be sent.*[Rr]ecursion"),
+        ({"data": {"deeper": DEEPER}}, ValueError, "nested too deeply"),
         ({"actor": "alice"}, TypeError, r"actor must be an instance of auth\.User, not str\."),
         ({"target": "post"}, TypeError, "target must be a model instance"),
         ({"target": Post(title="unsaved")}, ValueError, "target must be saved"),

@@ -123,6 +123,45 @@ async def test_a_ticket_expires_in_seconds(server: AsgiServer, make_user: Any) -
     assert await close_code(await ticket_socket(server, ticket)) == 4401
 
 
+async def test_unused_tickets_are_bounded_per_user(server: AsgiServer, make_user: Any) -> None:
+    from livebell.models import SocketTicket
+    from livebell.tickets import MAX_UNUSED_PER_USER
+
+    bob = await sync_to_async(make_user)("bob")
+    token = await sync_to_async(make_token)(bob)
+    issued = [ticket_for(server, token) for _ in range(300)]
+    rows = await SocketTicket.objects.filter(user=bob).acount()
+    assert rows == MAX_UNUSED_PER_USER == 10
+    # The oldest were dropped: they open nothing; the newest still work.
+    assert await close_code(await ticket_socket(server, issued[0])) == 4401
+    assert await close_code(await ticket_socket(server, issued[-11])) == 4401
+    ws = await ticket_socket(server, issued[-10])
+    assert (await until_synced(ws))[-1]["type"] == "synced"
+    await ws.close()
+
+
+async def test_expired_tickets_are_deleted_when_a_ticket_is_redeemed(
+    server: AsgiServer, make_user: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from livebell.models import SocketTicket
+
+    bob, carol = await sync_to_async(make_user)("bob"), await sync_to_async(make_user)("carol")
+    carols = ticket_for(server, await sync_to_async(make_token)(carol))
+    bob_token = await sync_to_async(make_token)(bob)
+    for _ in range(5):
+        ticket_for(server, bob_token)
+    past = timezone.now() - timedelta(seconds=1)
+    await SocketTicket.objects.filter(user=bob).aupdate(expires_at=past)  # bob's expired
+    ws = await ticket_socket(server, carols)
+    await until_synced(ws)
+    assert not await SocketTicket.objects.aexists()
+    await ws.close()
+
+
 async def test_a_ticket_needs_authentication_and_csrf(server: AsgiServer, make_user: Any) -> None:
     status, _ = http(server, "POST", "/api/notifications/socket-ticket/")
     assert status == 401
@@ -233,6 +272,30 @@ async def test_metrics_are_served_to_staff_and_the_scraper_only(
     assert http(server, "GET", "/livebell/metrics/", {"Cookie": staff_cookie})[0] == 200
     for ws in sockets[1:]:
         await ws.close()
+
+
+async def test_close_codes_a_client_picks_add_no_metric_series(
+    server: AsgiServer, make_user: Any
+) -> None:
+    from livebell.metrics import KNOWN_CLOSE_CODES
+
+    bob = await sync_to_async(make_user)("bob")
+    cookie = await sync_to_async(session_cookie)(bob)
+    for code in range(3000, 3100):  # 100 codes an application may send; none livebell's
+        ws = await open_ws(server, cookie)
+        await until_synced(ws)
+        await ws.close(code=code)
+    await asyncio.sleep(0.3)
+
+    status, body = http(
+        server, "GET", "/livebell/metrics/", {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    assert status == 200
+    labels = re.findall(r'^livebell_socket_closes_total\{code="([^"]*)"', body.decode(), re.M)
+    assert set(labels) <= {str(code) for code in KNOWN_CLOSE_CODES} | {"other"}, labels
+    assert (
+        metric(body.decode(), "livebell_socket_closes_total", 'code="other",side="client"') == 100
+    )
 
 
 def test_health_is_ok_when_database_and_layer_answer(server: AsgiServer) -> None:

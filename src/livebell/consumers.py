@@ -367,7 +367,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             if self._closed_by_server is None:
                 # Closed by the client, or by the server for it (1012 on restart,
                 # 1006 when the connection dropped).
-                metrics.CLOSES.labels(str(code), "client").inc()
+                metrics.CLOSES.labels(metrics.close_code_label(code), "client").inc()
                 logger.debug(
                     "livebell: socket ended code=%s user=%s",
                     code,
@@ -447,7 +447,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         refused = decision.reason in ("unauthenticated", "bad_ticket", "too_many_sockets")
         if refused:
             metrics.REFUSALS.labels(decision.reason).inc()
-        metrics.CLOSES.labels(str(decision.code), "server").inc()
+        metrics.CLOSES.labels(metrics.close_code_label(decision.code), "server").inc()
         level = logging.INFO if refused or decision.code in (4401, 4001) else logging.WARNING
         logger.log(
             level,

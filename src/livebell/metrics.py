@@ -21,7 +21,8 @@ metric                                     what
                                            ``unauthenticated``, ``bad_ticket``,
                                            ``too_many_sockets``
 ``livebell_socket_closes_total``           sockets ended, by close ``code`` and by ``side``
-                                           (``server`` or ``client``)
+                                           (``server`` or ``client``); a code neither
+                                           RFC 6455 nor livebell defines is ``other``
 ``livebell_frames_received_total``         client frames, by ``result``: ``ok``, or the code
                                            of the error frame it got (``rate_limited``…)
 ``livebell_frames_sent_total``             frames sent to clients
@@ -70,6 +71,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import REGISTRY, Collector
 
+from livebell import connection
 from livebell.conf import livebell_settings
 
 __all__ = [
@@ -81,6 +83,7 @@ __all__ = [
     "DELIVERIES",
     "FRAMES_RECEIVED",
     "FRAMES_SENT",
+    "KNOWN_CLOSE_CODES",
     "LAYER_MESSAGES_IGNORED",
     "LAYER_RECEIVE_FAILURES",
     "PUSH_SEND_LAG",
@@ -88,6 +91,7 @@ __all__ = [
     "SOCKETS_OPEN",
     "TALLY_SECONDS",
     "FrameTally",
+    "close_code_label",
     "flush_tallies",
     "metrics_view",
     "tally",
@@ -133,6 +137,26 @@ LAYER_MESSAGES_IGNORED = Counter(
     "Layer messages a socket ignored as not its own, by reason.",
     ["reason"],
 )
+
+
+#: The close codes that label ``livebell_socket_closes_total``: RFC 6455's (1000-1015)
+#: and livebell's own. A client picks the code it closes with, from thousands: each
+#: would be a series of its own.
+KNOWN_CLOSE_CODES = frozenset(
+    [
+        *range(1000, 1016),
+        connection.CLOSE_UNAUTHENTICATED,
+        connection.CLOSE_SESSION_CHANGED,
+        connection.CLOSE_FLOODING,
+        connection.CLOSE_TOO_MANY_SOCKETS,
+    ]
+)
+
+
+def close_code_label(code: int) -> str:
+    """The ``code`` label of a close: the code if it is in :data:`KNOWN_CLOSE_CODES`,
+    else ``"other"``."""
+    return str(code) if code in KNOWN_CLOSE_CODES else "other"
 
 
 class FrameTally:

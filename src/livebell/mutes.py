@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.db import models, router, transaction
 from django.utils import timezone
 
 from livebell.models import TARGET_ID_MAX_LENGTH, Mute
@@ -31,7 +32,8 @@ __all__ = [
     "unmute",
 ]
 
-#: The most objects one user may have muted at once.
+#: The most objects one user may have muted at once (live mutes: ended ones are
+#: deleted when the user next mutes something).
 MAX_MUTES = 1000
 # Recipients looked up per query.
 CHUNK = 1000
@@ -48,7 +50,7 @@ def mute(user: Any, target: models.Model, until: datetime | None = None) -> Mute
 
     Raises:
         MuteError: ``target`` is not a saved model instance, ``until`` is not in the
-            future, or the user already has :data:`MAX_MUTES` mutes.
+            future, or the user already has :data:`MAX_MUTES` live mutes.
     """
     content_type, object_id = _key(target)
     return mute_key(user, content_type, object_id, until)
@@ -68,16 +70,30 @@ def mute_key(
         raise MuteError("until must be in the future.")
     if len(object_id) > TARGET_ID_MAX_LENGTH or not object_id:
         raise MuteError(f"A target id is 1 to {TARGET_ID_MAX_LENGTH} characters.")
-    mine = Mute.objects.filter(user_id=user_id)
-    existing = mine.filter(target_content_type=content_type, target_object_id=object_id).first()
-    if existing is None and mine.count() >= MAX_MUTES:
-        raise MuteError(f"At most {MAX_MUTES} muted objects; unmute some first.")
-    muted, _ = Mute.objects.update_or_create(
-        user_id=user_id,
-        target_content_type=content_type,
-        target_object_id=object_id,
-        defaults={"until": until},
-    )
+    using = router.db_for_write(Mute)
+    with transaction.atomic(using=using):
+        # One user's mutes are made one at a time, on a lock of their user row (which
+        # always exists, unlike a mute row to lock): the count below and the insert
+        # are then one step, and concurrent requests cannot pass the cap together.
+        users = get_user_model()._default_manager.using(using)
+        list(users.select_for_update().filter(pk=user_id).values_list("pk", flat=True))
+        mine = Mute.objects.using(using).filter(user_id=user_id)
+        # Ended mutes silence nothing and are not listed (so cannot be unmuted):
+        # they go, and the cap counts live mutes only.
+        mine.filter(until__lte=timezone.now()).delete()
+        # A locking read: it sees the latest committed rows, also under REPEATABLE
+        # READ (MariaDB/MySQL's default) in a transaction that read before.
+        live = set(
+            mine.select_for_update().values_list("target_content_type_id", "target_object_id")
+        )
+        if (content_type.pk, object_id) not in live and len(live) >= MAX_MUTES:
+            raise MuteError(f"At most {MAX_MUTES} muted objects; unmute some first.")
+        muted, _ = Mute.objects.using(using).update_or_create(
+            user_id=user_id,
+            target_content_type=content_type,
+            target_object_id=object_id,
+            defaults={"until": until},
+        )
     return muted
 
 

@@ -17,12 +17,13 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
+import orjson
 from django.contrib.auth import get_user_model
 from django.db import models, router, transaction
 from django.db.models.query import QuerySet
 from django.utils import timezone
 
-from livebell import actors, delivery, mutes, preferences, signals, storage, types
+from livebell import actors, delivery, mutes, preferences, protocol, signals, storage, types
 from livebell._coalescer import Coalescer
 from livebell.conf import livebell_settings
 from livebell.messages import Push
@@ -86,7 +87,8 @@ def notify(
         ValueError: no recipient, a recipient whose user row does not exist, no verb
             and no type, an unknown type (``livebell.types.UnknownType``), empty or
             too long verb, unknown level, unsaved target, or ``data`` larger than
-            ``LIVEBELL["DATA_MAX_BYTES"]``.
+            ``LIVEBELL["DATA_MAX_BYTES"]`` or that the sockets' JSON encoder (orjson)
+            refuses: an integer outside 64 bits, nesting past 255 levels.
         TypeError: a recipient or actor that is not a saved user, or ``data``
             that is not a JSON-serialisable dict.
     """
@@ -312,12 +314,22 @@ def _clean_data(data: object) -> dict[str, Any]:
         text = json.dumps(data, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"data must be JSON-serialisable: {exc}") from None
+    except RecursionError:
+        raise ValueError("data is nested too deeply to be sent.") from None
     limit = livebell_settings.DATA_MAX_BYTES
     if len(text.encode()) > limit:
         raise ValueError(f"data is {len(text.encode())} bytes as JSON; the limit is {limit}.")
     # Round-trip so the pushed payload equals what the database gives back later
     # (tuples become lists, non-string keys become strings).
     cleaned: dict[str, Any] = json.loads(text)
+    # The frames are encoded by orjson, which refuses what json takes: integers
+    # outside 64 bits, nesting past 255 levels. Found only at the push, after the
+    # INSERT, it rolled the transaction back with a TypeError; so encode data here
+    # as a notification frame nests it.
+    try:
+        protocol.encode({"notification": {"data": cleaned}})
+    except orjson.JSONEncodeError as exc:
+        raise ValueError(f"data cannot be sent to the sockets: {exc}.") from None
     return cleaned
 
 

@@ -14,7 +14,10 @@ with CSRF) asks ``POST socket-ticket/`` for a ticket, then connects to
   checks that the session (or the token) still belongs to the user, so a ticket
   is void after logout, a password change or the token's deletion; logging out
   also deletes the session's unused tickets. The socket then lives no longer than
-  that credential, like a cookie socket lives no longer than its session.
+  that credential, like a cookie socket lives no longer than its session;
+- **bounded**: a user has at most :data:`MAX_UNUSED_PER_USER` (10) unused tickets;
+  asking for another drops their oldest (which then opens nothing, like a used
+  one). Expired rows are deleted whenever a ticket is asked for or redeemed.
 
 Only a digest of the ticket is stored. The origin check does not apply to ticket
 sockets (a page elsewhere cannot obtain a ticket), and a ticket socket ignores
@@ -37,7 +40,18 @@ from django.utils import timezone
 from livebell.conf import livebell_settings
 from livebell.models import SocketTicket
 
-__all__ = ["Redeemed", "aredeem", "credential_user", "issue", "redeem", "revoke_session"]
+__all__ = [
+    "MAX_UNUSED_PER_USER",
+    "Redeemed",
+    "aredeem",
+    "credential_user",
+    "issue",
+    "redeem",
+    "revoke_session",
+]
+
+#: The most unused tickets a user has: asking for one more drops their oldest.
+MAX_UNUSED_PER_USER = 10
 
 _SALT = "livebell.socket-ticket"
 
@@ -60,23 +74,36 @@ def _digest(nonce: str) -> str:
 def issue(user: Any, *, session_key: str | None = None, token_key: str | None = None) -> str:
     """A new ticket for ``user``, bound to the session or the token it was asked with.
 
+    The user's oldest unused tickets past :data:`MAX_UNUSED_PER_USER` are deleted.
+
     Raises:
         ValueError: neither or both of ``session_key`` and ``token_key`` given.
     """
     if bool(session_key) == bool(token_key):
         raise ValueError("A ticket is bound to exactly one session or one token.")
     now = timezone.now()
-    # Expired tickets of anyone go with each new one (an index range; usually none).
-    SocketTicket.objects.filter(expires_at__lt=now).delete()
+    _delete_expired(now)
     nonce = secrets.token_urlsafe(24)
-    SocketTicket.objects.create(
-        digest=_digest(nonce),
-        user=user,
-        session_key=session_key or "",
-        token_key=token_key or "",
-        expires_at=now + timedelta(seconds=int(livebell_settings.TICKET_MAX_AGE_SECONDS)),
-    )
+    with transaction.atomic():
+        created = SocketTicket.objects.create(
+            digest=_digest(nonce),
+            user=user,
+            session_key=session_key or "",
+            token_key=token_key or "",
+            expires_at=now + timedelta(seconds=int(livebell_settings.TICKET_MAX_AGE_SECONDS)),
+        )
+        # The user's oldest unused tickets past MAX_UNUSED_PER_USER go: a client that
+        # asks again and again keeps a few rows, not one per request.
+        kept = SocketTicket.objects.filter(user_id=created.user_id).order_by("-pk")
+        newest = list(kept.values_list("pk", flat=True)[:MAX_UNUSED_PER_USER])
+        kept.exclude(pk__in=newest).delete()
     return signing.TimestampSigner(salt=_SALT).sign(nonce)
+
+
+def _delete_expired(now: Any) -> None:
+    # Expired tickets of anyone go with each ticket asked for or redeemed (an index
+    # range; usually none).
+    SocketTicket.objects.filter(expires_at__lt=now).delete()
 
 
 def credential_user(session_key: str | None, token_key: str | None) -> Any:
@@ -109,10 +136,12 @@ def redeem(ticket: str) -> Redeemed | None:
         )
     except signing.BadSignature:  # SignatureExpired included
         return None
+    now = timezone.now()
+    _delete_expired(now)
     with transaction.atomic():
         row = (
             SocketTicket.objects.select_for_update()
-            .filter(digest=_digest(nonce), expires_at__gte=timezone.now())
+            .filter(digest=_digest(nonce), expires_at__gte=now)
             .first()
         )
         if row is None or not SocketTicket.objects.filter(pk=row.pk).delete()[0]:

@@ -4,20 +4,40 @@
 
 Names are in the ``livebell`` namespace, e.g. ``reverse("livebell:notification-list")``.
 See docs/api.md. Besides the API: ``jsi18n/`` (the widget's strings) and ``<id>/go/``
-(open a notification, :func:`livebell.views.go`); see docs/widget.md.
+(open a notification, :func:`livebell.views.go`); see docs/widget.md. Any other
+path under the prefix gets the API's JSON 404 (:func:`livebell.rest.errors.not_found`).
 """
 
 from __future__ import annotations
 
-from django.urls import path
+from typing import Any
+
+from django.conf import settings
+from django.urls import URLPattern, path, re_path
+from django.urls.resolvers import RegexPattern
 from django.views.i18n import JavaScriptCatalog
 
 from livebell import views as pages
 from livebell.rest import mutes, preferences, views
+from livebell.rest.errors import not_found
 
 __all__ = ["app_name", "urlpatterns"]
 
 app_name = "livebell"
+
+
+class _Unmatched(RegexPattern):
+    """A path no other route matched; but not one that Django's ``APPEND_SLASH``
+    redirects (read at each request), so that redirect still happens."""
+
+    def match(self, path: str) -> Any:
+        appends_slash = settings.APPEND_SLASH and (
+            "django.middleware.common.CommonMiddleware" in settings.MIDDLEWARE
+        )
+        if appends_slash and not path.endswith("/"):
+            return None
+        return super().match(path)
+
 
 urlpatterns = [
     path("", views.NotificationListView.as_view(), name="notification-list"),
@@ -33,8 +53,17 @@ urlpatterns = [
     path("preferences/", preferences.PreferencesView.as_view(), name="preferences"),
     path("mutes/", mutes.MuteListView.as_view(), name="mute-list"),
     path("mutes/<str:id>/", mutes.MuteDetailView.as_view(), name="mute-detail"),
-    # Last: <path:id> would also match the names above. Anything is taken, slashes
-    # included (a %2F in the id arrives decoded), so that a malformed id gets the
-    # API's JSON 404, not the site's HTML one.
-    path("<path:id>/", views.NotificationDetailView.as_view(), name="notification-detail"),
+    # After the names above, which it would also match. Anything is taken, slashes
+    # and line breaks included (a %2F or %0A in the id arrives decoded; [\s\S]
+    # matches "\n", "." does not), so that a malformed id gets the API's JSON 404,
+    # not the site's HTML one.
+    re_path(
+        r"^(?P<id>[\s\S]+)/\Z",
+        views.NotificationDetailView.as_view(),
+        name="notification-detail",
+    ),
+    # Last: every other path under the prefix (those without a trailing slash)
+    # gets the API's JSON 404, unless CommonMiddleware redirects it to its form
+    # with a slash, which the route above answers.
+    URLPattern(_Unmatched(r"^[\s\S]+\Z", is_endpoint=True), not_found),
 ]

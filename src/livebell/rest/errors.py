@@ -6,11 +6,14 @@ to read whatever went wrong.
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, NotFound
 
-__all__ = ["ErrorSerializer", "InvalidRequest", "error_responses"]
+__all__ = ["BodyTooLarge", "ErrorSerializer", "InvalidRequest", "error_responses", "not_found"]
 
 
 class InvalidRequest(APIException):
@@ -23,6 +26,14 @@ class InvalidRequest(APIException):
     status_code = 400
     default_detail = "Invalid request."
     default_code = "invalid"
+
+
+class BodyTooLarge(APIException):
+    """A request body larger than the API reads: answered with 413 and ``{"detail": message}``."""
+
+    status_code = 413
+    default_detail = "The body is too large."
+    default_code = "body_too_large"
 
 
 class ErrorSerializer(serializers.Serializer[object]):
@@ -38,6 +49,15 @@ _AUTH_ERRORS = {
     403: "Not authenticated, when the project's first authentication class is session "
     "authentication; or, on POST and DELETE with a session, no valid CSRF token.",
 }
+
+
+def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """The API's 404 for a path under its prefix that no endpoint matches.
+
+    DRF's ``{"detail": "Not found."}`` (in the request's language), not the site's
+    HTML page: a client of the API reads one shape whatever went wrong.
+    """
+    return JsonResponse({"detail": str(NotFound.default_detail)}, status=404)
 
 
 def error_responses(described: dict[int, str]) -> dict[int, OpenApiResponse]:

@@ -8,7 +8,6 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -37,8 +36,6 @@ def _shape(mute: Mute) -> dict[str, Any]:
 
 class MuteListView(InboxView):
     """``GET mutes/`` (the user's, newest first) and ``POST mutes/`` (mute one)."""
-
-    parser_classes = (JSONParser,)
 
     @extend_schema(
         operation_id="notifications_mutes",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,8 +18,6 @@ __all__ = ["PreferencesView"]
 
 class PreferencesView(InboxView):
     """``GET preferences/``: every type with the user's choices; ``PATCH`` to change some."""
-
-    parser_classes = (JSONParser,)
 
     @extend_schema(
         operation_id="notifications_preferences",

@@ -23,7 +23,7 @@ from rest_framework.authentication import (
 )
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -68,13 +68,25 @@ _BODY_ERRORS = {
 
 
 class InboxView(APIView):
-    """Base of the inbox endpoints: an authenticated user is required, whatever
-    the project's ``REST_FRAMEWORK`` defaults (see :mod:`livebell.rest.auth`)."""
+    """Base of every livebell endpoint: an authenticated user is required, whatever
+    the project's ``REST_FRAMEWORK`` defaults (see :mod:`livebell.rest.auth`), and
+    every body is read by the one bounded parser (:mod:`livebell.rest.parsers`)."""
 
     permission_classes = (IsAuthenticated,)
+    parser_classes = (BoundedJSONParser,)
 
     def get_authenticators(self) -> list[BaseAuthentication]:
         return [authenticator() for authenticator in authentication_classes()]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """Authenticate, check permissions, then parse the body of every write.
+
+        Also where the endpoint does not read it (``DELETE``, ``socket-ticket/``): a
+        body sent to the API is bounded JSON or refused, on every endpoint alike.
+        """
+        super().initial(request, *args, **kwargs)
+        if request.method not in SAFE_METHODS:
+            request.data  # noqa: B018 (parsed for its errors; DRF keeps the result)
 
 
 def validated_body(request: Request, serializer_class: Any, *, example: str) -> dict[str, Any]:
@@ -155,8 +167,6 @@ class UnreadCountView(InboxView):
 class _ChangeIdsView(InboxView):
     """Apply one of :mod:`livebell.inbox`'s id-list changes to the body's ``ids``."""
 
-    parser_classes = (BoundedJSONParser,)
-
     @staticmethod
     def change(user: Any, ids: list[int]) -> list[int]:
         raise NotImplementedError
@@ -200,8 +210,6 @@ class MarkUnreadView(_ChangeIdsView):
 class MarkAllReadView(InboxView):
     """``POST mark-all-read/``, optionally with ``{"before_id": N}``."""
 
-    parser_classes = (BoundedJSONParser,)
-
     @extend_schema(
         operation_id="notifications_mark_all_read",
         tags=TAGS,
@@ -219,8 +227,6 @@ class MarkAllReadView(InboxView):
 
 class SocketTicketView(InboxView):
     """``POST socket-ticket/`` — a single-use ticket to open the socket without cookies."""
-
-    parser_classes = (BoundedJSONParser,)
 
     @extend_schema(
         operation_id="notifications_socket_ticket",
