@@ -20,7 +20,7 @@ from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
 
 from livebell import anotify
-from tests.adversary import CRASH_MARKERS, close_code, open_ws, until_synced
+from tests.adversary import CRASH_MARKERS, close_code, open_ws, report, until_synced
 from tests.conftest import REDIS_URL, RUN_PREFIX, free_port, session_cookie
 from tests.processes import (
     AsgiServer,
@@ -241,6 +241,30 @@ def test_health_is_ok_when_database_and_layer_answer(server: AsgiServer) -> None
         200,
         {"status": "ok", "database": "ok", "channel_layer": "ok"},
     )
+
+
+def test_health_checks_leave_no_subscription_behind(server: AsgiServer) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+
+        def channels() -> int:
+            return len(client.pubsub_channels(f"{RUN_PREFIX}*"))
+
+        assert http(server, "GET", "/livebell/health/")[0] == 200
+        before, rss_before = channels(), server.rss_bytes()
+        for _ in range(300):
+            assert http(server, "GET", "/livebell/health/")[0] == 200
+        after, rss_after = channels(), server.rss_bytes()
+    finally:
+        client.close()
+    report(
+        "health: 300 checks on the pub/sub layer",
+        {"channels_added": after - before, "rss_growth_KiB": (rss_after - rss_before) // 1024},
+    )
+    # Before: one more livebell.health.* subscription (and queue) per check.
+    assert after == before, f"{after - before} subscriptions left by 300 checks"
 
 
 def test_health_fails_without_the_channel_layer(private_redis: RedisServer) -> None:
