@@ -218,3 +218,37 @@ async def test_changes_made_elsewhere_close_every_socket_of_the_user(
     await assert_still_live(carols, carol)
     for socket in carols:
         await socket.close()
+
+
+def expire_soon(cookie: str, seconds: float) -> None:
+    """Make the session row of ``cookie`` expire in ``seconds`` (its data says nothing)."""
+    from datetime import timedelta
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    key = cookie.split("=", 1)[1]
+    Session.objects.filter(session_key=key).update(
+        expire_date=timezone.now() + timedelta(seconds=seconds)
+    )
+
+
+async def test_a_database_session_ends_its_sockets_at_its_expiry(
+    servers: list[AsgiServer], amake_user: Any
+) -> None:
+    bob = await amake_user("bob")
+    cookie = await sync_to_async(session_cookie)(bob)
+    other = await open_sockets(servers, await sync_to_async(session_cookie)(bob))
+    await sync_to_async(expire_soon)(cookie, 2.0)
+    started = time.monotonic()
+    sockets = await open_sockets(servers, cookie)
+    for socket in sockets:
+        await socket.wait_closed(timeout=10)
+        assert socket.close_code == 4401, socket.close_code
+        assert socket.closed_at is not None
+        took = socket.closed_at - started
+        # Before: at the next periodic check (SESSION_CHECK_SECONDS, 300), not at 2 s.
+        assert 1.5 < took < 3.5, f"closed after {took:.2f}s"
+    await assert_still_live(other, bob)
+    for socket in other:
+        await socket.close()

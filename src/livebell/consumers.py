@@ -290,6 +290,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         ticket = query.get("ticket")
         refusal = "unauthenticated"
+        expires_at: datetime | None = None
         if ticket:
             # A ticket socket ignores cookies: its user is the ticket's.
             redeemed = await tickets.aredeem(ticket[-1])
@@ -301,7 +302,10 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         else:
             user = self.scope.get("user")
             if user is None:  # behind SessionMiddlewareStack: resolve it here, batched
-                user = self.scope["user"] = await auth.ascope_user(self.scope)
+                user, expires_at = await auth.ascope_login(self.scope)
+                self.scope["user"] = user
+            else:
+                expires_at = _expiry(self.scope.get("session"))
             self.session_key = getattr(self.scope.get("session"), "session_key", None)
         self.language = reader_language(self.scope)
         self.connection = Connection(
@@ -347,10 +351,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             self._counted_open = True
         for step in decisions:
             await self.act(step)
-        if self.token_key is None:
-            self._arm_session_check(_expiry(self.scope.get("session")))
-        else:
-            self._arm_session_check(None)
+        self._arm_session_check(expires_at)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """A client frame (``text_data`` None for a binary one)."""
