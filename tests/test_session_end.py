@@ -252,3 +252,31 @@ async def test_a_database_session_ends_its_sockets_at_its_expiry(
     await assert_still_live(other, bob)
     for socket in other:
         await socket.close()
+
+
+@pytest.mark.parametrize("call", ["end_sessions", "aend_sessions"])
+async def test_end_sessions_after_a_bulk_deactivation_closes_the_users_sockets(
+    servers: list[AsgiServer], amake_user: Any, call: str
+) -> None:
+    from django.contrib.auth import get_user_model
+
+    from livebell.auth import aend_sessions, end_sessions
+
+    bob, carol = await amake_user("bob"), await amake_user("carol")
+    sockets = await open_sockets(servers, await sync_to_async(session_cookie)(bob))
+    carols = await open_sockets(servers, await sync_to_async(session_cookie)(carol))
+    users = get_user_model().objects.filter(pk__in=[bob.pk])
+    await sync_to_async(users.update)(is_active=False)
+    # A bulk update sends no signal: the sockets stay open (until the periodic check).
+    await asyncio.sleep(CLOSE_WITHIN_SECONDS)
+    assert all(socket.closed_at is None for socket in sockets)
+
+    started = time.monotonic()
+    if call == "end_sessions":
+        await sync_to_async(end_sessions)([bob.pk])
+    else:
+        await aend_sessions([bob.pk])
+    await assert_closed_4401_within(sockets, started)
+    await assert_still_live(carols, carol)
+    for socket in carols:
+        await socket.close()

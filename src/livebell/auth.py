@@ -21,6 +21,8 @@ sockets are told through the channel layer, on every server process:
   because a re-keyed session (``cycle_key()``: Django's password change keeps the
   changer logged in that way) lives on under a new key that only the browser
   has; a reconnect with it either works or is refused with 4401;
+- a change that sends no signal (a bulk ``update()`` of the users) is followed by
+  :func:`end_sessions`, which sends the same message for many users;
 - besides, every socket checks its session every ``SESSION_CHECK_SECONDS``
   (and when a database-backed session expires), which catches what no signal
   tells (sessions deleted with a query, ``clearsessions``).
@@ -37,7 +39,7 @@ Channels' database thread.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import import_module
@@ -68,8 +70,10 @@ __all__ = [
     "SessionCheck",
     "acheck_session",
     "acheck_token",
+    "aend_sessions",
     "ascope_login",
     "ascope_user",
+    "end_sessions",
     "session_hash",
     "session_user",
 ]
@@ -357,6 +361,38 @@ def on_user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
 def on_token_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     """``post_delete`` of a REST token: sockets opened with a ticket it asked for close."""
     _recheck_after_commit(sender, instance.user_id, kwargs.get("using"))
+
+
+def end_sessions(user_ids: Iterable[Any], *, using: str | None = None) -> None:
+    """Close the sockets of these users whose sessions are no longer valid, at once.
+
+    Call it after a change that sends no signal: a bulk
+    ``User.objects.filter(…).update(is_active=False)`` (or of the password), or
+    sessions deleted with a query. Every socket of the users, on every server
+    process, checks its session (or token) again, as after saving each user, and
+    closes with 4401 if it is no longer its user's, or with 4001 if its session key
+    names no session any more. Sockets whose sessions are still valid stay open.
+    Sent when the transaction on ``using`` commits (at once outside one).
+
+    Args:
+        user_ids: primary keys of the users.
+        using: the database alias of the transaction that made the change
+            (default: the user model's database for writes).
+    """
+    messages = [RecheckSessions(user_group(user_id)) for user_id in dict.fromkeys(user_ids)]
+    if not messages:
+        return
+    transaction.on_commit(
+        lambda: delivery.send(messages),
+        using=using or router.db_for_write(get_user_model()),
+        robust=True,
+    )
+
+
+async def aend_sessions(user_ids: Iterable[Any]) -> None:
+    """:func:`end_sessions` from the event loop (sent at once: call it after the change
+    has committed)."""
+    await delivery.asend([RecheckSessions(user_group(user_id)) for user_id in dict.fromkeys(user_ids)])
 
 
 def _recheck_after_commit(model: Any, user_id: Any, using: str | None) -> None:
