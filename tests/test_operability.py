@@ -116,6 +116,44 @@ async def test_a_ticket_opens_a_socket_once_for_its_user_only(
     await ws.close()
 
 
+async def header_ticket_socket(server: AsgiServer, ticket: str) -> Any:
+    # The ticket in the Sec-WebSocket-Protocol header: nothing in the URL.
+    return await open_ws(
+        server, origin=None, subprotocols=["livebell", f"livebell.ticket.{ticket}"]
+    )
+
+
+async def test_a_ticket_in_the_subprotocol_header_opens_a_socket_and_is_not_echoed(
+    server: AsgiServer, make_user: Any
+) -> None:
+    bob = await sync_to_async(make_user)("bob")
+    token = await sync_to_async(make_token)(bob)
+    ticket = ticket_for(server, token)
+
+    ws = await header_ticket_socket(server, ticket)
+    assert ws.request is not None and ws.response is not None
+    assert ticket not in ws.request.path  # no credential in the URL (access logs)
+    # The server accepts the plain subprotocol: the ticket never comes back.
+    assert ws.subprotocol == "livebell"
+    assert ws.response.headers.get_all("Sec-WebSocket-Protocol") == ["livebell"]
+    assert ticket not in str(ws.response.headers)
+    assert (await until_synced(ws))[-1]["type"] == "synced"
+    [mine] = await anotify(bob, "for bob")
+    frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert frame["notification"]["id"] == mine.pk
+
+    # Single use, whichever way it is offered; a forged one is refused too.
+    assert await close_code(await header_ticket_socket(server, ticket)) == 4401
+    assert await close_code(await ticket_socket(server, ticket)) == 4401
+    forged = await header_ticket_socket(server, ticket[:-3] + "abc")
+    assert await close_code(forged) == 4401
+    # ?ticket= still works.
+    query = await ticket_socket(server, ticket_for(server, token))
+    assert (await until_synced(query))[-1]["type"] == "synced"
+    await query.close()
+    await ws.close()
+
+
 async def test_a_ticket_expires_in_seconds(server: AsgiServer, make_user: Any) -> None:
     bob = await sync_to_async(make_user)("bob")
     ticket = ticket_for(server, await sync_to_async(make_token)(bob))

@@ -288,12 +288,12 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
         """Accept the socket: refuse (4401) nobody, or join the hub and catch up."""
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        ticket = query.get("ticket")
+        ticket = protocol.handshake_ticket(self.scope)
         refusal = "unauthenticated"
         expires_at: datetime | None = None
-        if ticket:
+        if ticket is not None:
             # A ticket socket ignores cookies: its user is the ticket's.
-            redeemed = await tickets.aredeem(ticket[-1])
+            redeemed = await tickets.aredeem(ticket)
             user: Any = redeemed.user if redeemed is not None else None
             if redeemed is not None:
                 self.session_key, self.token_key = redeemed.session_key, redeemed.token_key
@@ -322,7 +322,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             burst=_burst_gate(),
         )
         if user is None or not user.is_authenticated:
-            await self.accept()
+            await self.accept(protocol.accepted_subprotocol(self.scope))
             await self.act(Close(self.connection.refuse().code, refusal))
             return
         # Read per connection, so the LIVEBELL setting is honoured lazily.
@@ -336,7 +336,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.hub = fanout.hub_for(layer)
         # Join first: nothing created from now on can be missed by the catch-up below.
         sockets = await self.hub.join(self.group, self)
-        await self.accept()
+        await self.accept(protocol.accepted_subprotocol(self.scope))
         raw = query.get("last_id")
         decisions = self.connection.open(
             user.pk,

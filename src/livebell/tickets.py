@@ -3,7 +3,9 @@
 A mobile app or a script authenticated to the REST API (a token, or a session
 with CSRF) asks ``POST socket-ticket/`` for a ticket, then connects to
 ``ws/notifications/?ticket=…`` within ``LIVEBELL["TICKET_MAX_AGE_SECONDS"]``
-(30). A ticket is:
+(30) — or, to keep it out of URLs and so out of access logs, offers the
+subprotocols ``livebell`` and ``livebell.ticket.<ticket>`` (the server accepts with
+``livebell``). A ticket is:
 
 - **signed** (``django.core.signing``, salted): anything else is refused without
   a query;
@@ -40,6 +42,9 @@ from livebell.models import SocketTicket
 __all__ = ["Redeemed", "aredeem", "credential_user", "issue", "redeem", "revoke_session"]
 
 _SALT = "livebell.socket-ticket"
+# "." rather than the signer's ":", so that a ticket is an HTTP token and can be
+# offered as a WebSocket subprotocol (``livebell.ticket.<ticket>``) as it is.
+_SEP = "."
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +81,7 @@ def issue(user: Any, *, session_key: str | None = None, token_key: str | None = 
         token_key=token_key or "",
         expires_at=now + timedelta(seconds=int(livebell_settings.TICKET_MAX_AGE_SECONDS)),
     )
-    return signing.TimestampSigner(salt=_SALT).sign(nonce)
+    return signing.TimestampSigner(salt=_SALT, sep=_SEP).sign(nonce)
 
 
 def credential_user(session_key: str | None, token_key: str | None) -> Any:
@@ -104,7 +109,7 @@ def credential_user(session_key: str | None, token_key: str | None) -> Any:
 def redeem(ticket: str) -> Redeemed | None:
     """Use ``ticket``: what it was for, or None if it is forged, expired, used or void."""
     try:
-        nonce = signing.TimestampSigner(salt=_SALT).unsign(
+        nonce = signing.TimestampSigner(salt=_SALT, sep=_SEP).unsign(
             ticket, max_age=int(livebell_settings.TICKET_MAX_AGE_SECONDS)
         )
     except signing.BadSignature:  # SignatureExpired included
