@@ -392,7 +392,9 @@ def end_sessions(user_ids: Iterable[Any], *, using: str | None = None) -> None:
 async def aend_sessions(user_ids: Iterable[Any]) -> None:
     """:func:`end_sessions` from the event loop (sent at once: call it after the change
     has committed)."""
-    await delivery.asend([RecheckSessions(user_group(user_id)) for user_id in dict.fromkeys(user_ids)])
+    await delivery.asend(
+        [RecheckSessions(user_group(user_id)) for user_id in dict.fromkeys(user_ids)]
+    )
 
 
 def _recheck_after_commit(model: Any, user_id: Any, using: str | None) -> None:
