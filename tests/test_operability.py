@@ -20,7 +20,7 @@ from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
 
 from livebell import anotify
-from tests.adversary import CRASH_MARKERS, close_code, open_ws, until_synced
+from tests.adversary import CRASH_MARKERS, close_code, open_ws, report, until_synced
 from tests.conftest import REDIS_URL, RUN_PREFIX, free_port, session_cookie
 from tests.processes import (
     AsgiServer,
@@ -113,6 +113,44 @@ async def test_a_ticket_opens_a_socket_once_for_its_user_only(
     assert await close_code(forged) == 4401
     garbage = await ticket_socket(server, "x" * 5000)
     assert await close_code(garbage) == 4401
+    await ws.close()
+
+
+async def header_ticket_socket(server: AsgiServer, ticket: str) -> Any:
+    # The ticket in the Sec-WebSocket-Protocol header: nothing in the URL.
+    return await open_ws(
+        server, origin=None, subprotocols=["livebell", f"livebell.ticket.{ticket}"]
+    )
+
+
+async def test_a_ticket_in_the_subprotocol_header_opens_a_socket_and_is_not_echoed(
+    server: AsgiServer, make_user: Any
+) -> None:
+    bob = await sync_to_async(make_user)("bob")
+    token = await sync_to_async(make_token)(bob)
+    ticket = ticket_for(server, token)
+
+    ws = await header_ticket_socket(server, ticket)
+    assert ws.request is not None and ws.response is not None
+    assert ticket not in ws.request.path  # no credential in the URL (access logs)
+    # The server accepts the plain subprotocol: the ticket never comes back.
+    assert ws.subprotocol == "livebell"
+    assert ws.response.headers.get_all("Sec-WebSocket-Protocol") == ["livebell"]
+    assert ticket not in str(ws.response.headers)
+    assert (await until_synced(ws))[-1]["type"] == "synced"
+    [mine] = await anotify(bob, "for bob")
+    frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert frame["notification"]["id"] == mine.pk
+
+    # Single use, whichever way it is offered; a forged one is refused too.
+    assert await close_code(await header_ticket_socket(server, ticket)) == 4401
+    assert await close_code(await ticket_socket(server, ticket)) == 4401
+    forged = await header_ticket_socket(server, ticket[:-3] + "abc")
+    assert await close_code(forged) == 4401
+    # ?ticket= still works.
+    query = await ticket_socket(server, ticket_for(server, token))
+    assert (await until_synced(query))[-1]["type"] == "synced"
+    await query.close()
     await ws.close()
 
 
@@ -304,6 +342,32 @@ def test_health_is_ok_when_database_and_layer_answer(server: AsgiServer) -> None
         200,
         {"status": "ok", "database": "ok", "channel_layer": "ok"},
     )
+
+
+def test_health_checks_leave_no_subscription_behind(server: AsgiServer) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+
+        def channels() -> int:
+            # The health checks' channels only: servers of earlier tests, killed, may
+            # still be leaving theirs.
+            return len(client.pubsub_channels(f"{RUN_PREFIX}*livebell.health.*"))
+
+        assert http(server, "GET", "/livebell/health/")[0] == 200
+        before, rss_before = channels(), server.rss_bytes()
+        for _ in range(300):
+            assert http(server, "GET", "/livebell/health/")[0] == 200
+        after, rss_after = channels(), server.rss_bytes()
+    finally:
+        client.close()
+    report(
+        "health: 300 checks on the pub/sub layer",
+        {"channels_added": after - before, "rss_growth_KiB": (rss_after - rss_before) // 1024},
+    )
+    # Before: one more livebell.health.* subscription (and queue) per check.
+    assert after == before, f"{after - before} subscriptions left by 300 checks"
 
 
 def test_health_fails_without_the_channel_layer(private_redis: RedisServer) -> None:

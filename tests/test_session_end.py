@@ -218,3 +218,65 @@ async def test_changes_made_elsewhere_close_every_socket_of_the_user(
     await assert_still_live(carols, carol)
     for socket in carols:
         await socket.close()
+
+
+def expire_soon(cookie: str, seconds: float) -> None:
+    """Make the session row of ``cookie`` expire in ``seconds`` (its data says nothing)."""
+    from datetime import timedelta
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    key = cookie.split("=", 1)[1]
+    Session.objects.filter(session_key=key).update(
+        expire_date=timezone.now() + timedelta(seconds=seconds)
+    )
+
+
+async def test_a_database_session_ends_its_sockets_at_its_expiry(
+    servers: list[AsgiServer], amake_user: Any
+) -> None:
+    bob = await amake_user("bob")
+    cookie = await sync_to_async(session_cookie)(bob)
+    other = await open_sockets(servers, await sync_to_async(session_cookie)(bob))
+    await sync_to_async(expire_soon)(cookie, 2.0)
+    started = time.monotonic()
+    sockets = await open_sockets(servers, cookie)
+    for socket in sockets:
+        await socket.wait_closed(timeout=10)
+        assert socket.close_code == 4401, socket.close_code
+        assert socket.closed_at is not None
+        took = socket.closed_at - started
+        # Before: at the next periodic check (SESSION_CHECK_SECONDS, 300), not at 2 s.
+        assert 1.5 < took < 3.5, f"closed after {took:.2f}s"
+    await assert_still_live(other, bob)
+    for socket in other:
+        await socket.close()
+
+
+@pytest.mark.parametrize("call", ["end_sessions", "aend_sessions"])
+async def test_end_sessions_after_a_bulk_deactivation_closes_the_users_sockets(
+    servers: list[AsgiServer], amake_user: Any, call: str
+) -> None:
+    from django.contrib.auth import get_user_model
+
+    from livebell.auth import aend_sessions, end_sessions
+
+    bob, carol = await amake_user("bob"), await amake_user("carol")
+    sockets = await open_sockets(servers, await sync_to_async(session_cookie)(bob))
+    carols = await open_sockets(servers, await sync_to_async(session_cookie)(carol))
+    users = get_user_model().objects.filter(pk__in=[bob.pk])
+    await sync_to_async(users.update)(is_active=False)
+    # A bulk update sends no signal: the sockets stay open (until the periodic check).
+    await asyncio.sleep(CLOSE_WITHIN_SECONDS)
+    assert all(socket.closed_at is None for socket in sockets)
+
+    started = time.monotonic()
+    if call == "end_sessions":
+        await sync_to_async(end_sessions)([bob.pk])
+    else:
+        await aend_sessions([bob.pk])
+    await assert_closed_4401_within(sockets, started)
+    await assert_still_live(carols, carol)
+    for socket in carols:
+        await socket.close()

@@ -21,6 +21,8 @@ sockets are told through the channel layer, on every server process:
   because a re-keyed session (``cycle_key()``: Django's password change keeps the
   changer logged in that way) lives on under a new key that only the browser
   has; a reconnect with it either works or is refused with 4401;
+- a change that sends no signal (a bulk ``update()`` of the users) is followed by
+  :func:`end_sessions`, which sends the same message for many users;
 - besides, every socket checks its session every ``SESSION_CHECK_SECONDS``
   (and when a database-backed session expires), which catches what no signal
   tells (sessions deleted with a query, ``clearsessions``).
@@ -37,7 +39,7 @@ Channels' database thread.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import import_module
@@ -68,7 +70,10 @@ __all__ = [
     "SessionCheck",
     "acheck_session",
     "acheck_token",
+    "aend_sessions",
+    "ascope_login",
     "ascope_user",
+    "end_sessions",
     "session_hash",
     "session_user",
 ]
@@ -97,18 +102,40 @@ def session_user(session: Any) -> Any:
 def _users(sessions: Sequence[Any]) -> list[Any]:
     """:func:`session_user` of each session, in two queries for a batch of database
     sessions whose users the ``ModelBackend`` loads (one per session otherwise)."""
-    _load_sessions(sessions)
+    return [user for user, _ in _logins(sessions)]
+
+
+def _logins(sessions: Sequence[Any]) -> list[tuple[Any, datetime | None]]:
+    """Each session's user (as :func:`_users`) and when the session expires.
+
+    The expiry is the database row's ``expire_date`` for a database session loaded
+    here; otherwise what the session's data tells (``get_expiry_date()``), or None
+    for a session engine without expiry dates.
+    """
+    expiries = _load_sessions(sessions)
     claims = [_claim(session) for session in sessions]
     users = _claimed_users([claim for claim in claims if claim is not None])
     found = []
     for session, claim in zip(sessions, claims, strict=True):
         user = None if claim is None else users.get((claim[1], claim[0]))
-        found.append(_verified(session, user))
+        key = getattr(session, "session_key", None)
+        expires = expiries.get(key) if key else None
+        found.append((_verified(session, user), expires or _data_expiry(session)))
     return found
 
 
+def _data_expiry(session: Any) -> datetime | None:
+    """When ``session`` expires, as far as its data tells (no query)."""
+    try:
+        expiry: datetime = session.get_expiry_date()
+    except Exception:  # a session engine without expiry dates
+        return None
+    return expiry
+
+
 def _load_sessions(sessions: Sequence[Any]) -> dict[str, datetime]:
-    """Load the database sessions not loaded yet, in one query; their expiry times.
+    """Load the database sessions not loaded yet, in one query; the ``expire_date``
+    of each row found, expired ones included.
 
     Does what the ``db`` and ``cached_db`` engines' ``load()`` does (an unexpired
     row's decoded data, or an empty session without a key), for all at once.
@@ -123,12 +150,15 @@ def _load_sessions(sessions: Sequence[Any]) -> dict[str, datetime]:
     if not waiting:
         return {}
     model = next(iter(waiting.values()))[0].model
-    rows = model.objects.filter(
-        session_key__in=list(waiting), expire_date__gt=timezone.now()
-    ).values_list("session_key", "session_data", "expire_date")
+    rows = model.objects.filter(session_key__in=list(waiting)).values_list(
+        "session_key", "session_data", "expire_date"
+    )
+    now = timezone.now()
     expiries = {}
     for key, data, expires in rows:
         expiries[key] = expires
+        if expires <= now:
+            continue  # expired: loaded as missing, below, as load() does
         for session in waiting.pop(key):
             session._session_cache = session.decode(data)
     for missing in waiting.values():  # expired, deleted, or never there
@@ -186,7 +216,7 @@ def _verified(session: Any, user: Any) -> Any:
     return user
 
 
-_resolve: Coalescer[Any, Any] = Coalescer(_users, max_batch=MAX_BATCH)
+_resolve: Coalescer[Any, tuple[Any, datetime | None]] = Coalescer(_logins, max_batch=MAX_BATCH)
 
 
 async def ascope_user(scope: dict[str, Any]) -> Any:
@@ -195,6 +225,24 @@ async def ascope_user(scope: dict[str, Any]) -> Any:
     Raises:
         ValueError: the scope has no session (the socket is not behind
             ``SessionMiddlewareStack`` or ``AuthMiddlewareStack``).
+    """
+    if "session" not in scope:
+        raise ValueError(
+            "livebell's socket needs the session in its scope: wrap it in "
+            "channels.sessions.SessionMiddlewareStack (or AuthMiddlewareStack)."
+        )
+    user, _ = await ascope_login(scope)
+    return user
+
+
+async def ascope_login(scope: dict[str, Any]) -> tuple[Any, datetime | None]:
+    """:func:`ascope_user`, and when the scope's session expires (None: unknown).
+
+    For a database session, the expiry is its row's ``expire_date``; for other
+    engines, what the session's data tells (``get_expiry_date()``).
+
+    Raises:
+        ValueError: the scope has no session (see :func:`ascope_user`).
     """
     if "session" not in scope:
         raise ValueError(
@@ -233,7 +281,9 @@ def _check_sessions(requests: Sequence[tuple[str | None, Any]]) -> list[SessionC
         checks.append(
             SessionCheck(
                 valid=bool(user.is_authenticated) and user.pk == user_id,
-                exists=bool(list(store.keys())),
+                # An expired row still names the session: it ended (4401), it was
+                # not re-keyed (4001).
+                exists=bool(list(store.keys())) or bool(session_key and session_key in expiries),
                 expires_at=expiries.get(session_key) if session_key else None,
             )
         )
@@ -311,6 +361,40 @@ def on_user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
 def on_token_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     """``post_delete`` of a REST token: sockets opened with a ticket it asked for close."""
     _recheck_after_commit(sender, instance.user_id, kwargs.get("using"))
+
+
+def end_sessions(user_ids: Iterable[Any], *, using: str | None = None) -> None:
+    """Close the sockets of these users whose sessions are no longer valid, at once.
+
+    Call it after a change that sends no signal: a bulk
+    ``User.objects.filter(…).update(is_active=False)`` (or of the password), or
+    sessions deleted with a query. Every socket of the users, on every server
+    process, checks its session (or token) again, as after saving each user, and
+    closes with 4401 if it is no longer its user's, or with 4001 if its session key
+    names no session any more. Sockets whose sessions are still valid stay open.
+    Sent when the transaction on ``using`` commits (at once outside one).
+
+    Args:
+        user_ids: primary keys of the users.
+        using: the database alias of the transaction that made the change
+            (default: the user model's database for writes).
+    """
+    messages = [RecheckSessions(user_group(user_id)) for user_id in dict.fromkeys(user_ids)]
+    if not messages:
+        return
+    transaction.on_commit(
+        lambda: delivery.send(messages),
+        using=using or router.db_for_write(get_user_model()),
+        robust=True,
+    )
+
+
+async def aend_sessions(user_ids: Iterable[Any]) -> None:
+    """:func:`end_sessions` from the event loop (sent at once: call it after the change
+    has committed)."""
+    await delivery.asend(
+        [RecheckSessions(user_group(user_id)) for user_id in dict.fromkeys(user_ids)]
+    )
 
 
 def _recheck_after_commit(model: Any, user_id: Any, using: str | None) -> None:

@@ -288,11 +288,12 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
         """Accept the socket: refuse (4401) nobody, or join the hub and catch up."""
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        ticket = query.get("ticket")
+        ticket = protocol.handshake_ticket(self.scope)
         refusal = "unauthenticated"
-        if ticket:
+        expires_at: datetime | None = None
+        if ticket is not None:
             # A ticket socket ignores cookies: its user is the ticket's.
-            redeemed = await tickets.aredeem(ticket[-1])
+            redeemed = await tickets.aredeem(ticket)
             user: Any = redeemed.user if redeemed is not None else None
             if redeemed is not None:
                 self.session_key, self.token_key = redeemed.session_key, redeemed.token_key
@@ -301,7 +302,10 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         else:
             user = self.scope.get("user")
             if user is None:  # behind SessionMiddlewareStack: resolve it here, batched
-                user = self.scope["user"] = await auth.ascope_user(self.scope)
+                user, expires_at = await auth.ascope_login(self.scope)
+                self.scope["user"] = user
+            else:
+                expires_at = _expiry(self.scope.get("session"))
             self.session_key = getattr(self.scope.get("session"), "session_key", None)
         self.language = reader_language(self.scope)
         self.connection = Connection(
@@ -318,7 +322,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             burst=_burst_gate(),
         )
         if user is None or not user.is_authenticated:
-            await self.accept()
+            await self.accept(protocol.accepted_subprotocol(self.scope))
             await self.act(Close(self.connection.refuse().code, refusal))
             return
         # Read per connection, so the LIVEBELL setting is honoured lazily.
@@ -332,7 +336,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.hub = fanout.hub_for(layer)
         # Join first: nothing created from now on can be missed by the catch-up below.
         sockets = await self.hub.join(self.group, self)
-        await self.accept()
+        await self.accept(protocol.accepted_subprotocol(self.scope))
         raw = query.get("last_id")
         decisions = self.connection.open(
             user.pk,
@@ -347,10 +351,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             self._counted_open = True
         for step in decisions:
             await self.act(step)
-        if self.token_key is None:
-            self._arm_session_check(_expiry(self.scope.get("session")))
-        else:
-            self._arm_session_check(None)
+        self._arm_session_check(expires_at)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """A client frame (``text_data`` None for a binary one)."""

@@ -15,8 +15,10 @@ which may hold a host name or a password). Each check has a deadline of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
+from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -65,8 +67,24 @@ async def check_channel_layer() -> None:
         token = uuid.uuid4().hex
         await layer.send(channel, {"type": "livebell.health", "token": token})
         message = await layer.receive(channel)
+        await _release(layer, channel)
     if message.get("token") != token:
         raise ValueError("the channel layer returned another message")
+
+
+async def _release(layer: Any, channel: str) -> None:
+    """Let the layer forget ``channel``: a receive on it, cancelled.
+
+    Channels has no call that ends a channel; a layer cleans one up when a receive on
+    it is cancelled, as Channels cancels a consumer's when the consumer ends.
+    channels_redis's pub/sub layer unsubscribes only then: without this, every check
+    would leave a Redis subscription and a queue behind in the process.
+    """
+    waiting = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0)  # a receive cancelled before it starts cleans up nothing
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
 
 
 @never_cache

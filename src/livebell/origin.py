@@ -16,7 +16,8 @@ only; :class:`OriginValidator` accepts exactly the origins Django's
   match subdomains, on that scheme only).
 
 Anything else, a missing ``Origin`` included, is refused with HTTP 403 before the
-socket opens. A handshake that carries a socket ticket (``?ticket=``, see
+socket opens. A handshake that carries a socket ticket (``?ticket=`` or a
+``livebell.ticket.…`` subprotocol, see
 :mod:`livebell.tickets`) is not checked: a ticket is no ambient credential, a page
 elsewhere cannot obtain one, and the socket then ignores cookies.
 
@@ -30,13 +31,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
 from livebell import metrics
+from livebell.protocol import handshake_ticket
 
 __all__ = ["OriginValidator", "origin_allowed"]
 
@@ -104,8 +106,7 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
 
 
 def _has_ticket(scope: dict[str, Any]) -> bool:
-    query = scope.get("query_string", b"").decode("latin-1")
-    return "ticket" in parse_qs(query)
+    return handshake_ticket(scope) is not None
 
 
 class OriginValidator:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import orjson
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CLIENT_TYPES",
     "MAX_DEPTH",
+    "SUBPROTOCOL",
+    "TICKET_SUBPROTOCOL_PREFIX",
     "ClientFrame",
     "MarkAllRead",
     "MarkRead",
@@ -30,9 +33,11 @@ __all__ = [
     "Ping",
     "ProtocolError",
     "Resume",
+    "accepted_subprotocol",
     "burst_frame",
     "encode",
     "error_frame",
+    "handshake_ticket",
     "notification_frame",
     "notification_frames",
     "parse_client_frame",
@@ -42,6 +47,29 @@ __all__ = [
     "too_deep",
     "with_unread_count",
 ]
+
+
+#: The WebSocket subprotocol of the socket; the server accepts with it when offered.
+SUBPROTOCOL = "livebell"
+#: A client may offer its socket ticket as a subprotocol, ``livebell.ticket.<ticket>``
+#: next to ``livebell``: a header, where proxies do not log it as they log URLs.
+TICKET_SUBPROTOCOL_PREFIX = "livebell.ticket."
+
+
+def handshake_ticket(scope: dict[str, Any]) -> str | None:
+    """The socket ticket a handshake carries: in an offered subprotocol, else in the
+    query string (``?ticket=``); None if neither."""
+    for offered in scope.get("subprotocols") or ():
+        if offered.startswith(TICKET_SUBPROTOCOL_PREFIX):
+            return str(offered[len(TICKET_SUBPROTOCOL_PREFIX) :])
+    tickets = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("ticket")
+    return tickets[-1] if tickets else None
+
+
+def accepted_subprotocol(scope: dict[str, Any]) -> str | None:
+    """The subprotocol to accept the handshake with: ``livebell`` if the client offered
+    it, else none. Never the ticket's, which would echo the credential back."""
+    return SUBPROTOCOL if SUBPROTOCOL in (scope.get("subprotocols") or ()) else None
 
 
 class ProtocolError(Exception):

@@ -3,7 +3,9 @@
 A mobile app or a script authenticated to the REST API (a token, or a session
 with CSRF) asks ``POST socket-ticket/`` for a ticket, then connects to
 ``ws/notifications/?ticket=…`` within ``LIVEBELL["TICKET_MAX_AGE_SECONDS"]``
-(30). A ticket is:
+(30) — or, to keep it out of URLs and so out of access logs, offers the
+subprotocols ``livebell`` and ``livebell.ticket.<ticket>`` (the server accepts with
+``livebell``). A ticket is:
 
 - **signed** (``django.core.signing``, salted): anything else is refused without
   a query;
@@ -54,6 +56,9 @@ __all__ = [
 MAX_UNUSED_PER_USER = 10
 
 _SALT = "livebell.socket-ticket"
+# "." rather than the signer's ":", so that a ticket is an HTTP token and can be
+# offered as a WebSocket subprotocol (``livebell.ticket.<ticket>``) as it is.
+_SEP = "."
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +102,7 @@ def issue(user: Any, *, session_key: str | None = None, token_key: str | None = 
         kept = SocketTicket.objects.filter(user_id=created.user_id).order_by("-pk")
         newest = list(kept.values_list("pk", flat=True)[:MAX_UNUSED_PER_USER])
         kept.exclude(pk__in=newest).delete()
-    return signing.TimestampSigner(salt=_SALT).sign(nonce)
+    return signing.TimestampSigner(salt=_SALT, sep=_SEP).sign(nonce)
 
 
 def _delete_expired(now: Any) -> None:
@@ -131,7 +136,7 @@ def credential_user(session_key: str | None, token_key: str | None) -> Any:
 def redeem(ticket: str) -> Redeemed | None:
     """Use ``ticket``: what it was for, or None if it is forged, expired, used or void."""
     try:
-        nonce = signing.TimestampSigner(salt=_SALT).unsign(
+        nonce = signing.TimestampSigner(salt=_SALT, sep=_SEP).unsign(
             ticket, max_age=int(livebell_settings.TICKET_MAX_AGE_SECONDS)
         )
     except signing.BadSignature:  # SignatureExpired included
