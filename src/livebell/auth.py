@@ -226,11 +226,6 @@ async def ascope_user(scope: dict[str, Any]) -> Any:
         ValueError: the scope has no session (the socket is not behind
             ``SessionMiddlewareStack`` or ``AuthMiddlewareStack``).
     """
-    if "session" not in scope:
-        raise ValueError(
-            "livebell's socket needs the session in its scope: wrap it in "
-            "channels.sessions.SessionMiddlewareStack (or AuthMiddlewareStack)."
-        )
     user, _ = await ascope_login(scope)
     return user
 

@@ -395,26 +395,14 @@ def _write_rows(items: Sequence[tuple[Any, RecipientState]], connection: Any, pl
                     + ", ".join(f"{column} = VALUES({column})" for column in columns)
                 )
             user_ids = key_values(fields[0], [user_id for user_id, _ in chunk], connection)
-            if as_json:
-                cursor.execute(
-                    sql,
-                    [
-                        orjson.dumps(
-                            [
-                                (user_id, *state)
-                                for user_id, (_, state) in zip(user_ids, chunk, strict=True)
-                            ]
-                        ).decode()
-                    ],
-                )
-                continue
+            rows_of = [
+                (user_id, *state) for user_id, (_, state) in zip(user_ids, chunk, strict=True)
+            ]
             cursor.execute(
                 sql,
-                [
-                    value
-                    for user_id, (_, state) in zip(user_ids, chunk, strict=True)
-                    for value in (user_id, state.last_id, state.unread_count, state.revision)
-                ],
+                [orjson.dumps(rows_of).decode()]
+                if as_json
+                else [value for row in rows_of for value in row],
             )
 
 

@@ -172,22 +172,18 @@ def _insert_rows(
     plan by plan, recipients in order."""
     connection = connections[using]
     form = _insert_form(connection)
-    returning = bool(connection.features.can_return_rows_from_bulk_insert)
     if form == "postgresql":
         new_ids = _insert_postgresql(plans, connection)
-    elif form == "json" and returning:
-        new_ids = _insert_json(plans, connection, returning=True)
-    elif returning:
-        new_ids = _insert(plans, connection, returning=True)
     else:
-        # MySQL cannot return the new ids from a multi-row INSERT. The recipients are
-        # locked, so their rows above the newest ids so far are exactly the ones just
-        # inserted, and a recipient's rows got increasing ids in insertion order.
-        if form == "json":
-            _insert_json(plans, connection, returning=False)
-        else:
-            _insert(plans, connection, returning=False)
-        return _read_back(plans, newest, using)
+        insert = _insert_json if form == "json" else _insert
+        returning = bool(connection.features.can_return_rows_from_bulk_insert)
+        new_ids = insert(plans, connection, returning=returning)
+        if not returning:
+            # MySQL cannot return the new ids from a multi-row INSERT. The recipients
+            # are locked, so their rows above the newest ids so far are exactly the
+            # ones just inserted, and a recipient's rows got increasing ids in
+            # insertion order.
+            return _read_back(plans, newest, using)
     in_order = iter(new_ids)
     return [
         row
@@ -210,9 +206,7 @@ def _insert_form(connection: Any) -> str:
     _, recipient_field = _columns()
     if not holds_integers(recipient_field):
         return "values"
-    if connection.vendor == "sqlite":
-        return "json"
-    if has_json_table(connection):
+    if connection.vendor == "sqlite" or has_json_table(connection):
         return "json"
     return "values"
 
