@@ -10,6 +10,7 @@ rows, the same state and the same pushes, ids aside: those are compared by rank.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 from unittest import mock
 
@@ -51,39 +52,35 @@ def _stored(users: list[Any], post: Post, batches: list[list[Any]], form: str | 
         pushes.extend(made)
         return rows, made
 
-    forced = mock.patch.object(storage, "_insert_form", lambda c: form) if form else None
-    point = transaction.savepoint()
-    try:
-        with mock.patch.object(sending, "_store", recording):
-            if forced:
-                forced.start()
-            try:
-                for batch in batches:
-                    calls = [
-                        sending._Call(
-                            recipients=[users[i] for i in recipients],
-                            verb=None if grouping else "did something",
-                            type="post.liked" if grouping else None,
-                            actor=users[actor],
-                            target=post,
-                            data=data,
-                            level=None,
-                        )
-                        for recipients, grouping, actor, data in batch
-                    ]
-                    for outcome in sending._store_calls(calls):
-                        assert not isinstance(outcome, Exception), outcome
-            finally:
-                if forced:
-                    forced.stop()
+    forced: Any = (
+        mock.patch.object(storage, "_insert_form", lambda c: form)
+        if form
+        else contextlib.nullcontext()
+    )
+    # Rolled back at the end of the block: both forms store from the same state.
+    with transaction.atomic(), mock.patch.object(sending, "_store", recording), forced:
+        for batch in batches:
+            calls = [
+                sending._Call(
+                    recipients=[users[i] for i in recipients],
+                    verb=None if grouping else "did something",
+                    type="post.liked" if grouping else None,
+                    actor=users[actor],
+                    target=post,
+                    data=data,
+                    level=None,
+                )
+                for recipients, grouping, actor, data in batch
+            ]
+            for outcome in sending._store_calls(calls):
+                assert not isinstance(outcome, Exception), outcome
         rows = list(
             Notification.objects.filter(recipient__in=users)
             .order_by("id")
             .values_list("id", "recipient_id", "verb", "type", "data", "actors", "count", "group")
         )
         states = state.current([user.pk for user in users])
-    finally:
-        transaction.savepoint_rollback(point)
+        transaction.set_rollback(True)
 
     ids = sorted(
         {row[0] for row in rows}
