@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from livebell import catchup, inbox, notify
 from livebell.models import Notification
@@ -75,3 +77,53 @@ async def test_a_reconnect_storm_is_caught_up_in_batches(
         assert await socket.receive_nothing(timeout=0.01)
     assert sum(batches) == len(users) and max(batches) > 1, batches
     await asyncio.gather(*(socket.disconnect() for socket in sockets))
+
+
+@pytest.mark.django_db
+def test_a_batch_of_catch_ups_reads_index_ranges_not_the_table(make_user: Any) -> None:
+    """The batched query's condition reaches each database's optimizer as ranges of
+    the (recipient, id) index. Written as ``WHERE (…) = 1``, as Django before 6.1
+    does for a raw condition on MySQL/MariaDB, it made the catch-up scan the whole
+    notification table there."""
+    users = [make_user(f"reader{i}") for i in range(40)]
+    for i in range(50):
+        notify(users, f"n{i}")
+    table = Notification._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            {
+                "postgresql": f"ANALYZE {table}",
+                "mysql": f"ANALYZE TABLE {table}",
+                "sqlite": "ANALYZE",
+            }[connection.vendor]
+        )
+        if connection.vendor == "mysql":
+            cursor.fetchall()
+    requests = [
+        (user.pk, Notification.objects.for_user(user).order_by("-pk")[3].pk) for user in users[:10]
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        caught_up = catchup.catch_up_many(requests, limit=10)
+    assert [len(found.notifications) for found in caught_up] == [3] * 10
+    plan = _plan(queries.captured_queries[-1]["sql"])
+    assert table in plan
+    whole_table = {
+        "postgresql": f"Seq Scan on {table}",
+        "mysql": f"'{table}', 'ALL'",
+        "sqlite": f"SCAN {table}",
+    }[connection.vendor]
+    assert whole_table not in plan, plan
+
+
+def _plan(sql: str) -> str:
+    """The database's plan for ``sql``, one line per step."""
+    explain = {
+        "postgresql": "EXPLAIN ",
+        "mysql": "EXPLAIN ",
+        "sqlite": "EXPLAIN QUERY PLAN ",
+    }[connection.vendor]
+    with connection.cursor() as cursor:
+        cursor.execute(explain + sql)
+        return "\n".join(
+            str(row[-1]) if connection.vendor == "sqlite" else str(row) for row in cursor.fetchall()
+        )

@@ -18,6 +18,7 @@ from typing import Any
 from django.db import connections, models, router
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
+from django.db.models.lookups import Lookup
 
 from livebell import state
 from livebell._coalescer import Coalescer
@@ -129,12 +130,12 @@ def _rows_after(
 
 def _windows(
     lowest_after: dict[Any, int], states: dict[Any, state.RecipientState], connection: Any
-) -> RawSQL:
+) -> _Condition:
     """``recipient_id = u AND id > after AND id <= last_id`` for each user, OR-ed.
 
     Written out rather than as one ``Q`` per user: Django resolves each lookup of
-    each ``Q`` (0.13 ms per user, timed), which made building the query of a batch
-    of 100 sockets cost 14 ms against 2 ms this way.
+    each ``Q``, which made building the query of a batch of 100 sockets cost seven
+    times as much as this.
     """
     quote = connection.ops.quote_name
     table = quote(Notification._meta.db_table)
@@ -147,7 +148,26 @@ def _windows(
         db_user_id = recipient_field.get_db_prep_value(user_id, connection)
         params += [db_user_id, after, states[user_id].last_id]
     condition = " OR ".join([one] * len(lowest_after))
-    return RawSQL(condition, params, output_field=models.BooleanField())
+    return _Condition(RawSQL(condition, params, output_field=models.BooleanField()))
+
+
+class _Condition(Lookup):
+    """A raw SQL condition that every backend puts in ``WHERE`` as it is.
+
+    ``filter(RawSQL(...))`` alone becomes ``WHERE (...) = 1`` on MySQL/MariaDB before
+    Django 6.1 (the backend trusts only lookups and ``EXISTS`` there), and that
+    comparison hides the ranges from the optimizer: the catch-up read the whole
+    table instead of each user's index range. A lookup is taken as it is.
+    """
+
+    lookup_name = "livebell_condition"
+    prepare_rhs = False
+
+    def __init__(self, condition: RawSQL) -> None:
+        super().__init__(condition, True)
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        return compiler.compile(self.lhs)
 
 
 _Request = tuple[Any, int | None, int]
