@@ -17,6 +17,7 @@ from unittest import mock
 import orjson
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,10 +41,17 @@ CALLS = st.lists(
 )
 
 
-def _stored(users: list[Any], post: Post, batches: list[list[Any]], form: str | None) -> Any:
+def _stored(
+    users: list[Any],
+    post: Post,
+    batches: list[list[Any]],
+    form: str | None,
+    json_from: int = storage.JSON_FORM_FROM,
+) -> Any:
     """Store the batches of calls (each batch in one transaction, as a group commit
-    does) with ``form`` (None: the database's own); what the database then holds and
-    what would be pushed, with every id replaced by its rank."""
+    does) with ``form`` (None: the database's own; notifications with ``json_from``
+    recipients or more in the JSON form, the others in multi-row ``VALUES``); what the
+    database then holds and what would be pushed, with every id replaced by its rank."""
     pushes: list[Any] = []
     real_store = sending._store
 
@@ -58,7 +66,12 @@ def _stored(users: list[Any], post: Post, batches: list[list[Any]], form: str | 
         else contextlib.nullcontext()
     )
     # Rolled back at the end of the block: both forms store from the same state.
-    with transaction.atomic(), mock.patch.object(sending, "_store", recording), forced:
+    with (
+        transaction.atomic(),
+        mock.patch.object(sending, "_store", recording),
+        mock.patch.object(storage, "JSON_FORM_FROM", json_from),
+        forced,
+    ):
         for batch in batches:
             calls = [
                 sending._Call(
@@ -121,15 +134,17 @@ def test_each_database_inserts_in_its_own_fast_form() -> None:
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(calls=CALLS, split=st.integers(1, 4))
+@given(calls=CALLS, split=st.integers(1, 4), json_from=st.integers(1, 9))
 def test_the_fast_insert_stores_and_pushes_what_the_portable_one_does(
-    django_user_model: Any, calls: list[Any], split: int
+    django_user_model: Any, calls: list[Any], split: int, json_from: int
 ) -> None:
     # The examples share the test's transaction: the users and post are made by the first.
     users = [django_user_model.objects.get_or_create(username=f"f{i}")[0] for i in range(8)]
     post = Post.objects.get_or_create(title="a post")[0]
     batches = [calls[i : i + split] for i in range(0, len(calls), split)]
-    fast = _stored(users, post, batches, None)
+    # json_from cuts the calls into runs of both INSERT forms, as calls of many and of
+    # few recipients stored together are.
+    fast = _stored(users, post, batches, None, json_from)
     portable = _stored(users, post, batches, "values")
     assert fast == portable
     rows, pushes, _ = fast
@@ -149,3 +164,36 @@ def test_the_fast_insert_of_more_recipients_than_one_statement_takes(
     fast = _stored(users, post, batches, None)
     assert fast == _stored(users, post, batches, "values")
     assert len(fast[0]) == 47
+
+
+@pytest.mark.django_db
+def test_calls_of_few_recipients_stored_together_share_one_insert(
+    django_user_model: Any,
+) -> None:
+    """A group commit of single-recipient calls is one multi-row INSERT, not a
+    statement per call; a call of many recipients between them takes the JSON form
+    on MariaDB/MySQL and SQLite, in order (PostgreSQL's arrays take all three at once)."""
+    users = [django_user_model.objects.create(username=f"s{i}") for i in range(40)]
+    many = users[:20]
+    calls = [
+        sending._Call([user], "did something", None, None, None, None, None) for user in users[:10]
+    ]
+    calls.append(sending._Call(many, "told many", None, None, None, None, None))
+    calls += [
+        sending._Call([user], "did more", None, None, None, None, None) for user in users[10:]
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        outcomes = sending._store_calls(calls)
+    assert not [o for o in outcomes if isinstance(o, Exception)]
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    inserts = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith(f"INSERT INTO {table}")
+    ]
+    # Before the call of many, its own statement, after it: the rows in call order.
+    assert len(inserts) == (1 if connection.vendor == "postgresql" else 3)
+    rows = list(Notification.objects.order_by("pk").values_list("verb", "recipient_id"))
+    assert rows == (
+        [("did something", u.pk) for u in users[:10]]
+        + [("told many", u.pk) for u in many]
+        + [("did more", u.pk) for u in users[10:]]
+    )

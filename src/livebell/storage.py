@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -175,9 +175,10 @@ def _insert_rows(
     if form == "postgresql":
         new_ids = _insert_postgresql(plans, connection)
     else:
-        insert = _insert_json if form == "json" else _insert
         returning = bool(connection.features.can_return_rows_from_bulk_insert)
-        new_ids = insert(plans, connection, returning=returning)
+        new_ids = []
+        for insert, run in _runs(plans, form):
+            new_ids += insert(run, connection, returning=returning)
         if not returning:
             # MySQL cannot return the new ids from a multi-row INSERT. The recipients
             # are locked, so their rows above the newest ids so far are exactly the
@@ -190,6 +191,33 @@ def _insert_rows(
         for plan in plans
         for row in _instances(plan, [next(in_order) for _ in plan.recipient_ids], using)
     ]
+
+
+#: A notification with at least this many recipients is written in the JSON form;
+#: smaller ones go with their neighbours in one multi-row ``VALUES``. The JSON form
+#: is a statement per notification, which costs more than escaping a few rows: a
+#: group commit of many single-recipient calls was slower in it on MariaDB and
+#: SQLite, as measured in docs/benchmarks.md.
+JSON_FORM_FROM = 16
+
+_Insert = Callable[..., list[int]]
+
+
+def _runs(plans: Sequence[RowPlan], form: str) -> list[tuple[_Insert, list[RowPlan]]]:
+    """The plans cut into consecutive runs, each with the INSERT that writes it.
+
+    Runs keep the plans' order, so a recipient's rows still get increasing ids in
+    the order of the calls.
+    """
+    runs: list[tuple[_Insert, list[RowPlan]]] = []
+    for plan in plans:
+        many = form == "json" and len(plan.recipient_ids) >= JSON_FORM_FROM
+        insert = _insert_json if many else _insert
+        if runs and runs[-1][0] is insert:
+            runs[-1][1].append(plan)
+        else:
+            runs.append((insert, [plan]))
+    return runs
 
 
 def _insert_form(connection: Any) -> str:
