@@ -12,6 +12,7 @@ from django.db import transaction
 
 from livebell import anotify, delivery, messages, notify
 from livebell.groups import fanout_group, user_group
+from livebell.models import Notification
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -174,3 +175,29 @@ def test_sync_notify_outside_a_server_reuses_one_connection(make_user: Any, sett
         assert opened <= 2, f"{opened} connections for 20 notify() calls"
     finally:
         redis.kill()
+
+
+def test_rows_with_equal_values_share_one_payload_whatever_objects_they_hold(
+    make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The frame cache is keyed by values, not by the identity of the rows' ``data``
+    and ``actors``: rows read back from the database (an object each) build one
+    payload, and a row whose data differs gets its own frame."""
+    users = [make_user(f"reader{i}") for i in range(5)]
+    stored = notify(users, "answered your question", data={"question": 7, "tags": ["a"]})
+    rows = list(Notification.objects.filter(pk__in=[n.pk for n in stored]).order_by("pk"))
+    assert len({id(row.data) for row in rows}) == len(rows)
+    rows[-1].data = {"question": 8, "tags": ["a"]}
+    built = []
+    real = delivery.notification_payload
+
+    def counted(n: Any) -> Any:
+        built.append(n.pk)
+        return real(n)
+
+    monkeypatch.setattr(delivery, "notification_payload", counted)
+    transitions = {row.pk: (0, 1, 1) for row in rows}
+    frames = [orjson.loads(push.frame) for push in delivery.pushes(rows, transitions)]
+    assert built == [rows[0].pk, rows[-1].pk]
+    assert [f["notification"]["data"]["question"] for f in frames] == [7, 7, 7, 7, 8]
+    assert [f["notification"]["id"] for f in frames] == [row.pk for row in rows]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
+import orjson
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
@@ -81,19 +82,21 @@ def pushes(
 
 def _frame_builder() -> Callable[[Notification, int], str]:
     """``frame_of(row, unread_count)``: the row's ``notification`` frame, its payload
-    built and encoded once per notification rather than per recipient
+    built and encoded once per distinct payload rather than per recipient
     (:func:`protocol.notification_frames`).
 
-    The rows of one ``notify()`` call differ only in id and recipient (they share
-    the very same ``data`` and ``actors`` objects), so their payloads differ only in
-    ``id`` (merged rows of a grouping type differ in count, actors and group too).
+    The rows of one ``notify()`` call differ only in id and recipient (merged rows
+    of a grouping type in count, actors and group too), so they share one payload.
+    The cache is keyed by the values the payload is built from, ``data`` and
+    ``actors`` by their JSON, so a row whose values differ never gets another's
+    frame, whatever objects the rows hold.
     """
     built: dict[tuple[Any, ...], Callable[[int, int], str]] = {}
 
     def frame_of(n: Notification, unread_count: int) -> str:
         key = (
-            id(n.data),
-            id(n.actors),
+            _json_key(n.data),
+            _json_key(n.actors),
             n.type,
             n.count,
             n.group,
@@ -113,6 +116,15 @@ def _frame_builder() -> Callable[[Notification, int], str]:
         return frame(n.id, unread_count)
 
     return frame_of
+
+
+def _json_key(value: Any) -> bytes | object:
+    """``value`` as a cache key: its JSON, or, for what JSON cannot hold, a key equal
+    to nothing else (no sharing)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return object()
 
 
 async def asend(outgoing: Sequence[Message]) -> None:

@@ -8,7 +8,8 @@ work to a task queue: they run inside ``notify()`` or the read-state change.
     Once per ``notify()`` / ``anotify()`` call that stored something, with
     ``notifications`` (the stored rows, a list) and ``type`` (the type's key, or
     None). A call whose recipients were all left out (preferences, mutes) sends
-    nothing.
+    nothing. The rows of one call hold the very same ``data`` and ``actors``
+    objects: copy one before changing it for a single row.
 
 ``notifications_read``
     Once per change that marked something read (socket, REST, admin or
