@@ -404,6 +404,8 @@ class NotificationConsumer:
             else:
                 with deadline(within):
                     await self._asgi_send(message)
+        except TimeoutError:
+            raise  # an OSError too, but not a client that left
         except OSError:
             self._client_gone = True
             return
