@@ -338,3 +338,115 @@ def test_a_connection_sends_one_burst_frame_for_a_flood() -> None:
     }
     assert step(c, TimerFired(Timer.BURST)) is None
     assert step(c, push(30, 29, 20, 20)) is None  # the ids held count as sent
+
+
+# --- what the session owns now: language, session checks, what waits -----------------
+
+from livebell.session import CLOSE_CODES, ReaderLanguage, choose_language  # noqa: E402
+
+LANGUAGES = ("en", "zh-hans")
+ZH_FALLBACK = {"zh-cn": "zh-hans"}
+
+
+@pytest.mark.parametrize(
+    ("cookie", "header", "language"),
+    [
+        (None, "zh-CN,zh;q=0.9,en;q=0.5", "zh-hans"),  # through the fallback
+        ("zh-hans", "en", "zh-hans"),  # the cookie first
+        ("xx", "en-GB", "en"),  # an unknown cookie; the generic language
+        (None, "de;q=1,*;q=0.5", "en"),  # nothing supported: the default
+        (None, "en;q=0.1,zh-hans;q=0.9", "zh-hans"),  # by quality
+        (None, "zh-tw", "zh-hans"),  # any variant of the generic language
+    ],
+)
+def test_the_readers_language_is_chosen_as_djangos_locale_middleware_does(
+    cookie: str | None, header: str, language: str
+) -> None:
+    reader = ReaderLanguage(cookie, header, LANGUAGES, "en", ZH_FALLBACK)
+    assert choose_language(reader) == language
+
+
+class Uppercase:
+    def frame(self, frame: str, language: str) -> str:
+        return frame.replace("hello", f"HELLO-{language}")
+
+    def payload(self, payload: Any, language: str) -> Any:
+        return {**payload, "text": f"HELLO-{language}"}
+
+
+def test_notifications_of_another_language_are_rendered_in_the_readers() -> None:
+    c = Session(
+        max_frame_bytes=4096,
+        rate_limit=TokenBucket(1, 30, clock=FakeClock()),
+        session_hash="",
+        site=SITE,
+        localizer=Uppercase(),
+    )
+    chinese = ReaderLanguage(None, "zh-CN", LANGUAGES, "en", ZH_FALLBACK)
+    c.handle(Opened("bob", "g", None, language=chinese))
+    frames = c.handle(CatchUpLoaded(CatchUp([{"id": 1}], 1, 1, 1, truncated=False)))  # type: ignore[list-item]
+    assert sent(frames[0])["notification"]["text"] == "HELLO-zh-hans"
+    frame = protocol.encode({"type": "notification", "text": "hello", "unread_count": 2})
+    typed = Push("g", 2, 1, 2, 2, frame, language="en", site=SITE)
+    assert sent(step(c, typed))["text"] == "HELLO-zh-hans"
+    plain = Push("g", 3, 2, 3, 3, frame, language=None, site=SITE)
+    assert sent(step(c, plain))["text"] == "hello"
+
+
+def checked_session(grace: float = 0.3) -> Session:
+    return Session(
+        max_frame_bytes=4096,
+        rate_limit=TokenBucket(1, 30, clock=FakeClock()),
+        session_hash="mine",
+        site=SITE,
+        session_check_seconds=300,
+        recheck_grace_seconds=grace,
+    )
+
+
+def test_the_session_is_checked_periodically_at_its_expiry_and_once_more_on_failure() -> None:
+    c = checked_session()
+    effects = c.handle(Opened("bob", "g", None, expires_in=42.0))
+    assert effects == [LoadCatchUp(None, 500), ArmTimer(Timer.SESSION_CHECK, 42.0)]
+    c.handle(CatchUpLoaded(CatchUp([], 0, 0, 0, truncated=False)))
+    assert step(c, TimerFired(Timer.SESSION_CHECK)) == CheckSession()
+    assert step(c, SessionChecked(True)) == ArmTimer(Timer.SESSION_CHECK, 300)
+    # A failed check is made once more after the grace; a second failure closes.
+    assert step(c, SessionChecked(False)) == ArmTimer(Timer.SESSION_RECHECK, 0.3)
+    assert step(c, TimerFired(Timer.SESSION_RECHECK)) == CheckSession()
+    assert step(c, SessionChecked(False, exists=False)) == Close(CLOSE_SESSION_CHANGED)
+    # Without a grace (a token), the first failure closes.
+    token = checked_session(grace=0)
+    token.handle(Opened("bob", "g", None))
+    assert step(token, SessionChecked(False)) == Close(CLOSE_UNAUTHENTICATED)
+
+
+def test_nothing_is_sent_after_a_close_even_what_waited() -> None:
+    c = live()
+    assert step(c, push(12, 11, 1, 9)) == LoadCatchUp(10, 500)
+    assert step(c, ClientFrame('{"type": "ping"}')) is None  # waits for the catch-up
+    assert step(c, SessionEnded("g", "mine", SITE)) == Close(CLOSE_UNAUTHENTICATED)
+    assert c.handle(CatchUpLoaded(CatchUp([], 12, 1, 9, truncated=False))) == []
+    assert c.close_effect == Close(CLOSE_UNAUTHENTICATED) and c.close_effect.reason in CLOSE_CODES
+
+
+def test_the_session_module_imports_no_io() -> None:
+    import ast
+    from pathlib import Path
+
+    import livebell.session
+
+    tree = ast.parse(Path(livebell.session.__file__).read_text())
+    imported = {
+        name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for name in (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+        )
+    }
+    assert not {
+        name for name in imported if name.split(".")[0] in {"asyncio", "channels"}
+    } | {name for name in imported if name.startswith("django.db")}, imported
