@@ -6,7 +6,10 @@ sends large frames as fast as TCP takes them. Before, the consumer read every
 frame into an unbounded mailbox while its sends waited (the server held what the
 client sent: +115 MB for 100 MB, +63 MB after it left). Now it reads a few
 frames ahead only, so TCP holds the client back, and the send that does not
-complete within ``SEND_TIMEOUT_SECONDS`` closes the socket with 1013.
+complete within ``SEND_TIMEOUT_SECONDS`` closes the socket with 1013 — a close
+the client reads once it reads again (before, the close frame was given up on
+while the server's buffer was full: the client saw the connection drop, or the
+server's keepalive timeout, 1011).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from asgiref.sync import sync_to_async
 
 from tests.adversary import (
     CRASH_MARKERS,
+    close_code,
     open_ws,
     report,
     sample_rss,
@@ -95,6 +99,8 @@ async def test_a_client_that_stops_reading_cannot_pin_memory(
     done = True
     peak = await sampler
     log = server.log()
+    # The client reads again: past what was sent before, it finds why it was closed.
+    code = await close_code(ws, timeout=60)
     ws.transport.abort()  # the attacker leaves
     await asyncio.sleep(1.0)
     after = server.rss_bytes()
@@ -113,6 +119,7 @@ async def test_a_client_that_stops_reading_cannot_pin_memory(
     assert sent < 10 * MIB, f"the server read {sent / MIB:.0f} MiB ahead of what it handled"
     assert peak - baseline < HELD_AT_MOST, f"the server held {(peak - baseline) / MIB:.0f} MiB"
     assert "code=1013 reason=send_timeout" in log, log
+    assert code == 1013, f"the client saw close code {code}"
     assert not any(marker in log for marker in CRASH_MARKERS), log
 
     # The server goes on serving others.

@@ -8,7 +8,7 @@ set, else ``livebell.`` and the site's key (:func:`site_key`), a keyed hash of
 ``SECRET_KEY`` that every process of the site computes alike and no other site
 shares. The key also travels in every layer message (:mod:`livebell.messages`),
 so that a socket ignores a message of another site even when two sites set the
-same prefix (:mod:`livebell.connection`).
+same prefix (:mod:`livebell.session`).
 
 Both are computed on first use and again after ``SECRET_KEY`` or ``LIVEBELL``
 changes (``override_settings`` in tests).

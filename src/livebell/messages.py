@@ -17,7 +17,7 @@ Every layer message carries the key of the site that sent it
 (:func:`livebell.groups.site_key`), once per layer message however many pushes
 it holds; each decoded message has it as ``site``, so that a socket can ignore
 the messages of another site that uses the same group names
-(:class:`livebell.connection.Connection`). A message made to be sent has an empty
+(:class:`livebell.session.Session`). A message made to be sent has an empty
 ``site``: :func:`encode` stamps this site's key.
 """
 

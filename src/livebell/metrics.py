@@ -71,8 +71,8 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import REGISTRY, Collector
 
-from livebell import connection
 from livebell.conf import livebell_settings
+from livebell.session import CLOSE_CODES
 
 __all__ = [
     "BYTES_SENT",
@@ -145,10 +145,7 @@ LAYER_MESSAGES_IGNORED = Counter(
 KNOWN_CLOSE_CODES = frozenset(
     [
         *range(1000, 1016),
-        connection.CLOSE_UNAUTHENTICATED,
-        connection.CLOSE_SESSION_CHANGED,
-        connection.CLOSE_FLOODING,
-        connection.CLOSE_TOO_MANY_SOCKETS,
+        *CLOSE_CODES.values(),
     ]
 )
 

@@ -27,6 +27,7 @@ __all__ = [
     "TargetPayload",
     "localize",
     "localize_frame",
+    "localizer",
     "notification_payload",
 ]
 
@@ -134,3 +135,15 @@ def _text(payload: NotificationPayload) -> str:
         data=data,
         count=payload["count"],
     )
+
+
+class _Localizer:
+    """:func:`localize` and :func:`localize_frame`, as a session's
+    :class:`~livebell.session.Localizer`."""
+
+    frame = staticmethod(localize_frame)
+    payload = staticmethod(localize)
+
+
+#: What a :class:`livebell.session.Session` renders its reader's language with.
+localizer = _Localizer()

@@ -14,7 +14,8 @@ Mount them behind the origin check and the session::
         ),
     })
 
-The consumer reads the user from the session itself (:mod:`livebell.auth`),
+The socket's transport (:mod:`livebell.consumers`, a plain ASGI application)
+reads the user from the session itself (:mod:`livebell.auth`),
 batching sockets that connect at once. ``AuthMiddlewareStack``, as in the
 tutorial, works too: the user is then already in the scope.
 """
@@ -28,5 +29,6 @@ from livebell.consumers import NotificationConsumer
 __all__ = ["websocket_urlpatterns"]
 
 websocket_urlpatterns = [
-    path("ws/notifications/", NotificationConsumer.as_asgi(), name="livebell-socket"),
+    # Django's path() is typed for views; Channels' URLRouter takes an ASGI app.
+    path("ws/notifications/", NotificationConsumer.as_asgi(), name="livebell-socket"),  # type: ignore[arg-type]
 ]
