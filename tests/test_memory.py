@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 import websockets
 from asgiref.sync import sync_to_async
@@ -126,3 +127,46 @@ async def test_a_client_that_stops_reading_cannot_pin_memory(
     fresh = await open_ws(server, cookie)
     assert '"synced"' in await asyncio.wait_for(fresh.recv(), 5)
     await fresh.close()
+
+
+@pytest.fixture
+def default_server() -> Iterator[AsgiServer]:
+    started = AsgiServer({"BACKEND": "channels.layers.InMemoryChannelLayer"}, log_level="INFO")
+    yield started
+    started.kill()
+
+
+@pytest.mark.timeout(150)
+async def test_a_tab_that_never_reads_while_another_toggles_for_30_s_reads_1013(
+    default_server: AsgiServer, make_user: Any
+) -> None:
+    """The hardening issue's case, with the default settings and uvicorn's keepalive:
+    one tab stops reading while its user's other tab toggles 1,000 ids read and unread
+    over REST for 30 s. The server gives up on the stalled socket after
+    ``SEND_TIMEOUT_SECONDS``; when the tab reads again, it finds 1013 (try again
+    later), not 1011 (the keepalive's internal error)."""
+    from tests.test_hardening import make_token, rest
+
+    server = default_server
+    bob = await sync_to_async(make_user)("bob")
+    ids = await sync_to_async(seed_notifications)(bob, 1000)
+    cookie = await sync_to_async(session_cookie)(bob)
+    token = await sync_to_async(make_token)(bob)
+    stalled = await open_ws(
+        server, cookie, sock=small_receive_buffer_socket(server), max_queue=1, max_size=None
+    )
+    body = orjson.dumps({"ids": ids})
+    toggles = 0
+    until = time.monotonic() + 30
+    while time.monotonic() < until:
+        for path in ("/api/notifications/mark-read/", "/api/notifications/mark-unread/"):
+            status, _, _ = await asyncio.to_thread(rest, server, "POST", path, token, body)
+            assert status == 200
+            toggles += 1
+    code = await close_code(stalled, timeout=60)
+    stalled.transport.abort()
+    log = server.log()
+    report("a tab that never reads, 30 s of toggles", {"toggles": toggles, "close_code": code})
+    assert "code=1013 reason=send_timeout" in log, log
+    assert code == 1013, f"the client saw close code {code}"
+    assert not any(marker in log for marker in CRASH_MARKERS), log
