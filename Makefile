@@ -54,7 +54,7 @@ demo: demo-port
 demo-port:
 	@$(PYTHON) scripts/check_port.py $(PORT)
 
-# livebell.js is generated from livebell.module.js (tests/test_js_build.py checks it).
+# livebell.js is generated from livebell.module.js (tests/test_widget.py checks it).
 js:
 	$(PYTHON) scripts/build_classic_js.py
 

@@ -1,7 +1,7 @@
 """Write livebell.js, the classic-script build of livebell.module.js (the ES module).
 
 Run ``python scripts/build_classic_js.py`` (or ``make js``) after changing the module;
-``tests/test_js_build.py`` fails while the two differ. The build is textual: the
+``tests/test_widget.py`` fails while the two differ. The build is textual: the
 module's ``export`` keywords are dropped, its body is wrapped in a function, and its
 exports become ``window.livebell`` (and ``window.LiveBell``, the class).
 """

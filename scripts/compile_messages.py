@@ -2,7 +2,7 @@
 
 ``make messages`` runs it after ``makemessages``; the ``.mo`` files are committed so
 that the demo and installs work on machines without gettext.
-``tests/test_translations.py`` fails when a ``.mo`` is out of date with its ``.po``.
+``tests/test_widget.py`` fails when a ``.mo`` is out of date with its ``.po``.
 """
 
 from __future__ import annotations
