@@ -2,10 +2,10 @@
 model values as the database takes them, at a cost that does not grow with a
 notification's recipients or a group commit's calls.
 
-psycopg adapts a Python list element by element in Python: about 0.65 ms for
-1,000 ints, and a 1,000-recipient ``notify()`` passes six such arrays (the lock,
-the INSERT, the state UPDATE). A list of ints is sent instead as the array's text
-form, ``{1,2,3}``, which PostgreSQL parses in C (0.1 ms to build); so are the
+psycopg adapts a Python list element by element in Python, and a ``notify()`` to
+many users passes six such arrays (the lock, the INSERT, the state UPDATE). A list
+of ints is sent instead as the array's text form, ``{1,2,3}``, which PostgreSQL
+parses in C and Python builds in one join; so are the
 datetimes in UTC and the JSON values of a group commit's calls (their creation
 times and ``data``). Other values (UUIDs, strings, ``None``) keep psycopg's
 adaptation, which quotes them correctly.
@@ -103,8 +103,8 @@ def db_value(field: models.Field[Any, Any], value: Any, connection: Any) -> Any:
     of its integer fields or a relation to one, ``None`` for a nullable one of those,
     and on PostgreSQL an aware datetime for a ``DateTimeField``.
 
-    Django's preparation costs 1 to 2 µs a value: a tenth of a group commit's time
-    for the 15 columns of each call's notification.
+    Django's preparation, for the 15 columns of each call's notification, was a
+    noticeable share of a group commit's time.
     """
     kind = _kind(field)
     if (
@@ -126,9 +126,9 @@ def db_value(field: models.Field[Any, Any], value: Any, connection: Any) -> Any:
 def key_values(field: models.Field[Any, Any], values: Sequence[Any], connection: Any) -> list[Any]:
     """``values`` of ``field`` (a key, or a relation to one) as the database takes them.
 
-    ``get_db_prep_save()`` costs 2 µs a value through a relation: 2 ms for the
-    1,000 recipients of a ``notify()``, which prepares them three times (lock,
-    INSERT, state UPDATE). Plain ints for one of Django's integer fields are
+    ``get_db_prep_save()`` through a relation is costly per value, and a
+    ``notify()`` prepares its recipients three times (lock, INSERT, state UPDATE).
+    Plain ints for one of Django's integer fields are
     already what it would return.
     """
     if _kind(field) in _INTEGER_FIELDS and all(type(value) is int for value in values):

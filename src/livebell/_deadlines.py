@@ -1,9 +1,8 @@
 """Deadlines for awaits that almost never wait: one timer per event loop, not one per await.
 
 ``asyncio.timeout()`` arms a loop timer and cancels it around every await it
-guards: about 4 µs, which around every frame a socket sends was 6% of the
-server's samples in a broadcast and 11% in a reconnect storm (py-spy,
-``docs/benchmarks.md``). Yet a send to a
+guards, which around every frame a socket sends showed in the server's profiles
+of a broadcast and a reconnect storm (``docs/benchmarks.md``). Yet a send to a
 client that reads never waits: the ASGI server's write buffer takes the frame at
 once, and the deadline only matters for the few sends that do wait, for a client
 that stopped reading. So :class:`deadline` only notes the deadline of the await

@@ -3,8 +3,8 @@
 Private machinery of the hub (:mod:`livebell.fanout`), which joins a group for
 each user's first socket in the process. The channel layer API adds one group
 per call; on channels-redis' ``RedisPubSubChannelLayer`` each call is one
-``SUBSCRIBE`` through redis-py's command machinery, about 70 µs of CPU, and
-its reply is read back on the layer's receive task. When every socket of a
+``SUBSCRIBE`` through redis-py's command machinery, and its reply is read back
+on the layer's receive task. When every socket of a
 connect storm is a new user, that was the largest single cost of a connect.
 
 Redis' ``SUBSCRIBE`` and ``UNSUBSCRIBE`` take many channels. On the pub/sub

@@ -524,7 +524,7 @@ def _past_session_wrapper(send: Any) -> Any:
     ``real_send`` and ``save_message_types``), on purpose: the wrapper saves the
     session when an HTTP response starts; for a WebSocket it saves nothing, but
     reads the session's ``modified`` and ``is_empty()`` through a ``LazyObject`` on
-    every frame — a tenth of the server's time in a broadcast (py-spy,
+    every frame, a large share of the server's time in a broadcast (profiled in
     docs/benchmarks.md). A WebSocket message goes straight to the server; when a
     Channels release saves on WebSocket messages, or renames these, the wrapper is
     used as it is.

@@ -43,8 +43,8 @@ metric                                     what
 
 The four per-frame metrics (frames, bytes, deliveries, send lag) are tallied on
 each event loop and added to the metrics at most ``TALLY_SECONDS`` later, and
-whenever this process serves a scrape: through prometheus-client they cost 3 µs
-a frame (a lock per counter), a fifth of the consumer's own time in a push.
+whenever this process serves a scrape: through prometheus-client each frame would
+take a lock per counter, a large share of the transport's own time in a push.
 """
 
 from __future__ import annotations

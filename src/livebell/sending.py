@@ -226,7 +226,7 @@ _store_together: Coalescer[_Call, _Stored | Exception] = Coalescer(
 
 
 # Read once: TextChoices.values builds its list (and the labels') on every access,
-# a tenth of a small anotify()'s time.
+# a cost every call would pay again.
 _LEVELS = frozenset(Level.values)
 
 
@@ -273,9 +273,9 @@ def _template_columns() -> tuple[tuple[str, str, models.Field[Any, Any]], ...]:
 
 
 def _unsaved(values: dict[str, Any]) -> Notification:
-    """``Notification(**values)``, built from positional values: Django's __init__
-    takes a third of the time with them (3 against 11 µs, once per call). Relations
-    are given as instances, which the new row caches, as the keyword form does."""
+    """``Notification(**values)``, built from positional values, which Django's
+    __init__ takes much faster than keywords (once per call). Relations are given as
+    instances, which the new row caches, as the keyword form does."""
     args = []
     related = []
     for name, attname, field in _template_columns():

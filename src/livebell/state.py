@@ -60,8 +60,7 @@ class RecipientState(NamedTuple):
     """A user's inbox in three numbers (see :class:`~livebell.models.InboxState`).
 
     Named tuples (this and :class:`Transition`): a ``notify()`` makes two per
-    recipient, and a tuple is made in two thirds of the time of a frozen dataclass
-    (0.4 against 0.6 µs, timed).
+    recipient, and a tuple is made faster than a frozen dataclass.
     """
 
     #: The newest notification id ever stored for the user; 0 before the first.

@@ -301,8 +301,8 @@ def _insert_json(plans: Sequence[RowPlan], connection: Any, *, returning: bool) 
 
     Its values are one parameter each and its recipients one JSON array: a dozen
     parameters, where a multi-row ``VALUES`` takes one per column and row, which
-    MySQLdb escapes one by one in Python (a third of a 1,000-user ``notify()``'s
-    time, measured; docs/benchmarks.md). The ids come back with their recipient,
+    MySQLdb escapes one by one in Python (what that cost is in docs/benchmarks.md).
+    The ids come back with their recipient,
     so their order does not depend on the database's.
     """
     fields, recipient_field = _columns()
@@ -485,7 +485,7 @@ def _instances(plan: RowPlan, ids: Sequence[int], using: str) -> list[Notificati
     ):
         return _instances_initialised(plan, ids, using, names, related)
     # What Model.from_db() makes, without Model.__init__ setting each field through
-    # setattr(): 8 of a 1,000-recipient notify()'s 60 ms (timed; docs/benchmarks.md).
+    # setattr() for every recipient (its cost: docs/benchmarks.md).
     # Only while nobody listens to the init signals that __init__ would send.
     shared = {name: getattr(template, name) for name in names}
     new = object.__new__
