@@ -126,8 +126,8 @@ class _Change:
     result: Any
     #: How many rows became unread (negative when they became read or were deleted unread).
     unread_delta: int
-    #: The event frame without its unread count; None when nothing changed.
-    event: dict[str, Any] | None
+    #: What the sockets are told; None when nothing changed.
+    event: protocol.InboxEvent | None
 
 
 # Each change runs inside a transaction on ``using``, with the user's state locked,
@@ -145,7 +145,7 @@ def _read(user_id: Any, ids: Any, using: str) -> _Change:
     if not changed:
         return _Change(changed, 0, None)
     mine.filter(pk__in=changed).update(read_at=timezone.now())
-    return _Change(changed, -len(changed), {"type": "read", "ids": changed})
+    return _Change(changed, -len(changed), protocol.InboxEvent("read", changed))
 
 
 def _unread(user_id: Any, ids: Any, using: str) -> _Change:
@@ -154,7 +154,7 @@ def _unread(user_id: Any, ids: Any, using: str) -> _Change:
     if not changed:
         return _Change(changed, 0, None)
     mine.filter(pk__in=changed).update(read_at=None)
-    return _Change(changed, len(changed), {"type": "unread", "ids": changed})
+    return _Change(changed, len(changed), protocol.InboxEvent("unread", changed))
 
 
 def _all_read(user_id: Any, before_id: Any, using: str) -> _Change:
@@ -164,7 +164,7 @@ def _all_read(user_id: Any, before_id: Any, using: str) -> _Change:
     count = unread.update(read_at=timezone.now())
     if not count:
         return _Change(0, 0, None)
-    return _Change(count, -count, {"type": "read", "ids": "all", "before_id": before_id})
+    return _Change(count, -count, protocol.InboxEvent("read", "all", before_id))
 
 
 def _delete(user_id: Any, ids: Any, using: str) -> _Change:
@@ -175,7 +175,7 @@ def _delete(user_id: Any, ids: Any, using: str) -> _Change:
     gone = [pk for pk, _ in found]
     mine.filter(pk__in=gone).delete()
     unread = sum(1 for _, read_at in found if read_at is None)
-    return _Change(gone, -unread, {"type": "deleted", "ids": gone})
+    return _Change(gone, -unread, protocol.InboxEvent("deleted", gone))
 
 
 def _change(change: _ChangeFn, user_id: Any, argument: Any) -> tuple[Any, list[InboxChange]]:
@@ -187,19 +187,19 @@ def _change(change: _ChangeFn, user_id: Any, argument: Any) -> tuple[Any, list[I
         if done.event is None:
             return done.result, []
         after = state.record_change(user_id, before, done.unread_delta, using)
-        if done.event["type"] == "read":
+        if done.event.type == "read":
             event = done.event
             transaction.on_commit(
                 lambda: signals.notifications_read.send(
                     sender=Notification,
                     user_id=user_id,
-                    ids=event["ids"],
-                    before_id=event.get("before_id"),
+                    ids=event.ids,
+                    before_id=event.before_id,
                 ),
                 using=using,
                 robust=True,
             )
-    frame = protocol.encode({**done.event, "unread_count": after.unread_count})
+    frame = protocol.inbox_frame(done.event, after.unread_count)
     return done.result, [
         InboxChange(user_group(user_id), after.unread_count, after.revision, frame)
     ]

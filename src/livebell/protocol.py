@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
 import orjson
@@ -27,6 +27,7 @@ __all__ = [
     "SUBPROTOCOL",
     "TICKET_SUBPROTOCOL_PREFIX",
     "ClientFrame",
+    "InboxEvent",
     "MarkAllRead",
     "MarkRead",
     "MarkUnread",
@@ -38,6 +39,7 @@ __all__ = [
     "encode",
     "error_frame",
     "handshake_ticket",
+    "inbox_frame",
     "notification_frame",
     "notification_frames",
     "parse_client_frame",
@@ -243,6 +245,27 @@ def burst_frame(count: int, last_id: int, unread_count: int) -> str:
     return encode(
         {"type": "burst", "count": count, "last_id": last_id, "unread_count": unread_count}
     )
+
+
+@dataclass(frozen=True)
+class InboxEvent:
+    """A change of the read state: ids that became read, unread or were deleted.
+
+    ``ids`` is ``"all"`` for mark-all-read, with ``before_id`` when it was bounded.
+    """
+
+    type: Literal["read", "unread", "deleted"]
+    ids: list[int] | Literal["all"]
+    before_id: int | None = None
+
+
+def inbox_frame(event: InboxEvent, unread_count: int) -> str:
+    """The ``read``, ``unread`` or ``deleted`` frame of ``event``, with the count after it."""
+    frame: dict[str, Any] = {"type": event.type, "ids": event.ids}
+    if event.ids == "all":
+        frame["before_id"] = event.before_id
+    frame["unread_count"] = unread_count
+    return encode(frame)
 
 
 def pong_frame() -> str:
