@@ -6,6 +6,7 @@ lines), and keeps every line it read so a test can look at the wire itself."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,9 +95,11 @@ class Stream:
             if found.data.get("type") == kind:
                 return seen
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Drop the connection, as a network failure or a closed tab does."""
         self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()
 
 
 async def open_stream(url: str, headers: dict[str, str] | None = None) -> Stream:
@@ -127,5 +130,5 @@ async def open_stream(url: str, headers: dict[str, str] | None = None) -> Stream
             while chunk := await stream._read_chunk():
                 chunks.append(chunk)
             stream.body = b"".join(chunks)
-        writer.close()
+        await stream.close()
     return stream
