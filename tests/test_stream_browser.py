@@ -42,9 +42,8 @@ async def test_behind_a_proxy_without_websockets_the_bell_is_live_and_resumes(
     await expect(page.locator(".livebell")).to_have_attribute("data-state", "open")
     assert await page.evaluate(f"{CLIENT}.transport") == "stream"
     assert proxy.refused_upgrades >= 2 and proxy.streams_opened == 1
-    await page.evaluate(
-        f"() => {{ window.got = []; {CLIENT}.on('notification', (f) => window.got.push(f.notification.id)); }}"
-    )
+    record = "(f) => window.got.push(f.notification.id)"
+    await page.evaluate(f"() => {{ window.got = []; {CLIENT}.on('notification', {record}); }}")
     badge = page.locator(".lb-badge")
 
     [first] = await anotify(bob, "through the stream")
