@@ -22,6 +22,7 @@ urlpatterns = [
         name="password_change",
     ),
     path("client/", TemplateView.as_view(template_name="testapp/client.html"), name="client"),
+    path("bell/", TemplateView.as_view(template_name="testapp/bell.html"), name="bell"),
     path("admin/", admin.site.urls),
     path("livebell/health/", health_view, name="livebell-health"),
     path("livebell/metrics/", metrics_view, name="livebell-metrics"),

@@ -62,6 +62,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_PENDING_MESSAGES": 500,
     # How long sending one frame may wait for a client that does not read; then 1013.
     "SEND_TIMEOUT_SECONDS": 10.0,
+    # An event stream (GET stream/) sends a comment line when it sent nothing for this
+    # long, so proxies keep it open and the client sees it is alive.
+    "STREAM_HEARTBEAT_SECONDS": 15.0,
     # How long a socket ticket (POST socket-ticket/) stays valid, in seconds.
     "TICKET_MAX_AGE_SECONDS": 30,
     # A bearer token that may read the metrics endpoint (besides staff users); None: staff only.

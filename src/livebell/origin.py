@@ -24,6 +24,14 @@ elsewhere cannot obtain one, and the socket then ignores cookies.
 Wrap the session middleware with it::
 
     "websocket": OriginValidator(SessionMiddlewareStack(URLRouter(...)))
+
+The event stream (:mod:`livebell.stream`) is a ``GET``, for which browsers send no
+``Origin`` when the page is the site's own. :func:`request_origin_allowed` reads
+the Fetch Metadata header ``Sec-Fetch-Site`` then: a request another site (or a
+sibling subdomain) made is refused unless its ``Origin`` is one the socket would
+accept, and a request with an ``Origin`` is held to that origin's check whatever
+else it says. A request with neither header (a script, an old browser's
+same-origin request) carries no cross-site risk a browser's ``Origin`` would tell.
 """
 
 from __future__ import annotations
@@ -34,13 +42,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.http import HttpRequest
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
 from livebell import metrics
 from livebell.protocol import handshake_ticket
 
-__all__ = ["OriginValidator", "origin_allowed"]
+__all__ = ["OriginValidator", "origin_allowed", "request_origin_allowed"]
 
 logger = logging.getLogger("livebell.socket")
 
@@ -103,6 +113,28 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
     if own is not None and origin == own:
         return True
     return _trusted(origin, getattr(settings, "CSRF_TRUSTED_ORIGINS", ()))
+
+
+def request_origin_allowed(request: HttpRequest) -> bool:
+    """Whether an HTTP request (the event stream's ``GET``) comes from a page of the
+    site, or from an origin ``CSRF_TRUSTED_ORIGINS`` lists.
+
+    ``Origin``, when sent, decides as for the socket (own origin: the request's
+    scheme and ``get_host()``). Without it, ``Sec-Fetch-Site`` must not say
+    ``cross-site`` or ``same-site``.
+    """
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        if origin == "null":
+            return False
+        try:
+            own = f"{request.scheme}://{request.get_host()}"
+        except DisallowedHost:
+            own = None
+        if origin == own:
+            return True
+        return _trusted(origin, getattr(settings, "CSRF_TRUSTED_ORIGINS", ()))
+    return request.headers.get("Sec-Fetch-Site") not in ("cross-site", "same-site")
 
 
 def _has_ticket(scope: dict[str, Any]) -> bool:

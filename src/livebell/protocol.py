@@ -36,8 +36,10 @@ __all__ = [
     "Resume",
     "accepted_subprotocol",
     "burst_frame",
+    "close_frame",
     "encode",
     "error_frame",
+    "frame_last_id",
     "handshake_ticket",
     "inbox_frame",
     "notification_frame",
@@ -276,6 +278,29 @@ def pong_frame() -> str:
 def error_frame(error: ProtocolError) -> str:
     """The frame that answers a client frame the server could not act on."""
     return encode({"type": "error", "code": error.code, "message": error.message})
+
+
+def close_frame(code: int, reason: str) -> str:
+    """The last frame of an event stream, which has no close codes: the code a socket
+    would have closed with, and its reason (docs/protocol.md, "Server-Sent Events")."""
+    return encode({"type": "close", "code": code, "reason": reason})
+
+
+_NOTIFICATION_HEAD = '{"type":"notification"'
+_ID_CARRIERS = ('{"type":"synced"', '{"type":"burst"')
+
+
+def frame_last_id(frame: str) -> int | None:
+    """The newest notification id a client has once it read ``frame``: a
+    notification's id, or the ``last_id`` of ``synced`` and ``burst``; None for
+    frames that say nothing of ids."""
+    if frame.startswith(_NOTIFICATION_HEAD):
+        notification_id = orjson.loads(frame)["notification"]["id"]
+        return notification_id if type(notification_id) is int else None
+    if frame.startswith(_ID_CARRIERS):
+        last_id = orjson.loads(frame).get("last_id")
+        return last_id if type(last_id) is int else None
+    return None
 
 
 def with_unread_count(frame: str, unread_count: int) -> str:

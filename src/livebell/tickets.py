@@ -23,7 +23,10 @@ subprotocols ``livebell`` and ``livebell.ticket.<ticket>`` (the server accepts w
 
 Only a digest of the ticket is stored. The origin check does not apply to ticket
 sockets (a page elsewhere cannot obtain a ticket), and a ticket socket ignores
-cookies.
+cookies. A ticket opens an event stream (``stream/?ticket=…``) the same way.
+
+This module stores and takes tickets; turning one into a user is
+:func:`livebell.credentials.redeem`'s, with every other credential.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.core import signing
 from django.db import transaction
 from django.utils import timezone
@@ -42,15 +44,7 @@ from django.utils import timezone
 from livebell.conf import livebell_settings
 from livebell.models import SocketTicket
 
-__all__ = [
-    "MAX_UNUSED_PER_USER",
-    "Redeemed",
-    "aredeem",
-    "credential_user",
-    "issue",
-    "redeem",
-    "revoke_session",
-]
+__all__ = ["MAX_UNUSED_PER_USER", "TicketClaim", "issue", "revoke_session", "take"]
 
 #: The most unused tickets a user has: asking for one more drops their oldest.
 MAX_UNUSED_PER_USER = 10
@@ -62,10 +56,10 @@ _SEP = "."
 
 
 @dataclass(frozen=True, slots=True)
-class Redeemed:
-    """What a valid ticket was for."""
+class TicketClaim:
+    """What a ticket was asked with: its user, and the session or the token."""
 
-    user: Any
+    user_id: Any
     #: The session it was asked with, or None (a token).
     session_key: str | None
     #: The REST token it was asked with, or None (a session).
@@ -111,30 +105,10 @@ def _delete_expired(now: Any) -> None:
     SocketTicket.objects.filter(expires_at__lt=now).delete()
 
 
-def credential_user(session_key: str | None, token_key: str | None) -> Any:
-    """The user that the session or the token stands for now (``AnonymousUser`` if none)."""
-    from django.contrib.auth.models import AnonymousUser
-
-    if session_key:
-        from importlib import import_module
-
-        from django.conf import settings
-
-        from livebell.auth import session_user
-
-        store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-        return session_user(store)
-    if token_key:
-        from rest_framework.authtoken.models import Token
-
-        token = Token.objects.select_related("user").filter(key=token_key).first()
-        if token is not None and token.user.is_active:
-            return token.user
-    return AnonymousUser()
-
-
-def redeem(ticket: str) -> Redeemed | None:
-    """Use ``ticket``: what it was for, or None if it is forged, expired, used or void."""
+def take(ticket: str) -> TicketClaim | None:
+    """Use ``ticket`` up: whom and what credential it was asked with, or None if it is
+    forged, expired or used. Whether that credential is still the user's is for
+    :func:`livebell.credentials.redeem` to say."""
     try:
         nonce = signing.TimestampSigner(salt=_SALT, sep=_SEP).unsign(
             ticket, max_age=int(livebell_settings.TICKET_MAX_AGE_SECONDS)
@@ -151,16 +125,7 @@ def redeem(ticket: str) -> Redeemed | None:
         )
         if row is None or not SocketTicket.objects.filter(pk=row.pk).delete()[0]:
             return None
-    user = credential_user(row.session_key or None, row.token_key or None)
-    if not user.is_authenticated or user.pk != row.user_id:
-        return None
-    return Redeemed(user, row.session_key or None, row.token_key or None)
-
-
-async def aredeem(ticket: str) -> Redeemed | None:
-    """:func:`redeem` from the event loop."""
-    result: Redeemed | None = await database_sync_to_async(redeem)(ticket)
-    return result
+    return TicketClaim(row.user_id, row.session_key or None, row.token_key or None)
 
 
 def revoke_session(user_id: Any, session_key: str) -> None:

@@ -3,8 +3,10 @@
     path("api/notifications/", include("livebell.urls"))
 
 Names are in the ``livebell`` namespace, e.g. ``reverse("livebell:notification-list")``.
-See docs/api.md. Besides the API: ``jsi18n/`` (the widget's strings) and ``<id>/go/``
-(open a notification, :func:`livebell.views.go`); see docs/widget.md. Any other
+See docs/api.md. Besides the API: ``stream/`` (the notifications as Server-Sent
+Events, :mod:`livebell.stream`; docs/protocol.md), ``jsi18n/`` (the widget's
+strings) and ``<id>/go/`` (open a notification, :func:`livebell.views.go`); see
+docs/widget.md. Any other
 path under the prefix gets the API's JSON 404 (:func:`livebell.rest.errors.not_found`).
 """
 
@@ -17,6 +19,7 @@ from django.urls import URLPattern, path, re_path
 from django.urls.resolvers import RegexPattern
 from django.views.i18n import JavaScriptCatalog
 
+from livebell import stream
 from livebell import views as pages
 from livebell.rest import mutes, preferences, views
 from livebell.rest.errors import not_found
@@ -46,6 +49,8 @@ urlpatterns = [
     path("mark-unread/", views.MarkUnreadView.as_view(), name="mark-unread"),
     path("mark-all-read/", views.MarkAllReadView.as_view(), name="mark-all-read"),
     path("socket-ticket/", views.SocketTicketView.as_view(), name="socket-ticket"),
+    # The session as Server-Sent Events, for clients whose network refuses the socket.
+    path("stream/", stream.stream_view, name="stream"),
     # The widget's strings in the request's language (livebell's djangojs catalog).
     path("jsi18n/", JavaScriptCatalog.as_view(packages=["livebell"]), name="jsi18n"),
     # A click on a notification: mark it read (same-site only) and open its target.

@@ -20,6 +20,15 @@
    * server sends what came in between: nothing is missed. Where Web Locks or
    * BroadcastChannel are missing (or with { share: false }) each tab has its own socket.
    *
+   * Where the socket cannot open at all (a proxy that refuses WebSocket upgrades:
+   * `socketFailures` closes in a row, none of them after an open), the client reads the
+   * same frames as Server-Sent Events from `<api>stream/` instead, resuming with the
+   * newest id it has, and tries the socket again every `socketRetryMs`, switching back
+   * when it opens. On the stream there are no client frames: `send()` returns false and
+   * actions go over the REST API, as the methods below always send them. `transport`
+   * says which one the connection is ("socket" or "stream"); a "transport" event says
+   * when it changes. The leader tab holds the one connection, whichever it is.
+   *
    * Close codes (docs/protocol.md): 4401 stops (state "unauthenticated"; `sessionEnded` is
    * true when a session had been served, so it ended while the page was up); 4001 and 1013
    * reconnect with backoff; 4429 and 4409 wait the longest backoff; 1012 (server
@@ -71,6 +80,10 @@
     constructor(options = {}) {
       this.url = options.url || defaultSocketUrl(options.path || "/ws/notifications/");
       this.api = options.api || "/api/notifications/";
+      this.streamUrl = options.streamUrl || this.api + "stream/";
+      this.socketFailures = options.socketFailures || 2;
+      this.socketRetryMs = options.socketRetryMs || 60000;
+      this.transport = "socket";
       this.lastId = typeof options.lastId === "number" ? options.lastId : null;
       this.unreadCount = null;
       this.minDelay = options.minDelay || 500;
@@ -91,6 +104,10 @@
       this._seen = new Set();
       this._attempt = 0;
       this._socket = null;
+      this._stream = null; // the AbortController of the event stream being read
+      this._failedSockets = 0; // sockets in a row that closed before they opened
+      this._probe = null; // a socket tried while on the stream
+      this._probeTimer = null;
       this._timer = null;
       this._idleTimer = null;
       this._stopped = true;
@@ -165,6 +182,8 @@
     _shutDown() {
       clearTimeout(this._timer);
       clearTimeout(this._idleTimer);
+      this._stopProbing();
+      if (this._stream) { this._stream.abort(); this._stream = null; }
       window.removeEventListener("online", this._onOnline);
       window.removeEventListener("offline", this._onOffline);
       if (this._abort) { this._abort.abort(); this._abort = null; }
@@ -191,6 +210,7 @@
     _becomeLeader() {
       this.isLeader = true;
       this._emit("leader", true);
+      if (this.transport === "stream") { this._scheduleProbe(); } // as the last leader was
       this._open();
     }
 
@@ -217,44 +237,165 @@
         this._setState("offline");
         return;
       }
-      let url = this.url;
-      if (this.lastId !== null) {
-        url += (url.indexOf("?") === -1 ? "?" : "&") + "last_id=" + encodeURIComponent(this.lastId);
-      }
       this._setState(this._everOpen ? "reconnecting" : "connecting");
-      const socket = new WebSocket(url);
+      if (this.transport === "stream") {
+        this._openStream();
+        return;
+      }
+      const socket = new WebSocket(this._withLastId(this.url));
       this._socket = socket;
+      let opened = false;
       socket.onopen = () => {
         if (socket !== this._socket) { return; }
+        opened = true;
+        this._failedSockets = 0;
         this._everOpen = true;
         this._setState("open");
         this._armIdle();
       };
       socket.onmessage = (event) => {
         if (socket !== this._socket) { return; }
-        this._armIdle();
-        let frame;
-        try { frame = JSON.parse(event.data); } catch (error) { return; }
-        if (frame === null || typeof frame !== "object") { return; }
-        if (frame.type === "pong") { return; }
-        if (frame.type === "synced") { // a healthy session: reset the backoff
-          this._attempt = 0;
-          this._everSynced = true;
-        }
-        this._receive(frame);
-        this._tell({ kind: "frame", frame });
+        this._onFrameText(event.data);
       };
       socket.onclose = (event) => {
         if (socket !== this._socket) { return; }
         this._socket = null;
-        clearTimeout(this._idleTimer);
-        const wasOpen = this.state === "open";
-        const closed = { code: event.code, reason: event.reason };
-        this._emit("close", closed);
-        this._tell({ kind: "close", close: closed });
-        if (this._stopped) { return; }
-        this._afterClose(event.code, wasOpen);
+        if (!opened) {
+          this._failedSockets += 1;
+          if (this._failedSockets >= this.socketFailures) { this._setTransport("stream"); }
+        }
+        this._closed(event.code, event.reason);
       };
+    }
+
+    _withLastId(url) {
+      if (this.lastId === null) { return url; }
+      return url + (url.indexOf("?") === -1 ? "?" : "&") + "last_id=" + encodeURIComponent(this.lastId);
+    }
+
+    _onFrameText(text) {
+      this._armIdle();
+      let frame;
+      try { frame = JSON.parse(text); } catch (error) { return null; }
+      if (frame === null || typeof frame !== "object") { return null; }
+      if (frame.type === "pong") { return frame; }
+      if (frame.type === "close") { return frame; } // the stream's last event: its close code
+      if (frame.type === "synced") { // a healthy session: reset the backoff
+        this._attempt = 0;
+        this._everSynced = true;
+      }
+      this._receive(frame);
+      this._tell({ kind: "frame", frame });
+      return frame;
+    }
+
+    _closed(code, reason) {
+      clearTimeout(this._idleTimer);
+      const wasOpen = this.state === "open";
+      const closed = { code, reason: reason || "" };
+      this._emit("close", closed);
+      this._tell({ kind: "close", close: closed });
+      if (this._stopped) { return; }
+      this._afterClose(code, wasOpen);
+    }
+
+    _setTransport(transport) {
+      if (transport === this.transport) { return; }
+      this.transport = transport;
+      this._emit("transport", transport);
+      if (this.isLeader) { this._tell({ kind: "transport", transport }); }
+      if (transport === "stream") { this._scheduleProbe(); } else { this._stopProbing(); }
+    }
+
+    // --- The event stream (docs/protocol.md, "Server-Sent Events") ---------------------
+
+    _openStream() {
+      const controller = new AbortController();
+      this._stream = controller;
+      let code = 1006; // a stream that ends without its close event: the connection dropped
+      let reason = "";
+      const ended = () => {
+        if (controller !== this._stream) { return; }
+        this._stream = null;
+        this._closed(code, reason);
+      };
+      fetch(this._withLastId(this.streamUrl), {
+        headers: { Accept: "text/event-stream" },
+        credentials: "same-origin",
+        cache: "no-store",
+        signal: controller.signal,
+      }).then(async (response) => {
+        if (controller !== this._stream) { return; }
+        if (response.status === 401 || response.status === 403) {
+          code = CLOSE_CODES.UNAUTHENTICATED;
+          return;
+        }
+        if (!response.ok || !response.body) { return; }
+        this._everOpen = true;
+        this._setState("open");
+        this._armIdle();
+        const reader = response.body.getReader();
+        const decoder = new TextDecoder();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done || controller !== this._stream) { return; }
+          buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
+          let end;
+          while ((end = buffer.indexOf("\n\n")) !== -1) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            this._armIdle(); // a heartbeat, too, says the stream is alive
+            const data = block.split("\n")
+              .filter((line) => line.startsWith("data:"))
+              .map((line) => line.slice(line.charAt(5) === " " ? 6 : 5));
+            if (!data.length) { continue; }
+            const frame = this._onFrameText(data.join("\n"));
+            if (frame && frame.type === "close" && typeof frame.code === "number") {
+              code = frame.code;
+              reason = frame.reason || "";
+            }
+          }
+        }
+      }).catch(() => { /* aborted, or the network failed: ended() says so */ }).then(ended);
+    }
+
+    // While on the stream, try the socket now and then; when one opens, go back to it.
+    _scheduleProbe() {
+      clearTimeout(this._probeTimer);
+      this._probeTimer = setTimeout(() => this._probeSocket(), this.socketRetryMs);
+    }
+
+    _probeSocket() {
+      if (!this._ownsSocket() || this.transport !== "stream") { return; }
+      const probe = new WebSocket(this.url);
+      this._probe = probe;
+      probe.onopen = () => {
+        if (probe !== this._probe) { return; }
+        this._probe = null;
+        probe.close(1000);
+        this._failedSockets = 0;
+        this._setTransport("socket");
+        if (this._stream) { // the socket resumes from the newest id the stream gave
+          const stream = this._stream;
+          this._stream = null;
+          stream.abort();
+        }
+        clearTimeout(this._idleTimer);
+        this._open();
+      };
+      probe.onclose = () => {
+        if (probe !== this._probe) { return; }
+        this._probe = null;
+        this._scheduleProbe();
+      };
+    }
+
+    _stopProbing() {
+      clearTimeout(this._probeTimer);
+      const probe = this._probe;
+      this._probe = null;
+      if (probe) { probe.close(1000); }
     }
 
     // What each close code means for the client: docs/protocol.md, "Close codes".
@@ -296,6 +437,13 @@
     // After a quiet spell, ping; if even the pong does not come, the connection is dead.
     _armIdle() {
       clearTimeout(this._idleTimer);
+      if (this.transport === "stream") { // the server's heartbeats come well within this
+        const stream = this._stream;
+        this._idleTimer = setTimeout(() => {
+          if (stream && stream === this._stream) { stream.abort(); }
+        }, this.idleMs + this.pongTimeoutMs);
+        return;
+      }
       this._idleTimer = setTimeout(() => {
         if (!this._sendNow({ type: "ping" })) { return; }
         this._idleTimer = setTimeout(() => {
@@ -327,8 +475,12 @@
       this._emit(frame.type, frame);
     }
 
-    /** Send a client frame (docs/protocol.md) over the shared socket; false if none is open. */
+    /**
+     * Send a client frame (docs/protocol.md) over the shared socket; false if none is open
+     * (on the event stream there are no client frames: use the REST methods).
+     */
     send(frame) {
+      if (this.transport === "stream") { return false; }
       if (this.isLeader) { return this._sendNow(frame); }
       if (this.state !== "open" || !this._channel) { return false; }
       this._tell({ kind: "send", frame });
@@ -352,6 +504,7 @@
       if (this.isLeader) {
         if (message.kind === "hello") {
           this._tell({ kind: "state", state: this.state, lastId: this.lastId });
+          this._tell({ kind: "transport", transport: this.transport });
         } else if (message.kind === "send") {
           this._sendNow(message.frame);
         }
@@ -364,6 +517,9 @@
           this.lastId = message.lastId;
         }
         this._setState(message.state);
+      } else if (message.kind === "transport") {
+        this.transport = message.transport;
+        this._emit("transport", message.transport);
       } else if (message.kind === "close") {
         this._emit("close", message.close);
       } else if (message.kind === "unauthenticated") {
