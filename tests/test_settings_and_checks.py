@@ -140,7 +140,7 @@ def test_every_module_says_what_it_exports_and_has_it(name: str) -> None:
         assert hasattr(module, attribute), f"livebell.{name}.__all__ names {attribute!r}"
 
 
-@pytest.mark.parametrize("name", ["protocol", "connection", "ids", "ratelimit", "messages"])
+@pytest.mark.parametrize("name", ["protocol", "session", "ids", "ratelimit", "messages"])
 def test_the_socket_logic_needs_no_django_models(name: str) -> None:
     """The I/O-free parts import no models: they load with no app registry at all."""
     code = (

@@ -115,7 +115,9 @@
       this._abort = null;
       this._resign = null;
       this._everOpen = false;
-      this._everSynced = false; // a socket of this client was served a session ("synced")
+      // This page was served a session ("synced"), by its own connection or its leader's:
+      // a 4401 after that means the session ended, not that there never was one.
+      this._everSynced = false;
       this._onOnline = () => {
         if (this._ownsSocket() && (this.state === "reconnecting" || this.state === "offline")) {
           this._open();
@@ -511,6 +513,7 @@
         return;
       }
       if (message.kind === "frame") {
+        if (message.frame && message.frame.type === "synced") { this._everSynced = true; }
         this._receive(message.frame);
       } else if (message.kind === "state") {
         if (typeof message.lastId === "number" && (this.lastId === null || message.lastId > this.lastId)) {
