@@ -26,6 +26,7 @@ from tests.processes import AsgiServer
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
+    pytest.mark.any_database,
     pytest.mark.timeout(300),
     # Batches are large: hypothesis warns before printing one.
     pytest.mark.filterwarnings("ignore:Generating overly large repr"),

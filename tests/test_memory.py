@@ -36,7 +36,11 @@ from tests.adversary import (
 from tests.conftest import session_cookie
 from tests.processes import WS_MAX_SIZE, AsgiServer
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.any_database,
+    pytest.mark.timeout(120),
+]
 
 MIB = 1024 * 1024
 SEND_TIMEOUT = 3.0

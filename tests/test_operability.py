@@ -344,6 +344,7 @@ def test_health_is_ok_when_database_and_layer_answer(server: AsgiServer) -> None
     )
 
 
+@pytest.mark.any_database
 def test_health_checks_leave_no_subscription_behind(server: AsgiServer) -> None:
     import redis
 
