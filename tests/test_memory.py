@@ -140,7 +140,7 @@ def default_server() -> Iterator[AsgiServer]:
     started.kill()
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(240)
 async def test_a_tab_that_never_reads_while_another_toggles_for_30_s_reads_1013(
     default_server: AsgiServer, make_user: Any
 ) -> None:
@@ -161,16 +161,25 @@ async def test_a_tab_that_never_reads_while_another_toggles_for_30_s_reads_1013(
     )
     body = orjson.dumps({"ids": ids})
     toggles = 0
-    until = time.monotonic() + 30
-    while time.monotonic() < until:
-        for path in ("/api/notifications/mark-read/", "/api/notifications/mark-unread/"):
-            status, _, _ = await asyncio.to_thread(rest, server, "POST", path, token, body)
-            assert status == 200
-            toggles += 1
-    code = await close_code(stalled, timeout=60)
-    stalled.transport.abort()
+    started = time.monotonic()
+    try:
+        # 30 s of toggles, as filed; on a slow machine, on until the frames they send
+        # fill the buffers between the server and the tab, which is what stalls it.
+        while time.monotonic() - started < 30 or (
+            "reason=send_timeout" not in server.log() and time.monotonic() - started < 90
+        ):
+            for path in ("/api/notifications/mark-read/", "/api/notifications/mark-unread/"):
+                status, _, _ = await asyncio.to_thread(rest, server, "POST", path, token, body)
+                assert status == 200
+                toggles += 1
+        code = await close_code(stalled, timeout=60)
+    finally:
+        stalled.transport.abort()
     log = server.log()
-    report("a tab that never reads, 30 s of toggles", {"toggles": toggles, "close_code": code})
+    report(
+        "a tab that never reads while another toggles",
+        {"toggles": toggles, "seconds": round(time.monotonic() - started), "close_code": code},
+    )
     assert "code=1013 reason=send_timeout" in log, log
     assert code == 1013, f"the client saw close code {code}"
     assert not any(marker in log for marker in CRASH_MARKERS), log
