@@ -304,7 +304,8 @@ class DaphneServer(AsgiServer):
     @staticmethod
     def command(port: int) -> list[str]:
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
-                "--websocket-max-message-size", str(WS_MAX_SIZE), "tests.asgi:application"]  # fmt: skip
+                "--websocket-max-message-size", str(WS_MAX_SIZE),
+                "tests.asgi:application"]  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -5,13 +5,11 @@ resume, and what a client that stops reading meets there."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import websockets
 
 from livebell import anotify
 from tests.adversary import (
@@ -43,14 +41,14 @@ PING_INTERVAL = 2
 PING_TIMEOUT = 3
 
 
-def daphne(settings: Any, **livebell: Any) -> DaphneServer:
+def daphne(settings: Any, log_level: str = "INFO", **livebell: Any) -> DaphneServer:
     """daphne on the Redis layer this test process pushes through too."""
     require_redis()
     settings.CHANNEL_LAYERS = {"default": LAYER}
     return DaphneServer(
         LAYER,
         livebell={"MAX_SOCKETS_PER_USER": 1, **livebell},
-        log_level="INFO",
+        log_level=log_level,
         options=("--ping-interval", str(PING_INTERVAL), "--ping-timeout", str(PING_TIMEOUT)),
     )
 
@@ -124,3 +122,69 @@ async def test_the_event_stream_carries_a_push_with_its_id(
     assert [e.id for e in caught_up] == [str(missed.pk), str(missed.pk)]
     assert caught_up[0].data["notification"]["id"] == missed.pk
     await again.close()
+
+
+PUSHES = 400
+PAD = "x" * 7000  # 400 pushes of 7 kB: 2.8 MB the client will not read
+# daphne checks its keepalive every 2 s: the drop comes within this of the stall.
+DROPPED_WITHIN = PING_INTERVAL + PING_TIMEOUT + 2 + 3
+
+
+async def test_a_client_that_stops_reading_is_dropped_by_daphnes_keepalive_not_1013(
+    settings: Any, amake_user: Any
+) -> None:
+    """daphne takes every frame at once into its own write buffer, however full it
+    is (its ``send`` never waits), so a send never misses ``SEND_TIMEOUT_SECONDS``
+    and livebell cannot close the socket with 1013. What ends it is daphne's
+    keepalive: the ping waits behind the unread frames, no pong comes, and daphne
+    drops the connection (1006, as docs/deployment.md says). Until then daphne
+    holds what was pushed to the socket; then the socket leaves its user's count."""
+    # The end of a socket on the client's side is a debug line.
+    server = daphne(settings, log_level="DEBUG", SEND_TIMEOUT_SECONDS=1)
+    try:
+        bob = await amake_user("bob")
+        cookie = await asession_cookie(bob)
+        stalled = await open_ws(
+            server, cookie, sock=small_receive_buffer_socket(server), max_queue=1, max_size=None
+        )
+        assert (await next_frame(stalled))["type"] == "synced"
+        await asyncio.sleep(0.5)
+        baseline = server.rss_bytes()
+        done = False
+        sampler = asyncio.create_task(sample_rss(server, lambda: done))
+        for i in range(PUSHES):
+            [last] = await anotify(bob, f"unread {i}", data={"pad": PAD})
+        stalled_at = time.monotonic()
+        await eventually(
+            lambda: "socket ended code=1006" in server.log(),
+            timeout=DROPPED_WITHIN + 10,
+            what="daphne dropping the socket",
+        )
+        dropped_after = time.monotonic() - stalled_at
+        done = True
+        peak = await sampler
+        log = server.log()
+        code = await close_code(stalled, timeout=20)
+        report(
+            "daphne: a client stops reading, 400 pushes of 7 kB",
+            {
+                "pushed_MiB": round(PUSHES * len(PAD) / MIB, 1),
+                "peak_growth_MiB": round((peak - baseline) / MIB, 1),
+                "dropped_after_s": round(dropped_after, 1),
+                "close_code": code,
+            },
+        )
+        assert "reason=send_timeout" not in log and "code=1013" not in log, log
+        assert dropped_after < DROPPED_WITHIN, f"dropped after {dropped_after:.1f}s"
+        assert code == 1006, f"the client saw close code {code}"
+        # Held: what was pushed (and little more), no longer than the keepalive.
+        assert peak - baseline < PUSHES * len(PAD) + 20 * MIB
+        assert not any(marker in log for marker in CRASH_MARKERS), log
+        # MAX_SOCKETS_PER_USER is 1: the dropped socket left its user's count.
+        fresh = await open_ws(server, cookie)
+        assert (await next_frame(fresh)) == {
+            "type": "synced", "last_id": last.pk, "unread_count": PUSHES,
+        }  # fmt: skip
+        await fresh.close()
+    finally:
+        server.kill()
