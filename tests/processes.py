@@ -228,8 +228,17 @@ class AsgiServer:
 
     Served as the docs say (``--ws-max-size 65536``, no per-message deflate).
     ``livebell`` is its ``LIVEBELL`` setting; with ``log_level`` its stderr (and
-    livebell's log lines) is kept for :meth:`log`; ``env`` goes to :func:`child_env`.
+    livebell's log lines) is kept for :meth:`log`; ``options`` go to the server's
+    command line after the rest; ``env`` goes to :func:`child_env`.
     """
+
+    @staticmethod
+    def command(port: int) -> list[str]:
+        """The command line serving ``tests.asgi:application`` on ``port``."""
+        return [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host",
+                "127.0.0.1", "--port", str(port), "--lifespan", "off", "--log-level",
+                "warning", "--ws-max-size", str(WS_MAX_SIZE), "--ws-per-message-deflate",
+                "false"]  # fmt: skip
 
     def __init__(
         self,
@@ -249,14 +258,11 @@ class AsgiServer:
             self.origin = f"http://127.0.0.1:{self.port}"
             self.http = self.origin
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host",
-                 "127.0.0.1", "--port", str(self.port), "--lifespan", "off", "--log-level",
-                 "warning", "--ws-max-size", str(WS_MAX_SIZE), "--ws-per-message-deflate",
-                 "false", *options],
+                [*self.command(self.port), *options],
                 env=child_env(layer, livebell, log_level, env),
                 cwd=ROOT,
                 stderr=self._stderr,
-            )  # fmt: skip
+            )
             try:
                 wait_for_port(self.port, self.process)
                 return
@@ -288,6 +294,18 @@ class AsgiServer:
         assert self._stderr is not None, "started without log_level"
         self._stderr.seek(0)
         return self._stderr.read().decode(errors="replace")
+
+
+class DaphneServer(AsgiServer):
+    """daphne serving the same ASGI app, as docs/deployment.md serves it (the same
+    frame cap on what clients send; daphne has no per-message deflate). Its access
+    log is off (``-v 0``); livebell's log lines still reach :meth:`log`."""
+
+    @staticmethod
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
+                "--websocket-max-message-size", str(WS_MAX_SIZE),
+                "tests.asgi:application"]  # fmt: skip
 
 
 @contextlib.contextmanager

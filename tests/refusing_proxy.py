@@ -1,6 +1,7 @@
 """A small HTTP proxy on 127.0.0.1 that refuses WebSocket upgrades, as some corporate
 proxies do, and passes every other request on; a test can drop the event streams it
-carries, as a network that cuts long responses does."""
+carries, as a network that cuts long responses does, and let upgrades through from
+then on (``allow_upgrades``), as a network the laptop moved to does."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ from tests.conftest import free_port
 
 class RefusingProxy:
     """Forwards plain HTTP to ``upstream`` (``host:port``), one request per connection;
-    answers an ``Upgrade: websocket`` request with 403."""
+    answers an ``Upgrade: websocket`` request with 403, or passes it on once
+    ``allow_upgrades`` is set."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream_host, port = upstream.split(":")
         self.upstream_port = int(port)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.allow_upgrades = False
         self.refused_upgrades = 0
+        self.passed_upgrades = 0
         self.streams_opened = 0
         self._streams: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
         self._server: asyncio.Server | None = None
@@ -47,7 +51,21 @@ class RefusingProxy:
             writer.close()
             return
         lines = head.decode("latin-1").split("\r\n")
-        if any(line.lower().replace(" ", "") == "upgrade:websocket" for line in lines):
+        upgrade = any(line.lower().replace(" ", "") == "upgrade:websocket" for line in lines)
+        if upgrade and self.allow_upgrades:
+            # Passed on as it came (its Connection: Upgrade too), then piped both ways.
+            self.passed_upgrades += 1
+            up_reader, up_writer = await asyncio.open_connection(
+                self.upstream_host, self.upstream_port
+            )
+            up_writer.write(head)
+            await asyncio.gather(
+                self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+            )
+            for side in (writer, up_writer):
+                side.close()
+            return
+        if upgrade:
             self.refused_upgrades += 1
             writer.write(
                 b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -102,10 +103,19 @@ class Stream:
             await self.writer.wait_closed()
 
 
-async def open_stream(url: str, headers: dict[str, str] | None = None) -> Stream:
-    """``GET url`` over HTTP/1.1 with ``headers``; the response's head read."""
+async def open_stream(
+    url: str, headers: dict[str, str] | None = None, *, sock: socket.socket | None = None
+) -> Stream:
+    """``GET url`` over HTTP/1.1 with ``headers``; the response's head read.
+
+    ``sock``: a socket already connected to the URL's host (one with a small
+    receive buffer, say), instead of a new connection.
+    """
     parts = urlsplit(url)
-    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    if sock is None:
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    else:
+        reader, writer = await asyncio.open_connection(sock=sock)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}", "Accept: text/event-stream"]
     lines += [f"{name}: {value}" for name, value in (headers or {}).items()]

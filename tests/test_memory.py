@@ -183,3 +183,88 @@ async def test_a_tab_that_never_reads_while_another_toggles_for_30_s_reads_1013(
     assert "code=1013 reason=send_timeout" in log, log
     assert code == 1013, f"the client saw close code {code}"
     assert not any(marker in log for marker in CRASH_MARKERS), log
+
+
+STREAM_PUSHES = 1500
+STREAM_PAD = "x" * 7000  # 1,500 pushes of 7 kB: 10 MB the reader will not read
+
+
+@pytest.mark.timeout(150)
+async def test_a_stream_whose_reader_stops_reading_is_ended_and_holds_little(
+    make_user: Any, settings: Any
+) -> None:
+    """The event stream's outbox and send deadline: a reader that stops reading has
+    its session ended with ``send_timeout`` (1013) once an event could not wait for
+    ``SEND_TIMEOUT_SECONDS``; it leaves its user's count while its connection stays;
+    what the server holds meanwhile is bounded, and the reader that reads again
+    finds what was queued before, in order, then the close event, then the end of
+    the response (docs/protocol.md, "Server-Sent Events")."""
+    from livebell import anotify
+    from tests.conftest import REDIS_URL, RUN_PREFIX, asession_cookie, require_redis
+    from tests.processes import eventually
+    from tests.sse import open_stream
+
+    require_redis()
+    layer = {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{RUN_PREFIX}stalledstream"},
+    }
+    settings.CHANNEL_LAYERS = {"default": layer}
+    server = AsgiServer(
+        layer,
+        livebell={"SEND_TIMEOUT_SECONDS": 1, "MAX_SOCKETS_PER_USER": 1},
+        log_level="INFO",
+    )
+    try:
+        bob = await sync_to_async(make_user)("bob")
+        cookie = await asession_cookie(bob)
+        url = server.http + "/api/notifications/stream/"
+        headers = {"Cookie": cookie, "Sec-Fetch-Site": "same-origin"}
+        stalled = await open_stream(url, headers, sock=small_receive_buffer_socket(server))
+        assert stalled.status == 200
+        await stalled.events_until("synced")
+        await asyncio.sleep(0.5)
+        baseline = server.rss_bytes()
+        done = False
+        sampler = asyncio.create_task(sample_rss(server, lambda: done))
+        pushed: list[int] = []
+        closed_after: int | None = None
+        for i in range(STREAM_PUSHES):
+            [row] = await anotify(bob, f"unread {i}", data={"pad": STREAM_PAD})
+            pushed.append(row.pk)
+            if closed_after is None and "reason=send_timeout" in server.log():
+                closed_after = i + 1
+        await eventually(
+            lambda: "stream closed code=1013 reason=send_timeout" in server.log(),
+            what="the stalled stream's session ending",
+        )
+        done = True
+        peak = await sampler
+        log = server.log()
+        report(
+            "memory: a stream's reader stops reading, 1,500 pushes of 7 kB",
+            {
+                "pushed_MiB": round(STREAM_PUSHES * len(STREAM_PAD) / MIB, 1),
+                "closed_after_pushes": closed_after,
+                "peak_growth_MiB": round((peak - baseline) / MIB, 1),
+            },
+        )
+        assert peak - baseline < 20 * MIB, f"the server held {(peak - baseline) / MIB:.0f} MiB"
+        assert not any(marker in log for marker in CRASH_MARKERS), log
+        # The stalled connection is still open, but its session left the user's count
+        # (MAX_SOCKETS_PER_USER is 1): another stream is served.
+        fresh = await open_stream(url, headers)
+        [synced] = await fresh.events_until("synced")
+        assert synced.data["last_id"] == pushed[-1]
+        await fresh.close()
+
+        # The reader reads again: what was queued, in order and from the first push
+        # on, then why it ended, then the end of the response.
+        events = await stalled.events_until("close", timeout=60)
+        assert events[-1].data == {"type": "close", "code": 1013, "reason": "send_timeout"}
+        got = [e.data["notification"]["id"] for e in events[:-1]]
+        assert got == pushed[: len(got)] and 0 < len(got) < len(pushed)
+        assert await stalled.next_event(timeout=10) is None
+        await stalled.close()
+    finally:
+        server.kill()

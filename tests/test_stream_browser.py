@@ -4,6 +4,7 @@ no gap."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -58,3 +59,87 @@ async def test_behind_a_proxy_without_websockets_the_bell_is_live_and_resumes(
     # Every notification once, in order: none lost in the drop, none twice.
     assert await page.evaluate("window.got") == [first.pk, *missed, live.pk]
     await context.close()
+
+
+PAGE_CLIENT = "window.bell"
+NOTIFIED = (
+    "window.events.filter((e) => e.type === 'notification').map((e) => e.frame.notification.id)"
+)
+
+
+async def client_page(context: Any, proxy: RefusingProxy, query: str = "") -> Any:
+    """The JS client's test page through the proxy, once its connection is open."""
+    from playwright.async_api import expect
+
+    page = await context.new_page()
+    await page.goto(f"{proxy.url}/client/{query}")
+    await expect(page.locator("#state")).to_have_attribute("data-state", "open")
+    return page
+
+
+async def signed_in_context(browser: Any, proxy: RefusingProxy, user: Any) -> Any:
+    context = await browser.new_context()
+    name, value = (await sync_to_async(session_cookie)(user)).split("=", 1)
+    await context.add_cookies([{"name": name, "value": value, "url": proxy.url}])
+    return context
+
+
+async def test_when_the_proxy_lets_websockets_through_the_client_switches_back(
+    proxy: RefusingProxy, browser: Any, amake_user: Any
+) -> None:
+    """On the stream, the client tries the socket every ``socketRetryMs``; once the
+    proxy passes upgrades it goes back to the socket, resuming from the stream's last
+    id, while notifications keep coming: none lost, none twice."""
+    bob = await amake_user("bob")
+    context = await signed_in_context(browser, proxy, bob)
+    page = await client_page(context, proxy, "?socketRetryMs=500")
+    assert await page.evaluate(f"{PAGE_CLIENT}.transport") == "stream"
+    assert proxy.passed_upgrades == 0 and proxy.streams_opened == 1
+    pushed = [(await anotify(bob, f"on the stream {i}"))[0].pk for i in range(3)]
+
+    async def transport() -> str:
+        return str(await page.evaluate(f"{PAGE_CLIENT}.transport"))
+
+    proxy.allow_upgrades = True
+    # Notifications go on through the switch: the last stream event, the resume.
+    for i in range(40):
+        pushed.append((await anotify(bob, f"through the switch {i}"))[0].pk)
+        await asyncio.sleep(0.05)
+        if await transport() == "socket" and i >= 20:
+            break
+    assert await transport() == "socket"
+    assert proxy.passed_upgrades >= 2  # the probe, then the socket itself
+    pushed += [(await anotify(bob, f"on the socket {i}"))[0].pk for i in range(3)]
+    await eventually_in_page(page, f"{NOTIFIED}.length >= {len(pushed)}")
+    await asyncio.sleep(0.5)  # room for a duplicate to arrive
+    assert await page.evaluate(NOTIFIED) == pushed
+    # The stream was let go: no further stream opened, and the socket stays.
+    assert proxy.streams_opened == 1 and await transport() == "socket"
+    await context.close()
+
+
+async def test_two_tabs_on_the_stream_share_the_leaders_one_stream(
+    proxy: RefusingProxy, browser: Any, amake_user: Any
+) -> None:
+    bob = await amake_user("bob")
+    context = await signed_in_context(browser, proxy, bob)
+    leader = await client_page(context, proxy)
+    assert await leader.evaluate(f"{PAGE_CLIENT}.transport") == "stream"
+    refused = proxy.refused_upgrades
+    follower = await client_page(context, proxy)
+    assert await leader.evaluate(f"{PAGE_CLIENT}.isLeader") is True
+    assert await follower.evaluate(f"{PAGE_CLIENT}.isLeader") is False
+    assert await follower.evaluate(f"{PAGE_CLIENT}.transport") == "stream"
+    pushed = [(await anotify(bob, f"to both tabs {i}"))[0].pk for i in range(3)]
+    for page in (leader, follower):
+        await eventually_in_page(page, f"{NOTIFIED}.length >= 3")
+    await asyncio.sleep(0.5)
+    assert await leader.evaluate(NOTIFIED) == pushed
+    assert await follower.evaluate(NOTIFIED) == pushed
+    # One stream, the leader's: the follower opened none and tried no socket.
+    assert proxy.streams_opened == 1 and proxy.refused_upgrades == refused
+    await context.close()
+
+
+async def eventually_in_page(page: Any, condition: str, timeout_ms: int = 10000) -> None:
+    await page.wait_for_function(condition, timeout=timeout_ms)
