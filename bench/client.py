@@ -226,6 +226,15 @@ class SseConn(Conn, asyncio.Protocol):
             self.lost.set_result(None)
 
     def data_received(self, data: bytes) -> None:
+        try:
+            self._read(data)
+        except ValueError:
+            # Not a stream this parser understands: leave rather than hold it open.
+            assert self.transport is not None
+            self.transport.close()
+            raise
+
+    def _read(self, data: bytes) -> None:
         if self._head is not None:
             head = self._head + data
             end = head.find(b"\r\n\r\n")
