@@ -33,7 +33,7 @@ def _row(label: str, transport: str, p: PhaseRecord) -> list[str]:
         label,
         transport,
         _num(p.rate, "{:,.0f}"),
-        str(p.received),
+        f"{p.received:,}" if isinstance(p.received, int) else p.received,
         _num(p.latency.get("p50_ms"), "{:.1f}"),
         _num(p.latency.get("p99_ms"), "{:.1f}"),
         _num(p.cpu.get("server"), "{:.0f}"),
