@@ -510,7 +510,8 @@ class Client:
     ) -> Reply:
         """Open one socket per entry of ``sockets`` (``u``: user id, ``s``: session key).
 
-        ``url`` is formatted with each entry, e.g. ``ws://…/?u={u}``. Reports how many
+        ``url`` is formatted with each entry, e.g. ``ws://…/?u={u}``; an ``http://``
+        URL opens event streams instead of sockets (:class:`SseConn`). Reports how many
         opened, how long it took from the first handshake to the last, and how many
         are still open ``settle`` seconds later (the server may close after accepting).
         With ``done_type``, also waits (within the same ``within``) until every open
