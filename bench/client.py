@@ -6,7 +6,8 @@ Started by the bench as ``python -m bench.client``; commands (see
 - ``connect``: open a named pool of sockets, ``concurrency`` handshakes at a time,
   with the ``picows`` client (C-accelerated, never offers per-message deflate) or,
   with ``deflate=true``, the ``websockets`` client offering permessage-deflate as
-  browsers do.
+  browsers do; or, for an ``http://`` URL, a pool of event streams (Server-Sent
+  Events, :class:`SseConn`), each one ``GET`` read as its bytes arrive.
 - ``status`` / ``close``: how many sockets of a pool are open; close a pool.
 - ``drop`` / ``resume`` (the reconnect storm, W4): close every socket of a pool at
   once but remember each one's user and newest notification id; then reopen them
@@ -15,7 +16,8 @@ Started by the bench as ``python -m bench.client``; commands (see
   seconds, or ``idle`` seconds without one), then report their count, first and last
   receipt times and latencies.
 
-Every text frame is parsed; the bench's marker (see :mod:`bench.stats`) is found
+Every text frame (or event's data: the stream carries the socket's frames) is
+parsed; the bench's marker (see :mod:`bench.stats`) is found
 at the pool's ``marker`` path, so one client serves every target. Each socket
 also remembers the newest notification id it saw (``id_paths``), which the
 reconnect-storm workload (W4) sends back as ``?last_id=``; each pool counts its
@@ -31,7 +33,8 @@ from array import array
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 import orjson
 import uvloop
@@ -41,7 +44,7 @@ from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_
 from bench.agent import Reply, serve_async
 from bench.stats import dig, now_ns, parse_marker, summarise
 
-__all__ = ["Bucket", "Pool", "Recorder", "main"]
+__all__ = ["Bucket", "Pool", "Recorder", "SseConn", "main"]
 
 
 @dataclass
@@ -102,7 +105,8 @@ class Conn:
         self.open = True
         self.opened_ns = now_ns()
 
-    def on_text(self, payload: bytes | str | memoryview) -> None:
+    def on_text(self, payload: bytes | str | memoryview) -> Any:
+        """Count and time one frame; return it parsed."""
         received = now_ns()
         frame = orjson.loads(payload)
         pool = self.pool
@@ -121,6 +125,7 @@ class Conn:
             if self.ids is not None and not done:
                 self.ids.append(self.last_id)
             break
+        return frame
 
     @property
     def finished(self) -> bool:
@@ -182,6 +187,144 @@ class WebsocketsConn(Conn):
         await self.reader
 
 
+class SseConn(Conn, asyncio.Protocol):
+    """An event stream read over one HTTP/1.1 connection, parsed as its bytes arrive.
+
+    Like picows, a callback and no task per stream: :meth:`data_received` reads the
+    status line and headers, then takes the chunked body apart and the
+    ``text/event-stream`` inside it, and hands each event's data, the frame a socket
+    would have received, to :meth:`Conn.on_text`. Comments (heartbeats), ``retry:``
+    and ``id:`` lines are skipped: the frame itself carries the notification id, as
+    on the socket. The stream's last event, ``{"type": "close", ...}``, is its
+    close code.
+    """
+
+    def __init__(self, pool: Pool, request: bytes) -> None:
+        super().__init__(pool)
+        self.request = request
+        self.transport: asyncio.Transport | None = None
+        # Resolved once the response's head is read: 200, or an error to raise.
+        self.started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._head: bytes | None = b""  # the head read so far; None once read
+        self._chunked = False
+        self._chunk_left = 0  # bytes of the current chunk's data still to come
+        self._undecoded = b""  # an incomplete chunk-size line
+        self._events = b""  # the stream's text after its last complete event
+        self._cr = False  # the last bytes ended with CR (its LF may come next)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's TCP transport is not a subclass of asyncio.Transport, but is one.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open = False
+        if not self.started.done():
+            self.started.set_exception(ConnectionError(f"closed before a response: {exc}"))
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._read(data)
+        except ValueError:
+            # Not a stream this parser understands: leave rather than hold it open.
+            assert self.transport is not None
+            self.transport.close()
+            raise
+
+    def _read(self, data: bytes) -> None:
+        if self._head is not None:
+            head = self._head + data
+            end = head.find(b"\r\n\r\n")
+            if end < 0:
+                self._head = head
+                return
+            self._head, data = None, head[end + 4 :]
+            if not self._start(head[:end], data):
+                return
+        if self._chunked:
+            data = self._dechunk(data)
+        self._feed(data)
+
+    def _start(self, head: bytes, rest: bytes) -> bool:
+        """Read the response's head: True for a 200 stream (the stream is open)."""
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or parts[1] != "200":
+            self.started.set_exception(
+                ConnectionError(f"{status_line}: {rest[:120].decode(errors='replace')}")
+            )
+            assert self.transport is not None
+            self.transport.close()
+            return False
+        for line in lines:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "transfer-encoding":
+                self._chunked = "chunked" in value.lower()
+        self.on_opened()
+        self.started.set_result(None)
+        return True
+
+    def _dechunk(self, data: bytes) -> bytes:
+        """The body's bytes in ``data`` (and what was held back), without the chunking."""
+        buf = self._undecoded + data if self._undecoded else data
+        out = []
+        pos, size = 0, len(buf)
+        while pos < size:
+            if self._chunk_left:
+                piece = buf[pos : pos + self._chunk_left]
+                out.append(piece)
+                pos += len(piece)
+                self._chunk_left -= len(piece)
+                continue
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                break
+            line, pos = buf[pos:eol], eol + 2
+            if not line:
+                continue  # the CRLF after a chunk's data
+            self._chunk_left = int(line.split(b";", 1)[0], 16)
+            if not self._chunk_left:  # the last chunk: the response ended
+                self._ended()
+                break
+        self._undecoded = buf[pos:] if pos < size else b""
+        return b"".join(out)
+
+    def _feed(self, text: bytes) -> None:
+        """Dispatch every event ``text`` completes (lines end with LF, CRLF or CR)."""
+        if self._cr and text.startswith(b"\n"):
+            text = text[1:]
+        self._cr = text.endswith(b"\r")
+        if b"\r" in text:
+            text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buf = self._events + text
+        start = 0
+        while (end := buf.find(b"\n\n", start)) >= 0:
+            self._dispatch(buf[start:end])
+            start = end + 2
+        self._events = buf[start:]
+
+    def _dispatch(self, block: bytes) -> None:
+        data = [line[5:].removeprefix(b" ") for line in block.split(b"\n") if line[:5] == b"data:"]
+        if not data:
+            return  # comments (heartbeats), retry: hint
+        frame = self.on_text(data[0] if len(data) == 1 else b"\n".join(data))
+        if isinstance(frame, dict) and frame.get("type") == "close":
+            self.close_code = frame.get("code")
+
+    def _ended(self) -> None:
+        self.open = False
+        if self.transport is not None:
+            self.transport.close()
+
+    async def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+        await self.lost
+
+
 @dataclass
 class Pool:
     """Sockets opened together for one workload on one target."""
@@ -235,7 +378,41 @@ async def _open_websockets(pool: Pool, url: str, headers: dict[str, str], within
     return conn
 
 
+async def _open_sse(pool: Pool, url: str, headers: dict[str, str], within: float) -> Conn:
+    """``GET`` the event stream at ``url`` as ``EventSource`` would; open once it answers 200."""
+    parts = urlsplit(url)
+    target = f"{parts.path or '/'}{'?' + parts.query if parts.query else ''}"
+    lines = [
+        f"GET {target} HTTP/1.1",
+        f"Host: {parts.netloc}",
+        "Accept: text/event-stream",
+        "Cache-Control: no-cache",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    conn = SseConn(pool, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    loop = asyncio.get_running_loop()
+    transport = None
+    try:
+        async with asyncio.timeout(within):
+            transport, _ = await loop.create_connection(
+                lambda: conn, parts.hostname or "", parts.port or 80
+            )
+            await conn.started
+    except BaseException:
+        if transport is not None:
+            transport.close()
+        raise
+    return conn
+
+
 Opener = Callable[[Pool, str, dict[str, str], float], Awaitable[Conn]]
+
+
+def _opener(url: str, *, deflate: bool = False) -> Opener:
+    """How to open ``url``: an ``http://`` URL is the event stream, others a socket."""
+    if url.startswith("http://"):
+        return _open_sse
+    return _open_websockets if deflate else _open_picows
 
 
 @dataclass
@@ -333,7 +510,8 @@ class Client:
     ) -> Reply:
         """Open one socket per entry of ``sockets`` (``u``: user id, ``s``: session key).
 
-        ``url`` is formatted with each entry, e.g. ``ws://…/?u={u}``. Reports how many
+        ``url`` is formatted with each entry, e.g. ``ws://…/?u={u}``; an ``http://``
+        URL opens event streams instead of sockets (:class:`SseConn`). Reports how many
         opened, how long it took from the first handshake to the last, and how many
         are still open ``settle`` seconds later (the server may close after accepting).
         With ``done_type``, also waits (within the same ``within``) until every open
@@ -342,7 +520,7 @@ class Client:
         if pool in self.pools:
             raise ValueError(f"pool {pool!r} is already open")
         target = self.pools[pool] = Pool(self.recorder, marker, id_paths or (), done_type)
-        opener: Opener = _open_websockets if deflate else _open_picows
+        opener = _opener(url, deflate=deflate)
         opened = await _open_many(
             target,
             url,
@@ -415,7 +593,7 @@ class Client:
             url,
             entries,
             origin=origin,
-            opener=_open_picows,
+            opener=_opener(url),
             concurrency=concurrency,
             within=within,
         )

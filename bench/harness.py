@@ -64,9 +64,11 @@ class Target:
         return [self.server.serving_pid, *(server.serving_pid for server, _ in self.more)]
 
     def url(self, path: str) -> str:
-        """The socket URL; ``{p}``, each socket's server port, when there are several."""
+        """The URL a client opens: ``ws://`` for a socket, ``http://`` for the event
+        stream; ``{p}``, each client's server port, when there are several."""
         port = "{p}" if self.more else str(self.port)
-        return f"ws://{LOOPBACK}:{port}{path}"
+        scheme = "http" if self.spec.transport == "sse" else "ws"
+        return f"{scheme}://{LOOPBACK}:{port}{path}"
 
 
 class CpuMeter:

@@ -54,12 +54,13 @@ class Results:
         self,
         targets: Sequence[str],
         titles: Mapping[str, str],
-        scale_out: Sequence[str] = (),
+        own_table: Sequence[str] = (),
     ) -> None:
         self.targets = list(targets)
         self.titles = dict(titles)
-        # Targets shown in the scale-out table (bench.scaleout), not as columns.
-        self.scale_out = [t for t in targets if t in scale_out]
+        # Targets shown in a table of their own (bench.scaleout, bench.transports),
+        # not as columns of the summary.
+        self.own_table = [t for t in targets if t in own_table]
         self.rows: dict[tuple[str, str], Row] = {}
         self.phases: list[PhaseRecord] = []
         self.notes: list[str] = []
@@ -118,7 +119,7 @@ class Results:
         headers = ["workload", "metric"]
         columns: list[str] = []
         for target in self.targets:
-            if target in self.scale_out:
+            if target in self.own_table:
                 continue
             headers.append(self.titles[target])
             columns.append(target)

@@ -44,6 +44,7 @@ from bench.report import Results
 from bench.scaleout import scale_out_table
 from bench.sizes import FULL, QUICK, WORKLOADS, Sizes
 from bench.targets import BENCH, PEERS, PROJECTS, REPO, TARGETS, Project
+from bench.transports import transports_table
 
 __all__ = ["main"]
 
@@ -270,7 +271,7 @@ def run(
     results = Results(
         sizes.targets,
         {name: TARGETS[name].title for name in sizes.targets},
-        scale_out=[name for name in sizes.targets if TARGETS[name].scale_out],
+        own_table=[name for name in sizes.targets if TARGETS[name].own_table],
     )
     results.notes += notes
     specs = [TARGETS[name] for name in sizes.targets]
@@ -461,9 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     for (title, results), database in zip(measured, databases, strict=False):
         # The other databases' targets are in the table of every database, below.
         tables = [goals_table(results, quick=quick)] if database.all_targets else []
-        scaled = scale_out_table(results)
-        if scaled:
-            tables.insert(0, scaled)
+        tables[:0] = [t for t in (scale_out_table(results), transports_table(results)) if t]
         print(f"\n### {title}\n\n{results.render(*tables)}")
     if len(measured) > 1:
         print(f"\n### Every database\n\n{databases_table(measured, quick=quick)}")

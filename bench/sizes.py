@@ -108,6 +108,7 @@ FULL = Sizes(
     name="full",
     targets=(
         "livebell",
+        "livebell-sse",
         "reference",
         "reference-core",
         "raw",
@@ -150,7 +151,14 @@ FULL = Sizes(
 # takes a minute the first time, and CI runs this.
 QUICK = Sizes(
     name=QUICK_NAME,
-    targets=("livebell", "reference", "raw", "livebell-granian", "livebell-2-shards"),
+    targets=(
+        "livebell",
+        "livebell-sse",
+        "reference",
+        "raw",
+        "livebell-granian",
+        "livebell-2-shards",
+    ),
     users=50,
     w1_saturation_broadcasts=5,
     w1_latency_broadcasts=4,

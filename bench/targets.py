@@ -178,11 +178,18 @@ class TargetSpec:
     scale_out: bool = False
     # The ASGI server: "uvicorn" or "granian".
     server: str = "uvicorn"
+    # How its clients read: "websocket", or "sse" (the event stream, a plain GET).
+    transport: str = "websocket"
 
     @property
     def serves(self) -> bool:
         """Whether it has a server (storage-only targets are measured in process)."""
         return bool(self.workloads - {"storage"})
+
+    @property
+    def own_table(self) -> bool:
+        """Shown in a table of its own (scale-out, transports), not in the summary's columns."""
+        return self.scale_out or self.transport != "websocket"
 
     @property
     def interpreter(self) -> str:
@@ -244,6 +251,18 @@ TARGETS: dict[str, TargetSpec] = {
             server="granian",
             server_options=(),
             workloads=frozenset({"W1", "W2", "W3", "W4"}),
+        ),
+        # The same server, its clients reading the event stream (docs/protocol.md,
+        # "Server-Sent Events") instead of the socket: W1 only, in the transports table.
+        replace(
+            LIVEBELL,
+            name="livebell-sse",
+            title="livebell over SSE",
+            transport="sse",
+            broadcast_path="/api/notifications/stream/",
+            targeted_path="/api/notifications/stream/",
+            reconnect_path="/api/notifications/stream/?last_id={last_id}",
+            workloads=frozenset({"W1"}),
         ),
         # 2 processes on a channel layer sharded over 2 Redis servers (its ``hosts``).
         replace(
