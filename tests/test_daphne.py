@@ -26,7 +26,11 @@ from tests.conftest import REDIS_URL, RUN_PREFIX, asession_cookie, require_redis
 from tests.processes import DaphneServer, eventually
 from tests.sse import open_stream
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.any_database,
+    pytest.mark.timeout(120),
+]
 
 MIB = 1024 * 1024
 STREAM_PATH = "/api/notifications/stream/"
