@@ -230,9 +230,10 @@ async def receive_json(communicator: WebsocketCommunicator, timeout: float = 3) 
 async def connect_synced(user: Any, **kwargs: Any) -> WebsocketCommunicator:
     """Open an authenticated socket and read its opening ``synced`` frame."""
     communicator = await open_socket(user, **kwargs)
-    connected, _ = await communicator.connect()
+    # Not the communicator's 1 s: tests open dozens at once, on a machine that may be busy.
+    connected, _ = await communicator.connect(timeout=5)
     assert connected
-    synced = await receive_json(communicator)
+    synced = await receive_json(communicator, timeout=5)
     assert synced["type"] == "synced", synced
     return communicator
 
