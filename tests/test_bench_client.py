@@ -17,7 +17,11 @@ from bench.stats import make_marker, now_ns
 from livebell import anotify
 from tests.conftest import asession_cookie
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.bench_tools,
+    pytest.mark.any_database,
+]
 
 PATH = "/api/notifications/stream/"
 MARKER_PATH = ["notification", "data"]
