@@ -91,7 +91,7 @@ test-mariadb: $(STAMP)
 # The benchmark's tools (the bench extra) are in .venv only.
 test-django61: $(NEWEST_STAMP)
 	env -u DATABASE_URL $(PY_NEWEST) -m pytest -m "not readme and not bench_tools"
-	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY_NEWEST) -m pytest -m "not browser and not readme and not any_database"
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY_NEWEST) -m pytest -m "not browser and not readme and not any_database and not bench_tools"
 
 # The README's "Install in your project", pasted into a new startproject site that
 # installs the wheel built here, served as the README says, checked in Chromium.

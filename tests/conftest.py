@@ -42,17 +42,6 @@ def tcp_reachable(host: str, port: int) -> bool:
     return False
 
 
-def pytest_ignore_collect(collection_path: Any, config: pytest.Config) -> bool | None:
-    """Modules of the benchmark's tools import the bench extra, which the Django 6.1
-    virtualenv lacks: a run that deselects them (``-m "not bench_tools"``) does not
-    import them either."""
-    if collection_path.name == "test_bench_client.py" and "not bench_tools" in (
-        config.getoption("markexpr") or ""
-    ):
-        return True
-    return None
-
-
 def pytest_sessionstart(session: pytest.Session) -> None:
     """A database server that is down stops the run: skipped locally, failed in CI."""
     from django.conf import settings
