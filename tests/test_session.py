@@ -39,14 +39,7 @@ from livebell.session import (
     WrongState,
 )
 from livebell.storm import BurstGate
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.units.fakes import FakeClock
 
 
 def step(session: Session, event: Event) -> Any:

@@ -41,6 +41,7 @@ from livebell.session import (
     TransportClosed,
 )
 from livebell.storm import BurstGate
+from tests.units.fakes import FakeClock
 
 SITE = "5173e0000000"
 CLIENT_FRAMES = [
@@ -53,18 +54,10 @@ CLIENT_FRAMES = [
 ]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class SessionMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.clock = Clock()
+        self.clock = FakeClock()
         self.session = Session(
             max_frame_bytes=4096,
             rate_limit=TokenBucket(1, 5, clock=self.clock),
