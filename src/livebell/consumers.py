@@ -59,7 +59,7 @@ from livebell.session import (
     TransportClosed,
     choose_language,
 )
-from livebell.transport import SessionTransport, reader_language_input
+from livebell.transport import CLOSE_SEND_TIMEOUT_SECONDS, SessionTransport, reader_language_input
 
 __all__ = [
     "CLOSE_UNAUTHENTICATED",
@@ -77,11 +77,6 @@ AsgiApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 #: Client frames read ahead of the one being handled. More would undo the ASGI
 #: server's backpressure (it stops reading the TCP socket while its queue is full).
 READ_AHEAD = 4
-
-#: How long the close frame may wait for a client that stopped reading to read
-#: again; then the socket is given up. Longer than a send's deadline, so that a
-#: client that comes back (a tab woken from the background) reads why it was closed.
-CLOSE_SEND_TIMEOUT_SECONDS = 30.0
 
 
 def reader_language(scope: dict[str, Any]) -> str:

@@ -62,7 +62,7 @@ from rest_framework.exceptions import AuthenticationFailed, MethodNotAllowed, No
 from livebell import credentials, metrics, protocol
 from livebell.conf import livebell_settings
 from livebell.session import Close, SendTimedOut, TransportClosed
-from livebell.transport import SessionTransport, reader_language_input
+from livebell.transport import CLOSE_SEND_TIMEOUT_SECONDS, SessionTransport, reader_language_input
 
 __all__ = ["OUTBOX_EVENTS", "RETRY_MILLISECONDS", "EventStream", "event", "stream_view"]
 
@@ -72,9 +72,6 @@ logger = logging.getLogger("livebell.stream")
 RETRY_MILLISECONDS = 3000
 #: Events that may wait for the ASGI server to take them.
 OUTBOX_EVENTS = 64
-#: How long the close event may wait for a client that stopped reading (as a socket's
-#: close frame does); then the stream ends without it.
-CLOSE_SEND_TIMEOUT_SECONDS = 30.0
 
 _HEARTBEAT = b": heartbeat\n\n"
 

@@ -59,13 +59,25 @@ from livebell.session import (
 )
 from livebell.storm import BurstGate
 
-__all__ = ["RECHECK_GRACE_SECONDS", "SessionTransport", "new_session", "reader_language_input"]
+__all__ = [
+    "CLOSE_SEND_TIMEOUT_SECONDS",
+    "RECHECK_GRACE_SECONDS",
+    "SessionTransport",
+    "new_session",
+    "reader_language_input",
+]
 
 # A session check that fails is made once more after this pause: a password change
 # saves the user (which asks every socket to check) a moment before Django's
 # update_session_auth_hash() re-keys the changer's own session, which is then gone
 # from under the old key (a reconnect, 4001) rather than invalid (4401).
 RECHECK_GRACE_SECONDS = 0.3
+
+#: How long a transport's last word (a socket's close frame, a stream's close event)
+#: may wait for a client that stopped reading to read again; then the connection is
+#: given up without it. Longer than a send's deadline, so that a client that comes
+#: back (a tab woken from the background) reads why it was closed.
+CLOSE_SEND_TIMEOUT_SECONDS = 30.0
 
 # Languages whose own catalogue Django lacks, and the one to use instead (zh-cn → zh-hans).
 _FALLBACKS = {code: info["fallback"][0] for code, info in LANG_INFO.items() if "fallback" in info}
