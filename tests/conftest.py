@@ -82,12 +82,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def redis_host(url: str) -> dict[str, Any]:
+    """A channels_redis host at ``url`` whose reads never time out.
+
+    RedisChannelLayer blocks up to 5 s per receive; redis-py 8's default 5-second
+    read timeout would fail idle receives (the system check livebell.W001).
+    """
+    return {"address": url, "socket_timeout": None}
+
+
 def redis_layers() -> dict[str, dict[str, Any]]:
     return {
         "memory": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
         "redis": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": RUN_PREFIX},
+            "CONFIG": {"hosts": [redis_host(REDIS_URL)], "prefix": RUN_PREFIX},
         },
         "redis_pubsub": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",

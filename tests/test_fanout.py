@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 
 from livebell import anotify, fanout, notify
 from livebell.groups import fanout_group, user_group
-from tests.conftest import REDIS_URL, connect_synced, receive_json
+from tests.conftest import REDIS_URL, RUN_PREFIX, connect_synced, receive_json, redis_host
 from tests.processes import asgi_servers
 from tests.test_faults import all_clients, assert_exactly_once, layer_on, start_clients
 
@@ -152,6 +152,40 @@ async def test_a_socket_that_reconnects_while_its_last_one_closes_stays_subscrib
         assert await redis_subscribers(user_group(bob.pk)) == 0
 
 
+@pytest.mark.any_database
+@pytest.mark.parametrize("socket_timeout", [2, None])
+async def test_an_idle_hub_on_redis_channel_layer_fails_only_with_a_short_read_timeout(
+    private_redis: Any,
+    amake_user: Any,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    socket_timeout: int | None,
+) -> None:
+    """RedisChannelLayer's receive blocks up to 5 s: a Redis read timeout shorter than
+    that fails idle receives (the check livebell.W001 says so); without one the hub
+    idles quietly and the next push arrives."""
+    from django.core import checks
+
+    host = {"address": private_redis.url, "socket_timeout": socket_timeout}
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [host], "prefix": f"{RUN_PREFIX}idle"},
+        }
+    }
+    warned = [m.id for m in checks.run_checks(databases=[]) if m.id == "livebell.W001"]
+    monkeypatch.setattr(fanout, "HEARTBEAT_SECONDS", 60.0)  # nothing but the push arrives
+    bob = await amake_user("bob")
+    tab = await connect_synced(bob)
+    await asyncio.sleep(6)  # past the layer's 5-second blocking receive
+    [row] = await anotify(bob, "after the idle time")
+    assert (await receive_json(tab))["notification"]["id"] == row.pk
+    await tab.disconnect()
+    failed = "channel layer receive failed" in caplog.text
+    assert failed == bool(warned) == (socket_timeout is not None)
+
+
 class HangingLeaveLayer(InMemoryChannelLayer):  # type: ignore[misc]
     """A layer whose ``group_discard`` never returns (a Redis that stopped answering)."""
 
@@ -206,7 +240,11 @@ async def test_the_hub_renews_its_groups_before_redis_forgets_them(
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [private_redis.url], "prefix": "expiry", "group_expiry": 2},
+            "CONFIG": {
+                "hosts": [redis_host(private_redis.url)],
+                "prefix": "expiry",
+                "group_expiry": 2,
+            },
         }
     }
     bob, carol = await amake_user("bob"), await amake_user("carol")

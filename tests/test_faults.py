@@ -14,7 +14,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from livebell.models import Notification
-from tests.conftest import RUN_PREFIX, session_cookie
+from tests.conftest import RUN_PREFIX, redis_host, session_cookie
 from tests.processes import (
     RedisServer,
     ResumingClient,
@@ -33,7 +33,10 @@ LAYERS = {
 
 
 def layer_on(redis: RedisServer, kind: str) -> dict[str, Any]:
-    return {"BACKEND": LAYERS[kind], "CONFIG": {"hosts": [redis.url], "prefix": RUN_PREFIX}}
+    return {
+        "BACKEND": LAYERS[kind],
+        "CONFIG": {"hosts": [redis_host(redis.url)], "prefix": RUN_PREFIX},
+    }
 
 
 @pytest.fixture

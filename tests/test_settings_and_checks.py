@@ -104,6 +104,34 @@ def test_misconfiguration_is_reported(overrides: dict[str, Any], expected: str) 
         assert run_checks() == [expected]
 
 
+def core_layer(*hosts: Any) -> dict[str, Any]:
+    return {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": list(hosts)}}
+
+
+@pytest.mark.parametrize(
+    ("host", "warned"),
+    [
+        ("redis://127.0.0.1:6379/0", True),  # redis-py 8's default read timeout, 5 s
+        ({"address": "redis://127.0.0.1:6379/0", "socket_timeout": 2}, True),
+        ("redis://127.0.0.1:6379/0?socket_timeout=5", True),
+        ({"address": "redis://127.0.0.1:6379/0", "socket_timeout": None}, False),
+        ("redis://127.0.0.1:6379/0?socket_timeout=30", False),
+        ({"host": "127.0.0.1", "port": 6379, "socket_timeout": None}, False),
+    ],
+)
+def test_a_redis_read_timeout_shorter_than_the_layers_blocking_receive_is_a_warning(
+    host: Any, warned: bool
+) -> None:
+    import redis
+
+    assert int(redis.__version__.split(".")[0]) >= 8  # the pinned redis-py: 5 s by default
+    with override_settings(CHANNEL_LAYERS={"default": core_layer(host)}):
+        assert run_checks() == (["livebell.W001"] if warned else [])
+    pubsub = {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}
+    with override_settings(CHANNEL_LAYERS={"default": pubsub}):
+        assert run_checks() == []  # its reads are not blocking pops
+
+
 def test_unknown_setting_raises_a_clear_error() -> None:
     with (
         override_settings(LIVEBELL={"DATA_MAX_BYTE": 1}),

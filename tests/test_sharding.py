@@ -25,7 +25,7 @@ from channels_redis.utils import _consistent_hash
 
 from livebell.groups import fanout_group, user_group
 from livebell.models import Notification
-from tests.conftest import RUN_PREFIX, session_cookie
+from tests.conftest import RUN_PREFIX, redis_host, session_cookie
 from tests.processes import (
     RedisServer,
     ResumingClient,
@@ -111,7 +111,7 @@ async def test_pushes_and_broadcasts_reach_both_processes_through_two_redis_shar
 ) -> None:
     layer = {
         "BACKEND": LAYERS[kind],
-        "CONFIG": {"hosts": [shard.url for shard in shards], "prefix": RUN_PREFIX},
+        "CONFIG": {"hosts": [redis_host(shard.url) for shard in shards], "prefix": RUN_PREFIX},
     }
     users = users_on_both_shards
     names = [user.username for user in users]

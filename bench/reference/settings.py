@@ -33,7 +33,16 @@ _LAYERS = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": _LAYERS[os.environ.get("BENCH_CHANNEL_LAYER", "pubsub")],
-        "CONFIG": {"hosts": [os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")]},
+        # No read timeout: redis-py 8's default (5 s) fails RedisChannelLayer's idle
+        # blocking receives (see livebell's system check livebell.W001).
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"),
+                    "socket_timeout": None,
+                }
+            ]
+        },
     }
 }
 

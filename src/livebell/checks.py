@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 from livebell.conf import livebell_settings
 
@@ -97,3 +98,59 @@ def check_group_prefix(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
             id="livebell.E005",
         )
     ]
+
+
+@register()
+def check_redis_read_timeout(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``channels_redis.core.RedisChannelLayer`` must not time out its own blocking reads.
+
+    Each receive of that layer is a ``BZPOPMIN`` that Redis answers after up to
+    ``brpop_timeout`` seconds (5). redis-py 8 gives every connection a 5-second read
+    timeout by default, so an idle receive fails with ``TimeoutError`` instead: the
+    process's hub logs a failure, drops the connection and joins its groups again,
+    and a message popped as the client gave up is lost.
+    """
+    try:
+        alias = livebell_settings.CHANNEL_LAYER
+    except (TypeError, KeyError):
+        return []  # reported by check_settings
+    try:
+        from channels.layers import channel_layers
+        from channels_redis.core import RedisChannelLayer
+        from channels_redis.utils import create_pool
+
+        layer = channel_layers.make_backend(alias)
+    except Exception:
+        return []  # no channels_redis, or reported by check_channel_layer
+    if not isinstance(layer, RedisChannelLayer):
+        return []
+    for host in layer.hosts:
+        pool = create_pool(host)  # no connection is made
+        timeout = pool.connection_kwargs.get(
+            "socket_timeout", _default_socket_timeout(pool.connection_class)
+        )
+        if timeout is not None and timeout <= layer.brpop_timeout:
+            return [
+                Warning(
+                    f"CHANNEL_LAYERS[{alias!r}] reads from Redis with a {timeout}-second "
+                    f"timeout, no longer than RedisChannelLayer's {layer.brpop_timeout}-second "
+                    "blocking receive: idle receives fail and pushes can be lost.",
+                    hint=(
+                        'Give each host "socket_timeout": None, e.g. "hosts": [{"address": '
+                        '"redis://127.0.0.1:6379/0", "socket_timeout": None}] (redis-py 8 '
+                        "defaults to 5 seconds), or use "
+                        '"channels_redis.pubsub.RedisPubSubChannelLayer".'
+                    ),
+                    id="livebell.W001",
+                )
+            ]
+    return []
+
+
+def _default_socket_timeout(connection_class: type) -> float | None:
+    """The read timeout a redis-py connection class has when none is given."""
+    for cls in connection_class.__mro__:
+        parameter = inspect.signature(cls).parameters.get("socket_timeout")
+        if parameter is not None and parameter.default is not inspect.Parameter.empty:
+            return parameter.default  # type: ignore[no-any-return]
+    return None

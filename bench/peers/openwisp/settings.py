@@ -80,7 +80,8 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [redis_url(0)],
+            # redis-py 8's 5-second read timeout fails idle blocking receives.
+            "hosts": [{"address": redis_url(0), "socket_timeout": None}],
             "group_expiry": 3600,
             "capacity": 1000,
             "expiry": 30,
