@@ -1,5 +1,5 @@
 """The test suite's ASGI app: HTTP through Django (static files included), the socket
-through livebell, behind the origin check and the session, as the README shows."""
+through livebell, behind the origin check only, as the README shows."""
 
 import os
 
@@ -9,7 +9,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 import livebell.routing  # noqa: E402
@@ -18,8 +17,6 @@ from livebell.origin import OriginValidator  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": ASGIStaticFilesHandler(django_asgi_app),
-        "websocket": OriginValidator(
-            SessionMiddlewareStack(URLRouter(livebell.routing.websocket_urlpatterns))
-        ),
+        "websocket": OriginValidator(URLRouter(livebell.routing.websocket_urlpatterns)),
     }
 )

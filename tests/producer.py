@@ -19,7 +19,8 @@ def main(usernames: str, count: str, interval: str, mode: str = "each") -> None:
     django.setup()
     from django.contrib.auth import get_user_model
 
-    from livebell import delivery, notify
+    from livebell import notify
+    from livebell.layer import delivery
 
     users = list(get_user_model().objects.filter(username__in=usernames.split(",")))
     created = []

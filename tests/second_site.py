@@ -109,7 +109,8 @@ def main(command: str, user_id: str) -> None:
         client.force_login(user)
         print(f"sessionid={client.cookies['sessionid'].value}")
     elif command == "notify":
-        from livebell import delivery, notify
+        from livebell import notify
+        from livebell.layer import delivery
 
         [created] = notify(user_model.objects.get(id=int(user_id)), "from the second site")
         result: dict[str, Any] = {"id": created.pk, "push_failures": delivery.stats.failed}

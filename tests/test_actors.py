@@ -1,4 +1,4 @@
-"""What a reader sees of a notification's actors (livebell.actors): a deleted
+"""What a reader sees of a notification's actors (livebell.storage.actors): a deleted
 account is a ghost, whose name is not kept; a renamed user has the current name;
 over REST, on the socket (live and caught up) and in the rendered text, in the
 reader's language."""

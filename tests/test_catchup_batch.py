@@ -11,8 +11,9 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from livebell import catchup, inbox, notify
+from livebell import inbox, notify
 from livebell.models import Notification
+from livebell.storage import catchup
 from tests.conftest import count_batches, open_socket, receive_json
 
 

@@ -149,7 +149,7 @@ async def test_a_closed_socket_is_freed_without_the_garbage_collector(amake_user
     import asyncio
     import gc
 
-    from livebell.consumers import NotificationConsumer
+    from livebell.live.websocket import NotificationConsumer
 
     def consumers() -> list[Any]:
         # type(), not isinstance(): a dead weakref.proxy among the objects raises on that.

@@ -10,8 +10,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from livebell import anotify, delivery, messages, notify
-from livebell.groups import fanout_group, user_group
+from livebell import anotify, notify
+from livebell.layer import delivery, messages
+from livebell.layer.groups import fanout_group, user_group
 from livebell.models import Notification
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

@@ -11,8 +11,9 @@ from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.contrib.auth import get_user_model
 
-from livebell import anotify, fanout, notify
-from livebell.groups import fanout_group, user_group
+from livebell import anotify, notify
+from livebell.layer import fanout
+from livebell.layer.groups import fanout_group, user_group
 from tests.conftest import REDIS_URL, RUN_PREFIX, connect_synced, receive_json, redis_host
 from tests.processes import asgi_servers
 from tests.test_faults import all_clients, assert_exactly_once, layer_on, start_clients

@@ -9,8 +9,9 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from livebell import notify, sending, storage
+from livebell import notify, sending
 from livebell.models import Notification
+from livebell.storage import inserts
 from tests.testapp.models import Post, Tag
 
 pytestmark = pytest.mark.django_db
@@ -122,9 +123,9 @@ def test_plans_stored_together_keep_each_its_own_fields(make_user: Any, settings
     ]
     plans = [sending._draft(call) for call in calls]
     with CaptureQueriesContext(connection) as queries, transaction.atomic():
-        rows, _ = storage.store(plans, "default")
-    inserts = [q for q in queries if q["sql"].lstrip().upper().startswith("INSERT")]
-    assert len(inserts) >= 3  # 9 rows, at most 3 per statement
+        rows, _ = inserts.store(plans, "default")
+    insert_queries = [q for q in queries if q["sql"].lstrip().upper().startswith("INSERT")]
+    assert len(insert_queries) >= 3  # 9 rows, at most 3 per statement
 
     fields = [f.attname for f in Notification._meta.concrete_fields]
     stored = {n.pk: n for n in Notification.objects.all()}

@@ -162,8 +162,8 @@ async def test_a_ticket_expires_in_seconds(server: AsgiServer, make_user: Any) -
 
 
 async def test_unused_tickets_are_bounded_per_user(server: AsgiServer, make_user: Any) -> None:
+    from livebell.live.tickets import MAX_UNUSED_PER_USER
     from livebell.models import SocketTicket
-    from livebell.tickets import MAX_UNUSED_PER_USER
 
     bob = await sync_to_async(make_user)("bob")
     token = await sync_to_async(make_token)(bob)

@@ -11,11 +11,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from livebell import inbox, notify, state
+from livebell import inbox, notify
 from livebell.ids import MAX_IDS
 from livebell.models import Notification
 from livebell.payloads import ActorPayload, NotificationPayload, TargetPayload, notification_payload
 from livebell.rest.serializers import ActorSerializer, NotificationSerializer, TargetSerializer
+from livebell.storage import state
 
 pytestmark = [pytest.mark.django_db]
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from livebell import anotify, delivery
+from livebell import anotify
+from livebell.layer import delivery
 from tests.conftest import connect_synced, open_socket, receive_json
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -167,7 +168,7 @@ def test_a_catch_up_costs_two_lookups(make_user: Any, django_assert_num_queries:
     """Bounded whatever the inbox size: the state row, then the rows; one lookup when
     nothing is newer."""
     from livebell import notify
-    from livebell.catchup import catch_up
+    from livebell.storage.catchup import catch_up
 
     bob, alice = make_user("bob"), make_user("alice")
     rows = [notify(bob, f"n{i}", actor=alice)[0] for i in range(30)]

@@ -40,7 +40,7 @@ from tests.test_faults import LAYERS, all_clients, assert_exactly_once, start_cl
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
 # How long the sockets may take to receive again after the replica's promotion: the
-# hub's heartbeat (livebell.fanout) notices a frozen primary within 15 s.
+# hub's heartbeat (livebell.layer.fanout) notices a frozen primary within 15 s.
 RECOVERY_SECONDS = 30
 
 

@@ -1,4 +1,4 @@
-"""The session's rules (:mod:`livebell.session`): events in, effects out, no I/O."""
+"""The session's rules (:mod:`livebell.live.session`): events in, effects out, no I/O."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import orjson
 import pytest
 
 from livebell import protocol
-from livebell.catchup import CatchUp
-from livebell.messages import InboxChange, Push, RecheckSessions, SessionEnded
-from livebell.ratelimit import TokenBucket, UserLimits
-from livebell.session import (
+from livebell.layer.messages import InboxChange, Push, RecheckSessions, SessionEnded
+from livebell.live.ratelimit import TokenBucket, UserLimits
+from livebell.live.session import (
     CLOSE_FLOODING,
     CLOSE_SESSION_CHANGED,
     CLOSE_TOO_MANY_SOCKETS,
@@ -38,7 +37,8 @@ from livebell.session import (
     TimerFired,
     WrongState,
 )
-from livebell.storm import BurstGate
+from livebell.live.storm import BurstGate
+from livebell.storage.catchup import CatchUp
 from tests.units.fakes import FakeClock
 
 
@@ -335,7 +335,7 @@ def test_a_connection_sends_one_burst_frame_for_a_flood() -> None:
 
 # --- what the session owns now: language, session checks, what waits -----------------
 
-from livebell.session import CLOSE_CODES, ReaderLanguage, choose_language  # noqa: E402
+from livebell.live.session import CLOSE_CODES, ReaderLanguage, choose_language  # noqa: E402
 
 LANGUAGES = ("en", "zh-hans")
 ZH_FALLBACK = {"zh-cn": "zh-hans"}
@@ -427,9 +427,9 @@ def test_the_session_module_imports_no_io() -> None:
     import ast
     from pathlib import Path
 
-    import livebell.session
+    import livebell.live.session
 
-    tree = ast.parse(Path(livebell.session.__file__).read_text())
+    tree = ast.parse(Path(livebell.live.session.__file__).read_text())
     imported = {
         name
         for node in ast.walk(tree)

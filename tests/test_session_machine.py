@@ -15,10 +15,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from livebell import protocol
-from livebell.catchup import CatchUp
-from livebell.messages import InboxChange, Push, RecheckSessions, SessionEnded
-from livebell.ratelimit import TokenBucket
-from livebell.session import (
+from livebell.layer.messages import InboxChange, Push, RecheckSessions, SessionEnded
+from livebell.live.ratelimit import TokenBucket
+from livebell.live.session import (
     CLOSE_CODES,
     ArmTimer,
     CatchUpLoaded,
@@ -40,7 +39,8 @@ from livebell.session import (
     TimerFired,
     TransportClosed,
 )
-from livebell.storm import BurstGate
+from livebell.live.storm import BurstGate
+from livebell.storage.catchup import CatchUp
 from tests.units.fakes import FakeClock
 
 SITE = "5173e0000000"

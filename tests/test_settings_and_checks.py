@@ -18,7 +18,7 @@ from django.utils.crypto import salted_hmac
 
 import livebell
 from livebell.conf import DEFAULTS, livebell_settings
-from livebell.groups import (
+from livebell.layer.groups import (
     PREFIX_MAX_LENGTH,
     fanout_group,
     group_prefix,
@@ -149,11 +149,24 @@ def test_public_surface() -> None:
         livebell.nothing_here  # noqa: B018
 
 
+PACKAGE = Path(livebell.__file__).parent
+SUBPACKAGES = ("storage", "layer", "live", "rest")
 MODULES = sorted(
-    path.stem
-    for path in Path(livebell.__file__).parent.glob("*.py")
+    ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+    for folder in ("", *SUBPACKAGES)
+    for path in (PACKAGE / folder).glob("*.py")
     if not path.stem.startswith("_")
 )
+
+
+def test_the_public_modules_sit_at_the_top_and_the_machinery_in_subpackages() -> None:
+    """What a site imports is at the top; how it works lives in a named subpackage."""
+    top = {path.stem for path in PACKAGE.glob("*.py")}
+    assert {"conf", "inbox", "protocol", "routing", "sending", "signals", "types", "urls"} <= top
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert set(SUBPACKAGES) <= folders
+    for name in SUBPACKAGES:
+        assert importlib.import_module(f"livebell.{name}").__doc__, name
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -168,7 +181,9 @@ def test_every_module_says_what_it_exports_and_has_it(name: str) -> None:
         assert hasattr(module, attribute), f"livebell.{name}.__all__ names {attribute!r}"
 
 
-@pytest.mark.parametrize("name", ["protocol", "session", "ids", "ratelimit", "messages"])
+@pytest.mark.parametrize(
+    "name", ["protocol", "live.session", "ids", "live.ratelimit", "live.storm", "layer.messages"]
+)
 def test_the_socket_logic_needs_no_django_models(name: str) -> None:
     """The I/O-free parts import no models: they load with no app registry at all."""
     code = (

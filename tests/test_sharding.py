@@ -23,7 +23,7 @@ import redis
 from asgiref.sync import sync_to_async
 from channels_redis.utils import _consistent_hash
 
-from livebell.groups import fanout_group, user_group
+from livebell.layer.groups import fanout_group, user_group
 from livebell.models import Notification
 from tests.conftest import RUN_PREFIX, redis_host, session_cookie
 from tests.processes import (

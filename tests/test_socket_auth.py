@@ -75,26 +75,52 @@ async def test_a_scope_without_session_is_a_clear_error() -> None:
         await auth.ascope_user({"type": "websocket"})
 
 
-async def test_frames_go_past_channels_session_wrapper(
-    amake_user: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The wrapper saves sessions on HTTP responses only; a socket's frames skip it."""
-    from channels.sessions import InstanceSessionWrapper
+async def test_the_socket_reads_the_session_cookie_itself(amake_user: Any) -> None:
+    """No session middleware around the socket (the README's asgi.py): the cookie's
+    session gives the user; another cookie beside it, or a second cookie header,
+    changes nothing; no cookie, an unknown key or a key of a logged-out session is
+    anonymous (4401)."""
+    from livebell.origin import OriginValidator
 
-    calls: list[str] = []
-    real = InstanceSessionWrapper.send
+    app = OriginValidator(URLRouter(livebell.routing.websocket_urlpatterns))
+    origin = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
 
-    async def counting(self: Any, message: Any) -> Any:
-        calls.append(message["type"])
-        return await real(self, message)
+    def socket_with(headers: list[tuple[bytes, bytes]]) -> WebsocketCommunicator:
+        return WebsocketCommunicator(app, "/ws/notifications/", headers=origin + headers)
 
-    monkeypatch.setattr(InstanceSessionWrapper, "send", counting)
     bob = await amake_user("bob")
-    socket = await connect_synced(bob)
+    cookie = (await asession_cookie(bob)).encode()
+    for headers in (
+        [(b"cookie", b"theme=dark; " + cookie + b"; lang=zh")],
+        [(b"cookie", b"theme=dark"), (b"cookie", cookie)],
+    ):
+        socket = socket_with(headers)
+        connected, _ = await socket.connect()
+        assert connected and (await receive_json(socket))["type"] == "synced"
+        [row] = await anotify(bob, "hello")
+        assert (await receive_json(socket))["notification"]["id"] == row.pk
+        await socket.disconnect()
+    name = cookie.split(b"=", 1)[0]
+    for headers in ([], [(b"cookie", name + b"=no-such-session")], [(b"cookie", b"a=b")]):
+        socket = socket_with(headers)
+        connected, _ = await socket.connect()
+        assert connected
+        assert await socket.receive_output(timeout=3) == {"type": "websocket.close", "code": 4401}
+
+
+async def test_behind_session_middleware_stack_too(amake_user: Any) -> None:
+    """livebell 0.2's asgi.py, with Channels' session middleware, keeps working."""
+    from channels.sessions import SessionMiddlewareStack
+
+    bob = await amake_user("bob")
+    app = SessionMiddlewareStack(URLRouter(livebell.routing.websocket_urlpatterns))
+    headers = [(b"cookie", (await asession_cookie(bob)).encode())]
+    socket = WebsocketCommunicator(app, "/ws/notifications/", headers=headers)
+    connected, _ = await socket.connect()
+    assert connected and (await receive_json(socket))["type"] == "synced"
     [row] = await anotify(bob, "hello")
     assert (await receive_json(socket))["notification"]["id"] == row.pk
     await socket.disconnect()
-    assert calls == []
 
 
 @pytest.mark.django_db

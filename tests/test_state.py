@@ -21,8 +21,9 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from livebell import inbox, notify, state
+from livebell import inbox, notify
 from livebell.models import InboxState, Notification
+from livebell.storage import state
 from tests.processes import ROOT, child_env
 from tests.testapp.models import Post
 

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from django.db import DataError, connection, transaction
 
-from livebell import sending, storage
+from livebell import sending
 from livebell.models import VERB_MAX_LENGTH, Notification
+from livebell.storage import inserts
 from livebell.types import KEY_MAX_LENGTH
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -33,11 +34,11 @@ def test_a_verb_too_long_for_its_column_is_refused_not_cut(
     if connection.vendor == "sqlite":
         # SQLite enforces no length: the value is kept whole, not cut either.
         with transaction.atomic():
-            storage.store(plans, "default")
+            inserts.store(plans, "default")
         assert Notification.objects.get(recipient=bob).verb == long
         return
     with pytest.raises(DataError), transaction.atomic():
-        storage.store(plans, "default")
+        inserts.store(plans, "default")
     assert not Notification.objects.exists()
 
 

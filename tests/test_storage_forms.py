@@ -21,8 +21,9 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from livebell import sending, state, storage
+from livebell import sending
 from livebell.models import Notification
+from livebell.storage import inserts, state
 from tests.testapp.models import Post
 
 #: The form each database is expected to use (so the test compares two forms).
@@ -46,7 +47,7 @@ def _stored(
     post: Post,
     batches: list[list[Any]],
     form: str | None,
-    json_from: int = storage.JSON_FORM_FROM,
+    json_from: int = inserts.JSON_FORM_FROM,
 ) -> Any:
     """Store the batches of calls (each batch in one transaction, as a group commit
     does) with ``form`` (None: the database's own; notifications with ``json_from``
@@ -61,7 +62,7 @@ def _stored(
         return rows, made
 
     forced: Any = (
-        mock.patch.object(storage, "_insert_form", lambda c: form)
+        mock.patch.object(inserts, "_insert_form", lambda c: form)
         if form
         else contextlib.nullcontext()
     )
@@ -69,7 +70,7 @@ def _stored(
     with (
         transaction.atomic(),
         mock.patch.object(sending, "_store", recording),
-        mock.patch.object(storage, "JSON_FORM_FROM", json_from),
+        mock.patch.object(inserts, "JSON_FORM_FROM", json_from),
         forced,
     ):
         for batch in batches:
@@ -127,7 +128,7 @@ def _stored(
 @pytest.mark.django_db
 def test_each_database_inserts_in_its_own_fast_form() -> None:
     # So that the test below compares a fast form with the portable one, not with itself.
-    assert storage._insert_form(connection) == FAST[connection.vendor]
+    assert inserts._insert_form(connection) == FAST[connection.vendor]
 
 
 @pytest.mark.django_db

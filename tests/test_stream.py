@@ -1,4 +1,4 @@
-"""The event stream (livebell.stream) against a real uvicorn: real HTTP, real sessions."""
+"""The event stream (livebell.live.stream) against a real uvicorn: real HTTP, real sessions."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from channels.db import database_sync_to_async
 from websockets.asyncio.client import connect
 
-from livebell import anotify, tickets
+from livebell import anotify
+from livebell.live import tickets
 from tests.conftest import asession_cookie
 from tests.sse import Stream, open_stream
 

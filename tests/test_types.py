@@ -16,9 +16,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from livebell import inbox, mutes, notify, preferences, signals, state, types
+from livebell import inbox, mutes, notify, preferences, signals, types
 from livebell.models import Mute, Notification, Preference
 from livebell.payloads import notification_payload
+from livebell.storage import state
 from tests.testapp.models import Post
 
 pytestmark = pytest.mark.django_db

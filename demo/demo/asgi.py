@@ -20,7 +20,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
@@ -33,10 +32,8 @@ http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        # The session only: livebell's consumer reads the user from it itself,
-        # batching concurrent connects (AuthMiddlewareStack works too, a little slower).
-        "websocket": OriginValidator(
-            SessionMiddlewareStack(URLRouter(livebell.routing.websocket_urlpatterns))
-        ),
+        # No session middleware: livebell reads the session cookie itself, batching
+        # concurrent connects (AuthMiddlewareStack works too, slower).
+        "websocket": OriginValidator(URLRouter(livebell.routing.websocket_urlpatterns)),
     }
 )

@@ -1,7 +1,7 @@
 """Sharing Channels' one database thread among the callers waiting for it.
 
 Private machinery of three concepts: the socket's user (:mod:`livebell.auth`),
-catch-ups (:mod:`livebell.catchup`) and the group commit of ``anotify()``
+catch-ups (:mod:`livebell.storage.catchup`) and the group commit of ``anotify()``
 (:mod:`livebell.sending`).
 
 Channels runs database work in a single thread (``database_sync_to_async``),

@@ -17,7 +17,8 @@ class LivebellConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save, pre_delete
 
         # Registers the system checks and the settings-reload receiver.
-        from livebell import actors, auth, checks, conf  # noqa: F401
+        from livebell import auth, checks, conf  # noqa: F401
+        from livebell.storage import actors
 
         # A socket lives no longer than its session (see livebell.auth).
         user_model = get_user_model()
@@ -28,11 +29,11 @@ class LivebellConfig(AppConfig):
         post_delete.connect(
             auth.on_user_deleted, sender=user_model, dispatch_uid="livebell.auth.on_user_deleted"
         )
-        # A deleted user's name is not kept in the stored actors (see livebell.actors).
+        # A deleted user's name is not kept in the stored actors (see livebell.storage.actors).
         pre_delete.connect(
             actors.on_user_deleting,
             sender=user_model,
-            dispatch_uid="livebell.actors.on_user_deleting",
+            dispatch_uid="livebell.storage.actors.on_user_deleting",
         )
         from django.apps import apps
 

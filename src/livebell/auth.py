@@ -1,6 +1,6 @@
 """When a connection's session ends, and closing the connections it served.
 
-Who a connection is for — a session, or a ticket — is :mod:`livebell.credentials`'
+Who a connection is for — a session, or a ticket — is :mod:`livebell.live.credentials`'
 to say; the names it had here (:func:`session_user`, :func:`ascope_user`,
 :func:`acheck_session` …) are that module's, imported here for the code that
 used them from this one.
@@ -9,10 +9,10 @@ used them from this one.
 sockets are told through the channel layer, on every server process:
 
 - logout (Django's ``user_logged_out`` signal) sends
-  :class:`~livebell.messages.SessionEnded` with a hash of the session key; the
+  :class:`~livebell.layer.messages.SessionEnded` with a hash of the session key; the
   sockets of that session close with 4401 at once;
 - saving a user's password or ``is_active``, or deleting the user, sends
-  :class:`~livebell.messages.RecheckSessions` after commit; every socket of the
+  :class:`~livebell.layer.messages.RecheckSessions` after commit; every socket of the
   user checks its session again and closes with 4401 if it is no longer valid —
   or with 4001 ("reconnect") if its session key names no session any more,
   because a re-keyed session (``cycle_key()``: Django's password change keeps the
@@ -24,12 +24,12 @@ sockets are told through the channel layer, on every server process:
   (and when a database-backed session expires), which catches what no signal
   tells (sessions deleted with a query, ``clearsessions``).
 
-A socket opened with a ticket (:mod:`livebell.tickets`) asked for with a REST
+A socket opened with a ticket (:mod:`livebell.live.tickets`) asked for with a REST
 token lives no longer than the token: deleting it sends
-:class:`~livebell.messages.RecheckSessions` too, and the socket's check is then
+:class:`~livebell.layer.messages.RecheckSessions` too, and the socket's check is then
 that the token still exists for an active user.
 
-What is said here of sockets holds for event streams (:mod:`livebell.stream`) too.
+What is said here of sockets holds for event streams (:mod:`livebell.live.stream`) too.
 """
 
 from __future__ import annotations
@@ -41,8 +41,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import router, transaction
 
-from livebell import delivery, tickets
-from livebell.credentials import (
+from livebell.layer import delivery
+from livebell.layer.groups import user_group
+from livebell.layer.messages import RecheckSessions, SessionEnded
+from livebell.live import tickets
+from livebell.live.credentials import (
     SessionCheck,
     _resolve,  # noqa: F401  (the batched lookups, as tests reach them)
     _users,  # noqa: F401
@@ -52,8 +55,6 @@ from livebell.credentials import (
     ascope_user,
     session_user,
 )
-from livebell.groups import user_group
-from livebell.messages import RecheckSessions, SessionEnded
 
 __all__ = [
     "SessionCheck",
@@ -70,7 +71,7 @@ __all__ = [
 
 def session_hash(session_key: str | None) -> str:
     """A digest of a session key that can travel over the channel layer (not the key)."""
-    return hashlib.sha256(f"livebell.session:{session_key}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"livebell.live.session:{session_key}".encode()).hexdigest()[:32]
 
 
 # Signal receivers, connected by livebell's AppConfig.

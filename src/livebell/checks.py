@@ -80,7 +80,7 @@ def check_types(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 @register()
 def check_group_prefix(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """An explicit ``LIVEBELL["GROUP_PREFIX"]`` must keep group names valid for Channels."""
-    from livebell.groups import PREFIX_MAX_LENGTH, is_valid_prefix
+    from livebell.layer.groups import PREFIX_MAX_LENGTH, is_valid_prefix
 
     try:
         prefix = livebell_settings.GROUP_PREFIX

@@ -19,7 +19,7 @@ DEFAULTS: dict[str, Any] = {
     # Alias in CHANNEL_LAYERS that carries livebell's pushes.
     "CHANNEL_LAYER": "default",
     # Prefix of the channel-layer group names. None: "livebell." and a keyed hash of
-    # SECRET_KEY (livebell.groups.site_key), so that sites sharing one Redis never share
+    # SECRET_KEY (livebell.layer.groups.site_key), so that sites sharing one Redis never share
     # a group without anyone choosing a prefix: Redis pub/sub ignores the database
     # number. Every process of a site must run with the same SECRET_KEY (the key also
     # stamps every layer message, whatever the prefix): while processes run with two

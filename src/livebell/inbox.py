@@ -3,7 +3,7 @@
 The one owner of these changes: the socket, the REST API and the admin all come
 here. Each function changes only the given user's own rows (ids of other users'
 rows are ignored exactly like ids that do not exist), keeps the user's counters
-exact (:mod:`livebell.state`) and, after the transaction commits, sends one event
+exact (:mod:`livebell.storage.state`) and, after the transaction commits, sends one event
 to every open socket of that user so other tabs update:
 ``{"type": "read" | "unread" | "deleted", "ids": [...], "unread_count": N}``.
 A call that changes nothing sends nothing. Each has an async twin
@@ -20,11 +20,13 @@ from channels.db import database_sync_to_async
 from django.db import router, transaction
 from django.utils import timezone
 
-from livebell import delivery, protocol, signals, state
-from livebell.groups import user_group
+from livebell import protocol, signals
 from livebell.ids import parse_id, parse_ids
-from livebell.messages import InboxChange
+from livebell.layer import delivery
+from livebell.layer.groups import user_group
+from livebell.layer.messages import InboxChange
 from livebell.models import Notification
+from livebell.storage import state
 
 __all__ = [
     "adelete",

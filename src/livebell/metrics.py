@@ -33,7 +33,7 @@ metric                                     what
 ``livebell_catch_ups_total``               catch-ups run
 ``livebell_catch_up_rows_total``           notifications they sent
 ``livebell_layer_sends_total``             ``group_send`` calls made by this process
-                                           (``livebell.delivery.stats``)
+                                           (``livebell.layer.delivery.stats``)
 ``livebell_layer_failures_total``          layer sends given up, and failed layer receives,
                                            by ``operation``
 ``livebell_layer_messages_ignored_total``  layer messages a socket ignored, by ``reason``:
@@ -72,7 +72,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import REGISTRY, Collector
 
 from livebell.conf import livebell_settings
-from livebell.session import CLOSE_CODES
+from livebell.live.session import CLOSE_CODES
 
 __all__ = [
     "BYTES_SENT",
@@ -274,10 +274,10 @@ def flush_tallies() -> None:
 
 
 class _DeliveryCollector(Collector):
-    """The process's layer sends, read from ``livebell.delivery.stats`` at each scrape."""
+    """The process's layer sends, read from ``livebell.layer.delivery.stats`` at each scrape."""
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        from livebell.delivery import stats  # imports models: only once apps are ready
+        from livebell.layer.delivery import stats  # imports models: only once apps are ready
 
         sends = CounterMetricFamily("livebell_layer_sends", "group_send calls made.")
         sends.add_metric([], stats.pushed)

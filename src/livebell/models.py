@@ -2,9 +2,9 @@
 
 A :class:`Notification` is one row per recipient; the rows are the inbox and the
 log that clients catch up from. An :class:`InboxState` is one small row per
-recipient that the write paths lock and update (see :mod:`livebell.state`). A
+recipient that the write paths lock and update (see :mod:`livebell.storage.state`). A
 :class:`SocketTicket` is a short-lived, single-use pass to open a socket without
-cookies (see :mod:`livebell.tickets`).
+cookies (see :mod:`livebell.live.tickets`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 
-from livebell.querysets import NotificationQuerySet
+from livebell.storage.querysets import NotificationQuerySet
 
 # Defined with the types, which check them first; re-exported here, beside the columns.
 from livebell.types import KEY_MAX_LENGTH, Channel, Level

@@ -18,14 +18,14 @@ only; :class:`OriginValidator` accepts exactly the origins Django's
 Anything else, a missing ``Origin`` included, is refused with HTTP 403 before the
 socket opens. A handshake that carries a socket ticket (``?ticket=`` or a
 ``livebell.ticket.…`` subprotocol, see
-:mod:`livebell.tickets`) is not checked: a ticket is no ambient credential, a page
+:mod:`livebell.live.tickets`) is not checked: a ticket is no ambient credential, a page
 elsewhere cannot obtain one, and the socket then ignores cookies.
 
-Wrap the session middleware with it::
+Wrap the socket's router with it::
 
-    "websocket": OriginValidator(SessionMiddlewareStack(URLRouter(...)))
+    "websocket": OriginValidator(URLRouter(livebell.routing.websocket_urlpatterns))
 
-The event stream (:mod:`livebell.stream`) is a ``GET``, for which browsers send no
+The event stream (:mod:`livebell.live.stream`) is a ``GET``, for which browsers send no
 ``Origin`` when the page is the site's own. :func:`request_origin_allowed` reads
 the Fetch Metadata header ``Sec-Fetch-Site`` then: a request another site (or a
 sibling subdomain) made is refused unless its ``Origin`` is one the socket would

@@ -15,8 +15,9 @@ import orjson
 from django.contrib.contenttypes.models import ContentType
 from django.utils import translation
 
-from livebell import actors, types
-from livebell.actors import ActorPayload
+from livebell import types
+from livebell.storage import actors
+from livebell.storage.actors import ActorPayload
 
 if TYPE_CHECKING:
     from livebell.models import Notification
@@ -60,7 +61,7 @@ def notification_payload(notification: Notification) -> NotificationPayload:
 
     Costs no query when the actor is loaded (``with_related()``, or rows made by
     ``notify()``); content types come from Django's per-process cache. A deleted
-    actor is a ghost, a renamed one has its current name (see :mod:`livebell.actors`).
+    actor is a ghost, a renamed one has its current name (see :mod:`livebell.storage.actors`).
     """
     actor, shown = actors.payload_of(notification)
     target: TargetPayload | None = None
@@ -139,11 +140,11 @@ def _text(payload: NotificationPayload) -> str:
 
 class _Localizer:
     """:func:`localize` and :func:`localize_frame`, as a session's
-    :class:`~livebell.session.Localizer`."""
+    :class:`~livebell.live.session.Localizer`."""
 
     frame = staticmethod(localize_frame)
     payload = staticmethod(localize)
 
 
-#: What a :class:`livebell.session.Session` renders its reader's language with.
+#: What a :class:`livebell.live.session.Session` renders its reader's language with.
 localizer = _Localizer()

@@ -3,7 +3,7 @@
 Every frame is a JSON object with a ``"type"``. ``docs/protocol.md`` is the
 reference; this module is the one place that encodes server frames and parses
 client frames (into the typed :data:`ClientFrame`), so the socket's logic
-(:mod:`livebell.session`) and its I/O (:mod:`livebell.consumers`) never touch
+(:mod:`livebell.live.session`) and its I/O (:mod:`livebell.live.websocket`) never touch
 JSON. It imports no models and needs no configured Django.
 """
 

@@ -1,30 +1,29 @@
 """URL patterns for the notification socket, for the project's ASGI router.
 
-Mount them behind the origin check and the session::
+Mount them behind the origin check::
 
     from channels.routing import ProtocolTypeRouter, URLRouter
-    from channels.sessions import SessionMiddlewareStack
     from livebell.origin import OriginValidator
     import livebell.routing
 
     application = ProtocolTypeRouter({
         "http": django_asgi_app,
-        "websocket": OriginValidator(
-            SessionMiddlewareStack(URLRouter(livebell.routing.websocket_urlpatterns))
-        ),
+        "websocket": OriginValidator(URLRouter(livebell.routing.websocket_urlpatterns)),
     })
 
-The socket's transport (:mod:`livebell.consumers`, a plain ASGI application)
-reads the user from the session itself (:mod:`livebell.auth`),
-batching sockets that connect at once. ``AuthMiddlewareStack``, as in the
-tutorial, works too: the user is then already in the scope.
+The socket's transport (:mod:`livebell.live.websocket`, a plain ASGI application)
+reads the session that the cookie names and its user itself
+(:func:`livebell.live.credentials.authenticate`), batching sockets that connect at
+once; no session middleware is needed. ``SessionMiddlewareStack`` or
+``AuthMiddlewareStack`` (as in the tutorial) around it work too, at a cost per frame:
+Channels' session wrapper sits on every send.
 """
 
 from __future__ import annotations
 
 from django.urls import path
 
-from livebell.consumers import NotificationConsumer
+from livebell.live.websocket import NotificationConsumer
 
 __all__ = ["websocket_urlpatterns"]
 

@@ -1,9 +1,9 @@
 """Sending notifications: ``notify()`` and its async twin ``anotify()``.
 
 Both take one path: :func:`_draft` validates the arguments into a
-:class:`~livebell.storage.RowPlan` before any write, :func:`_store` stores plans
-in the current transaction (:mod:`livebell.storage`) and builds their pushes
-(:func:`livebell.delivery.pushes`), and the pushes are sent after commit. They
+:class:`~livebell.storage.inserts.RowPlan` before any write, :func:`_store` stores plans
+in the current transaction (:mod:`livebell.storage.inserts`) and builds their pushes
+(:func:`livebell.layer.delivery.pushes`), and the pushes are sent after commit. They
 differ only in who runs the transaction: ``notify()`` joins the caller's,
 ``anotify()`` runs its own in Channels' database thread, shared with the calls
 made at the same moment (a group commit, below).
@@ -23,10 +23,11 @@ from django.db import models, router, transaction
 from django.db.models.query import QuerySet
 from django.utils import timezone
 
-from livebell import actors, delivery, mutes, preferences, protocol, signals, storage, types
+from livebell import mutes, preferences, protocol, signals, types
 from livebell._coalescer import Coalescer
 from livebell.conf import livebell_settings
-from livebell.messages import Push
+from livebell.layer import delivery
+from livebell.layer.messages import Push
 from livebell.models import (
     TARGET_ID_MAX_LENGTH,
     TARGET_TEXT_MAX_LENGTH,
@@ -36,7 +37,8 @@ from livebell.models import (
     Level,
     Notification,
 )
-from livebell.storage import RowPlan
+from livebell.storage import actors, inserts
+from livebell.storage.inserts import RowPlan
 
 __all__ = ["Recipients", "anotify", "notify"]
 
@@ -144,7 +146,7 @@ class _Call(NamedTuple):
 def _store(plans: Sequence[RowPlan], using: str) -> tuple[list[Notification], list[Push]]:
     """Store ``plans`` in the current transaction; their rows and the pushes to send
     once it commits."""
-    rows, transitions = storage.store(plans, using)
+    rows, transitions = inserts.store(plans, using)
     return rows, delivery.pushes(rows, transitions)
 
 

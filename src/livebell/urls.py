@@ -4,7 +4,7 @@
 
 Names are in the ``livebell`` namespace, e.g. ``reverse("livebell:notification-list")``.
 See docs/api.md. Besides the API: ``stream/`` (the notifications as Server-Sent
-Events, :mod:`livebell.stream`; docs/protocol.md), ``jsi18n/`` (the widget's
+Events, :mod:`livebell.live.stream`; docs/protocol.md), ``jsi18n/`` (the widget's
 strings) and ``<id>/go/`` (open a notification, :func:`livebell.views.go`); see
 docs/widget.md. Any other
 path under the prefix gets the API's JSON 404 (:func:`livebell.rest.errors.not_found`).
@@ -19,8 +19,8 @@ from django.urls import URLPattern, path, re_path
 from django.urls.resolvers import RegexPattern
 from django.views.i18n import JavaScriptCatalog
 
-from livebell import stream
 from livebell import views as pages
+from livebell.live import stream
 from livebell.rest import mutes, preferences, views
 from livebell.rest.errors import not_found
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from livebell._arrays import array_parameter
+from livebell.storage._arrays import array_parameter
 
 
 def test_int_arrays_go_as_text_and_anything_else_as_a_list() -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from livebell._deadlines import TICK_SECONDS, _watches, deadline
+from livebell.live._deadlines import TICK_SECONDS, _watches, deadline
 
 
 async def test_an_await_past_its_deadline_raises_timeout_error_soon_after() -> None:

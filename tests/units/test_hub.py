@@ -6,12 +6,10 @@ from typing import Any
 
 import pytest
 
-from livebell import (
-    messages,
-)
-from livebell.fanout import Hub
-from livebell.groups import site_key
-from livebell.messages import Push, SessionEnded
+from livebell.layer import messages
+from livebell.layer.fanout import Hub
+from livebell.layer.groups import site_key
+from livebell.layer.messages import Push, SessionEnded
 
 
 class Inbox:

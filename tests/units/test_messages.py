@@ -10,12 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from livebell import (
-    messages,
-)
-from livebell.groups import site_key
 from livebell.ids import MAX_ID
-from livebell.messages import InboxChange, Push, RecheckSessions, SessionEnded
+from livebell.layer import messages
+from livebell.layer.groups import site_key
+from livebell.layer.messages import InboxChange, Push, RecheckSessions, SessionEnded
 
 pushes = st.builds(
     Push,

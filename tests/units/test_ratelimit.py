@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from livebell.ratelimit import TokenBucket, UserLimits, UserLimitsTable
+from livebell.live.ratelimit import TokenBucket, UserLimits, UserLimitsTable
 from tests.units.fakes import FakeClock
 
 

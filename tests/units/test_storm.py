@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from livebell.storm import BurstGate
+from livebell.live.storm import BurstGate
 from tests.units.fakes import FakeClock
 
 

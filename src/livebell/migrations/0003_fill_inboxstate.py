@@ -1,4 +1,4 @@
-"""Counts every existing inbox into its new state row (livebell.state).
+"""Counts every existing inbox into its new state row (livebell.storage.state).
 
 Users without notifications get their row on first use. Safe to run while the
 old code still serves: a row it misses or miscounts is recounted by

@@ -28,9 +28,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from livebell import inbox, tickets
+from livebell import inbox
 from livebell.conf import livebell_settings
 from livebell.ids import MAX_ID, InvalidId, parse_id
+from livebell.live import tickets
 from livebell.models import Notification
 from livebell.rest.auth import authentication_classes
 from livebell.rest.errors import InvalidRequest, error_responses

@@ -22,8 +22,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from livebell import avatars, state
+from livebell import avatars
 from livebell.models import Level
+from livebell.storage import state
 
 __all__ = ["livebell_avatar", "livebell_bell", "livebell_inbox", "register"]
 

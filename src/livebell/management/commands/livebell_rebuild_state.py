@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from livebell import state
+from livebell.storage import state
 
 
 class Command(BaseCommand):

@@ -17,7 +17,7 @@ It needs an ASGI server (uvicorn, daphne). Django's ASGI handler listens for the
 client's disconnect while it streams a response and cancels the response's task
 then (Django 5.x and 6.x alike); the stream's own task stops with it.
 
-Authentication is :func:`livebell.credentials.authenticate_request`: a ticket
+Authentication is :func:`livebell.live.credentials.authenticate_request`: a ticket
 (``?ticket=``), or the session of the cookie when the request comes from a page
 of the site (``Origin``, else ``Sec-Fetch-Site``). Refused before the stream
 starts, in the API's JSON shape (``{"detail": …}``): 403 for a request from
@@ -25,7 +25,7 @@ another site, for nobody logged in and for a bad ticket; 405 for a method other
 than ``GET``.
 
 Once the stream started, the session rules it as it rules a socket
-(:class:`~livebell.transport.SessionTransport`: the same limits, counted with
+(:class:`~livebell.live.transport.SessionTransport`: the same limits, counted with
 the user's sockets; the same session checks), and where a socket would close
 with a code, the stream's last event is ``{"type": "close", "code": …,
 "reason": …}`` (:func:`livebell.protocol.close_frame`) and the response ends.
@@ -59,10 +59,15 @@ from django.http.response import HttpResponseBase
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import AuthenticationFailed, MethodNotAllowed, NotAuthenticated
 
-from livebell import credentials, metrics, protocol
+from livebell import metrics, protocol
 from livebell.conf import livebell_settings
-from livebell.session import Close, SendTimedOut, TransportClosed
-from livebell.transport import CLOSE_SEND_TIMEOUT_SECONDS, SessionTransport, reader_language_input
+from livebell.live import credentials
+from livebell.live.session import Close, SendTimedOut, TransportClosed
+from livebell.live.transport import (
+    CLOSE_SEND_TIMEOUT_SECONDS,
+    SessionTransport,
+    reader_language_input,
+)
 
 __all__ = ["OUTBOX_EVENTS", "RETRY_MILLISECONDS", "EventStream", "event", "stream_view"]
 
@@ -123,7 +128,7 @@ def _error(detail: Any, status: int) -> JsonResponse:
 
 
 class EventStream(SessionTransport):
-    """Serves one stream: a :class:`~livebell.session.Session` and its effects.
+    """Serves one stream: a :class:`~livebell.live.session.Session` and its effects.
 
     :meth:`events` is the response's body. It starts the task that runs the
     session (:meth:`_run`), and hands the ASGI server what that task put in the
@@ -176,7 +181,7 @@ class EventStream(SessionTransport):
                     async with asyncio.timeout(heartbeat):
                         item = await self.mailbox.get()
                 except TimeoutError:
-                    if not await self._put(_HEARTBEAT, self._send_timeout()):
+                    if not await self._put(_HEARTBEAT, self.send_timeout):
                         await self._carry_out(self.session.handle(SendTimedOut()))  # type: ignore[union-attr]
                     continue
                 await self._handle_item(item)
@@ -209,7 +214,7 @@ class EventStream(SessionTransport):
     async def _send_frame(self, frame: str) -> None:
         """Queue one event; one that cannot wait in time ends the session (1013)."""
         chunk = event(frame)
-        if not await self._put(chunk, self._send_timeout()):
+        if not await self._put(chunk, self.send_timeout):
             await self._carry_out(self.session.handle(SendTimedOut()))  # type: ignore[union-attr]
             return
         self._tally.sent(len(chunk))
@@ -243,7 +248,3 @@ class EventStream(SessionTransport):
     def _end(self) -> None:
         self._ended = True
         self._ready.set()
-
-    @staticmethod
-    def _send_timeout() -> float:
-        return float(livebell_settings.SEND_TIMEOUT_SECONDS)

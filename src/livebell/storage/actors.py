@@ -2,7 +2,7 @@
 
 A notification keeps its newest actor as a foreign key (``actor``, set to null when
 that user is deleted) and, in ``actors``, a JSON list of its latest actors (several
-once notifications merged, see :mod:`livebell.storage`), each
+once notifications merged, see :mod:`livebell.storage.inserts`), each
 ``{"id": key, "username": name}``. A user's key is written to JSON by
 :func:`json_key`: an integer primary key as a number, any other (a UUID, a string)
 as a string.

@@ -20,10 +20,10 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 from django.db.models.lookups import Lookup
 
-from livebell import state
 from livebell._coalescer import Coalescer
 from livebell.models import Notification
 from livebell.payloads import NotificationPayload, notification_payload
+from livebell.storage import state
 
 __all__ = ["MAX_BATCH", "CatchUp", "acatch_up", "catch_up", "catch_up_many"]
 
@@ -63,7 +63,7 @@ def catch_up_many(requests: Sequence[tuple[Any, int | None]], *, limit: int) -> 
     the results are in the same order. First each user's state (newest id, unread
     count), then the rows between each socket's ``after`` and that newest id, at
     most ``limit + 1`` per user. A user's ids increase in commit order
-    (:mod:`livebell.state`), so every row up to the newest id read first is
+    (:mod:`livebell.storage.state`), so every row up to the newest id read first is
     committed, and rows committed after it are above it: they are left to their
     live pushes, and what is sent always agrees with the count and ``last_id``
     that come with it.

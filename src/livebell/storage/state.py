@@ -1,6 +1,6 @@
 """Each recipient's inbox state: the one row that orders every write to their inbox.
 
-Every write to a user's notifications — storing new ones (:mod:`livebell.storage`),
+Every write to a user's notifications — storing new ones (:mod:`livebell.storage.inserts`),
 marking read or unread, deleting (:mod:`livebell.inbox`) — first locks the user's
 :class:`~livebell.models.InboxState` row with :func:`lock`, then writes the new
 state in the same transaction. That gives three guarantees:
@@ -37,8 +37,14 @@ import orjson
 from django.contrib.auth import get_user_model
 from django.db import connections, models, router, transaction
 
-from livebell._arrays import array_parameter, cast_type, has_json_table, holds_integers, key_values
 from livebell.models import InboxState, Notification
+from livebell.storage._arrays import (
+    array_parameter,
+    cast_type,
+    has_json_table,
+    holds_integers,
+    key_values,
+)
 
 __all__ = [
     "EMPTY",

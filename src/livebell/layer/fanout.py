@@ -15,24 +15,24 @@ event loop) has one :class:`Hub` with one layer channel:
 
 The hub also keeps what a user's sockets in the process share: their number
 (:meth:`Hub.join` returns it, for the per-user socket cap) and their limits
-(:attr:`Hub.limits`, :class:`livebell.ratelimit.UserLimits`). Both are per
+(:attr:`Hub.limits`, :class:`livebell.live.ratelimit.UserLimits`). Both are per
 process: a cap across processes would need shared state.
 
 Joining and leaving groups goes in rounds: the joins and leaves of every socket
 that opens or closes while a round is under way make the next round, one call
 for all their groups (on the Redis pub/sub layer, one ``SUBSCRIBE``:
-:mod:`livebell._layer_groups`). A connect storm of new users costs a few
+:mod:`livebell.layer._many_groups`). A connect storm of new users costs a few
 Redis commands, not one per user.
 
 On the Redis pub/sub layer the hub also sends itself a heartbeat now and then,
 through Redis; when one does not come back, it has the layer connect and
-subscribe again (:func:`livebell._layer_groups.reconnect`). A subscriber only
+subscribe again (:func:`livebell.layer._many_groups.reconnect`). A subscriber only
 reads, so it cannot tell a quiet Redis from one that stopped answering without
 closing the connection (frozen, cut off, or a primary that Redis Sentinel has
 replaced meanwhile): without this, such a process would keep its sockets open
 and deliver nothing to them.
 
-The hub decodes each layer message once (:func:`livebell.messages.decode`) and
+The hub decodes each layer message once (:func:`livebell.layer.messages.decode`) and
 hands the typed messages to a socket through :meth:`Subscriber.deliver`, which
 must not block: the consumer queues them and handles one message at a time, so
 a catch-up from the database and the live pushes that arrive meanwhile are
@@ -48,11 +48,12 @@ from typing import Any, Protocol
 
 from channels.layers import BaseChannelLayer
 
-from livebell import _layer_groups, messages, metrics
+from livebell import metrics
 from livebell.conf import livebell_settings
-from livebell.groups import fanout_group
-from livebell.messages import Message
-from livebell.ratelimit import TokenBucket, UserLimits, UserLimitsTable
+from livebell.layer import _many_groups, messages
+from livebell.layer.groups import fanout_group
+from livebell.layer.messages import Message
+from livebell.live.ratelimit import TokenBucket, UserLimits, UserLimitsTable
 
 __all__ = ["Hub", "Subscriber", "hub_for", "new_user_limits"]
 
@@ -108,7 +109,7 @@ class Hub:
         # in the next round. One task at a time (the settler) changes the layer's
         # memberships, a round of every join and leave waiting at that moment:
         # when thousands of sockets connect at once, their groups are one
-        # SUBSCRIBE per round rather than one each (livebell._layer_groups).
+        # SUBSCRIBE per round rather than one each (livebell.layer._many_groups).
         self._subscribed: set[str] = set()
         self._to_join: set[str] = set()
         self._to_leave: set[str] = set()
@@ -185,7 +186,7 @@ class Hub:
             self._subscribed -= leaves
             try:
                 async with asyncio.timeout(LEAVE_TIMEOUT_SECONDS):
-                    await _layer_groups.group_discard_many(self.layer, sorted(leaves), self.channel)
+                    await _many_groups.group_discard_many(self.layer, sorted(leaves), self.channel)
             except Exception as exc:
                 # The layer forgets the memberships on its own (group expiry, or a
                 # Redis restart); a close must not fail because of it.
@@ -199,7 +200,7 @@ class Hub:
             if self.channel is None:
                 await self._start()
             assert self.channel is not None
-            await _layer_groups.group_add_many(self.layer, sorted(joins), self.channel)
+            await _many_groups.group_add_many(self.layer, sorted(joins), self.channel)
             self._subscribed |= joins
         if not self.members and self.channel is not None:
             await self._stop()
@@ -208,7 +209,7 @@ class Hub:
         """Hand the messages in one layer message to the local sockets they are for.
 
         Raises:
-            livebell.messages.MalformedMessage: not a message livebell wrote.
+            livebell.layer.messages.MalformedMessage: not a message livebell wrote.
         """
         members = self.members
         for message in messages.decode(layer_message):
@@ -228,7 +229,7 @@ class Hub:
             self._refresher = asyncio.create_task(
                 self._refresh(self.channel, expiry / 2), name="livebell-hub-refresh"
             )
-        if _layer_groups.reconnects(self.layer):
+        if _many_groups.reconnects(self.layer):
             self._watchdog = asyncio.create_task(
                 self._watch(self.channel), name="livebell-hub-heartbeat"
             )
@@ -256,7 +257,7 @@ class Hub:
                     extra={"event": "layer.heartbeat_lost"},
                 )
                 try:
-                    await _layer_groups.reconnect(self.layer)
+                    await _many_groups.reconnect(self.layer)
                 except Exception as exc:
                     logger.warning(
                         "livebell: could not reconnect the channel layer (%s: %s)",
@@ -335,7 +336,7 @@ class Hub:
         async with self._lock:
             if self.channel != channel:
                 return  # stopped meanwhile
-            await _layer_groups.group_add_many(
+            await _many_groups.group_add_many(
                 self.layer, [fanout_group(), *sorted(self._subscribed)], channel
             )
 

@@ -36,7 +36,7 @@ class NotificationQuerySet(models.QuerySet["Notification"]):
 
     def with_related(self) -> NotificationQuerySet:
         """Join the actor, and bring the other actors of merged rows up to date (their
-        current names, deleted users as ghosts: :func:`livebell.actors.refresh`), so
+        current names, deleted users as ghosts: :func:`livebell.storage.actors.refresh`), so
         building payloads costs no further queries."""
         clone = self.select_related("actor")
         if issubclass(clone._iterable_class, models.query.ModelIterable):
@@ -55,7 +55,7 @@ class _WithActors(_Rows):
     a merged one."""
 
     def __iter__(self) -> Iterator[Any]:
-        from livebell import actors
+        from livebell.storage import actors
 
         chunk: list[Any] = []
         for row in super().__iter__():

@@ -1,6 +1,6 @@
 """Adding a channel to many groups (and removing it) in one go.
 
-Private machinery of the hub (:mod:`livebell.fanout`), which joins a group for
+Private machinery of the hub (:mod:`livebell.layer.fanout`), which joins a group for
 each user's first socket in the process. The channel layer API adds one group
 per call; on channels-redis' ``RedisPubSubChannelLayer`` each call is one
 ``SUBSCRIBE`` through redis-py's command machinery, and its reply is read back
@@ -17,7 +17,7 @@ layer, each group is one call of the public API.
 :func:`reconnect` drops the pub/sub layer's subscriber connections, which
 redis-py then opens again (asking Redis Sentinel for the primary, when the
 layer finds it that way) and resubscribes: the hub's way out of a connection to
-a server that stopped answering without closing it (:mod:`livebell.fanout`).
+a server that stopped answering without closing it (:mod:`livebell.layer.fanout`).
 """
 
 from __future__ import annotations

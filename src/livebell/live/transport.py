@@ -1,14 +1,14 @@
 """What every transport of a reader's session does, whatever carries its frames.
 
-A :class:`~livebell.session.Session` decides; a transport carries out. Two
-transports serve sessions — the WebSocket (:mod:`livebell.consumers`) and the
-event stream (:mod:`livebell.stream`) — and they differ only in how a frame
+A :class:`~livebell.live.session.Session` decides; a transport carries out. Two
+transports serve sessions — the WebSocket (:mod:`livebell.live.websocket`) and the
+event stream (:mod:`livebell.live.stream`) — and they differ only in how a frame
 reaches the client, how a close is said, and whether the client sends frames.
 :class:`SessionTransport` is the rest, once for both: the session and its
-settings, joining the process's hub (:mod:`livebell.fanout`) before the
+settings, joining the process's hub (:mod:`livebell.layer.fanout`) before the
 catch-up loads, the mailbox of layer messages and timers and its bound, the
-database calls (:mod:`livebell.catchup`, :mod:`livebell.inbox`,
-:mod:`livebell.credentials`), the timers, and the logs and metrics of a close.
+database calls (:mod:`livebell.storage.catchup`, :mod:`livebell.inbox`,
+:mod:`livebell.live.credentials`), the timers, and the logs and metrics of a close.
 
 A user's sockets and streams join the same hub, so ``MAX_SOCKETS_PER_USER``
 counts them together: a user has at most that many connections per process,
@@ -30,15 +30,15 @@ from django.conf.locale import LANG_INFO
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
-from livebell import auth, credentials, fanout, inbox, metrics, protocol
-from livebell.catchup import acatch_up
+from livebell import auth, inbox, metrics, protocol
 from livebell.conf import livebell_settings
-from livebell.credentials import Reader
-from livebell.groups import site_key, user_group
-from livebell.messages import Message
-from livebell.payloads import localizer
-from livebell.ratelimit import TokenBucket
-from livebell.session import (
+from livebell.layer import fanout
+from livebell.layer.groups import site_key, user_group
+from livebell.layer.messages import Message
+from livebell.live import credentials
+from livebell.live.credentials import Reader
+from livebell.live.ratelimit import TokenBucket
+from livebell.live.session import (
     ArmTimer,
     CatchUpLoaded,
     ChangeInbox,
@@ -57,7 +57,9 @@ from livebell.session import (
     Timer,
     TimerFired,
 )
-from livebell.storm import BurstGate
+from livebell.live.storm import BurstGate
+from livebell.payloads import localizer
+from livebell.storage.catchup import acatch_up
 
 __all__ = [
     "CLOSE_SEND_TIMEOUT_SECONDS",
@@ -158,9 +160,14 @@ class SessionTransport:
         raise NotImplementedError
 
     async def _send_frame(self, frame: str) -> None:
-        """Send one frame; one the client cannot take in time ends the session
-        (:class:`~livebell.session.SendTimedOut`)."""
+        """Send one frame; one the client cannot take within :attr:`send_timeout`
+        ends the session (:class:`~livebell.live.session.SendTimedOut`)."""
         raise NotImplementedError
+
+    @property
+    def send_timeout(self) -> float:
+        """How long a frame may wait for the connection: ``SEND_TIMEOUT_SECONDS``."""
+        return float(livebell_settings.SEND_TIMEOUT_SECONDS)
 
     async def _close(self, close: Close) -> None:
         """End the connection, saying why; call :meth:`_closing` first."""
@@ -208,7 +215,7 @@ class SessionTransport:
         await self._carry_out(effects)
 
     def deliver(self, event: Message | TimerFired | FellBehind) -> None:
-        """Queue a message from the hub (see :class:`livebell.fanout.Subscriber`) or a timer."""
+        """Queue a message from the hub (:class:`livebell.layer.fanout.Subscriber`) or a timer."""
         if self._fell_behind:
             return
         if self._pending >= self._max_pending:

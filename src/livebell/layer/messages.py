@@ -7,17 +7,17 @@ reads a layer message.
 
 - :class:`Push`: a stored notification, for one user's sockets. Several pushes
   to different users travel as one ``livebell.batch`` message to the fan-out
-  group, which every server process is in (see :mod:`livebell.fanout`).
+  group, which every server process is in (see :mod:`livebell.layer.fanout`).
 - :class:`InboxChange`: read state changed or notifications were deleted.
 - :class:`SessionEnded`: a session logged out; its sockets must close.
 - :class:`RecheckSessions`: the user's password, status or existence changed;
   every socket of the user must check that its session is still valid.
 
 Every layer message carries the key of the site that sent it
-(:func:`livebell.groups.site_key`), once per layer message however many pushes
+(:func:`livebell.layer.groups.site_key`), once per layer message however many pushes
 it holds; each decoded message has it as ``site``, so that a socket can ignore
 the messages of another site that uses the same group names
-(:class:`livebell.session.Session`). A message made to be sent has an empty
+(:class:`livebell.live.session.Session`). A message made to be sent has an empty
 ``site``: :func:`encode` stamps this site's key.
 """
 
@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from livebell.groups import fanout_group, site_key
+from livebell.layer.groups import fanout_group, site_key
 
 __all__ = [
     "InboxChange",

@@ -6,9 +6,9 @@ match receive each other's pushes. Every group name therefore starts with a
 prefix of the site's own (:func:`group_prefix`): ``LIVEBELL["GROUP_PREFIX"]`` when
 set, else ``livebell.`` and the site's key (:func:`site_key`), a keyed hash of
 ``SECRET_KEY`` that every process of the site computes alike and no other site
-shares. The key also travels in every layer message (:mod:`livebell.messages`),
+shares. The key also travels in every layer message (:mod:`livebell.layer.messages`),
 so that a socket ignores a message of another site even when two sites set the
-same prefix (:mod:`livebell.session`).
+same prefix (:mod:`livebell.live.session`).
 
 Both are computed on first use and again after ``SECRET_KEY`` or ``LIVEBELL``
 changes (``override_settings`` in tests).
@@ -126,7 +126,7 @@ def fanout_group() -> str:
     """Name of the group every server process joins once, for pushes to many users.
 
     ``notify()`` sends each batch of recipients there as one message, and each
-    process hands it to its own sockets (see :mod:`livebell.fanout`). The ``-``
+    process hands it to its own sockets (see :mod:`livebell.layer.fanout`). The ``-``
     keeps it apart from every user group, whose names continue the prefix with ``.``.
     """
     return f"{group_prefix()}-fanout"

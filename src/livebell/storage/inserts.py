@@ -1,8 +1,8 @@
 """Storing new notifications: the rows, and their recipients' state, in one transaction.
 
-:func:`store` locks the recipients' state rows (:mod:`livebell.state`), inserts
+:func:`store` locks the recipients' state rows (:mod:`livebell.storage.state`), inserts
 the rows, and records the new state, so a user's ids increase in commit order
-and each new row knows the state it followed (its :class:`~livebell.state.Transition`).
+and each new row knows the state it followed (its :class:`~livebell.storage.state.Transition`).
 
 A notification to N users is N rows that differ only in their recipient (and
 id). Django's ``bulk_create`` would prepare every field of every row in Python
@@ -26,8 +26,10 @@ from django.db import connections
 from django.db.models import signals
 from django.db.models.base import ModelState
 
-from livebell import actors, state
-from livebell._arrays import (
+from livebell.conf import livebell_settings
+from livebell.models import ACTORS_KEPT, Notification
+from livebell.storage import actors, state
+from livebell.storage._arrays import (
     array_parameter,
     cast_type,
     db_value,
@@ -35,9 +37,7 @@ from livebell._arrays import (
     holds_integers,
     key_values,
 )
-from livebell.conf import livebell_settings
-from livebell.models import ACTORS_KEPT, Notification
-from livebell.state import Transition
+from livebell.storage.state import Transition
 
 __all__ = ["RowPlan", "store"]
 

@@ -26,7 +26,7 @@ sockets (a page elsewhere cannot obtain a ticket), and a ticket socket ignores
 cookies. A ticket opens an event stream (``stream/?ticket=…``) the same way.
 
 This module stores and takes tickets; turning one into a user is
-:func:`livebell.credentials.redeem`'s, with every other credential.
+:func:`livebell.live.credentials.redeem`'s, with every other credential.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def _delete_expired(now: Any) -> None:
 def take(ticket: str) -> TicketClaim | None:
     """Use ``ticket`` up: whom and what credential it was asked with, or None if it is
     forged, expired or used. Whether that credential is still the user's is for
-    :func:`livebell.credentials.redeem` to say."""
+    :func:`livebell.live.credentials.redeem` to say."""
     try:
         nonce = signing.TimestampSigner(salt=_SALT, sep=_SEP).unsign(
             ticket, max_age=int(livebell_settings.TICKET_MAX_AGE_SECONDS)

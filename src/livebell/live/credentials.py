@@ -1,8 +1,8 @@
 """Credentials → user: the one module that says who a connection is for.
 
 A reader proves who they are with one of two credentials, on either transport
-(the WebSocket, :mod:`livebell.consumers`, and the event stream,
-:mod:`livebell.stream`):
+(the WebSocket, :mod:`livebell.live.websocket`, and the event stream,
+:mod:`livebell.live.stream`):
 
 - **the Django session** of the site's cookie. The check is Django's own — the
   backend must still be configured and return the user, and the session's auth
@@ -13,7 +13,7 @@ A reader proves who they are with one of two credentials, on either transport
   socket's handshake is checked by :class:`livebell.origin.OriginValidator`, the
   stream's request by :func:`livebell.origin.request_origin_allowed` (here, in
   :func:`authenticate_request`);
-- **a socket ticket** (:mod:`livebell.tickets` stores them): redeeming one turns
+- **a socket ticket** (:mod:`livebell.live.tickets` stores them): redeeming one turns
   it into the user it was asked for, if the session or REST token it was asked
   with is still that user's. A ticket connection ignores cookies and skips the
   origin check (a page elsewhere cannot obtain a ticket).
@@ -47,11 +47,13 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.http.cookie import parse_cookie
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from livebell import origin, protocol, tickets
+from livebell import origin, protocol
 from livebell._coalescer import Coalescer
+from livebell.live import tickets
 
 __all__ = [
     "Reader",
@@ -64,6 +66,7 @@ __all__ = [
     "ascope_user",
     "authenticate",
     "authenticate_request",
+    "cookie_session",
     "credential_user",
     "redeem",
     "session_user",
@@ -373,20 +376,39 @@ async def _ticket_reader(ticket: str) -> Reader:
 
 async def authenticate(scope: dict[str, Any]) -> Reader:
     """The reader of a socket: the ticket's user (its cookies are then ignored), or
-    the scope's user, or the user of the scope's session (looked up in batches with
-    the sockets that connect at the same moment). The handshake's origin was checked
-    by :class:`~livebell.origin.OriginValidator`."""
+    the scope's user (behind Channels' ``AuthMiddlewareStack``), or the user of the
+    session that the handshake's cookie names — the scope's own session when
+    ``SessionMiddlewareStack`` put one there — looked up in batches with the sockets
+    that connect at the same moment. The handshake's origin was checked by
+    :class:`~livebell.origin.OriginValidator`."""
     ticket = protocol.handshake_ticket(scope)
     if ticket is not None:
         return await _ticket_reader(ticket)
-    session = scope.get("session")
-    session_key = getattr(session, "session_key", None)
     user = scope.get("user")
-    if user is None:  # behind SessionMiddlewareStack
-        user, expires_at = await ascope_login(scope)
-    else:  # behind AuthMiddlewareStack
+    if user is not None:  # behind AuthMiddlewareStack
+        session = scope.get("session")
         expires_at = _data_expiry(session) if session is not None else None
-    return Reader(user, session_key, expires_at=expires_at)
+        return Reader(user, getattr(session, "session_key", None), expires_at=expires_at)
+    session = scope.get("session") or cookie_session(scope)
+    user, expires_at = await _resolve(session)
+    return Reader(user, session.session_key, expires_at=expires_at)
+
+
+def cookie_session(scope: dict[str, Any]) -> Any:
+    """The session that the connection's cookie names, not loaded yet: what Django's
+    ``SessionMiddleware`` (and Channels') would give a request with these headers.
+
+    livebell reads it itself, so the socket needs no session middleware around it;
+    an unknown or missing key gives an empty session (an anonymous reader).
+    """
+    cookies = scope.get("cookies")  # set by Channels' CookieMiddleware, if present
+    if cookies is None:
+        header = "; ".join(
+            value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"cookie"
+        )
+        cookies = parse_cookie(header)
+    key = cookies.get(settings.SESSION_COOKIE_NAME)
+    return import_module(settings.SESSION_ENGINE).SessionStore(key or None)
 
 
 async def authenticate_request(request: HttpRequest) -> Reader:

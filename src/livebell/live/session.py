@@ -2,7 +2,7 @@
 
 :class:`Session` is the whole behaviour of a notification socket, in the way
 the ``websockets`` library's ``Protocol`` is the whole behaviour of a WebSocket:
-a transport (:mod:`livebell.consumers` for the WebSocket) feeds it what happened
+a transport (:mod:`livebell.live.websocket` for the WebSocket) feeds it what happened
 through :meth:`Session.handle` and carries out the effects it returns, in order.
 It imports no asyncio, no Django ORM and no Channels; it has no clock of its own
 (the rate limit's and the storm control's are injected) and renders no text
@@ -10,7 +10,7 @@ itself (a :class:`Localizer` is injected), so every rule below is a plain unit
 test (``tests/test_session.py``).
 
 Events: :class:`Opened` or :class:`Refused` (the transport authenticated the
-reader), :class:`ClientFrame`, a layer message (:data:`livebell.messages.Message`),
+reader), :class:`ClientFrame`, a layer message (:data:`livebell.layer.messages.Message`),
 :class:`CatchUpLoaded`, :class:`SessionChecked`, :class:`TimerFired`,
 :class:`FellBehind`, :class:`SendTimedOut` and :class:`TransportClosed`.
 
@@ -39,7 +39,7 @@ The rules:
   client frames) waits in the session and is handled, in order, once it loaded.
 - **Counts never go back.** Every message carries the inbox revision of its
   unread count; a message older than one already seen gets the newer count.
-- **No flood.** Past a burst's threshold (:mod:`livebell.storm`), notifications
+- **No flood.** Past a burst's threshold (:mod:`livebell.live.storm`), notifications
   are held and summed up in one ``burst`` frame.
 - **In the reader's language.** The language is chosen once, on
   :class:`Opened`, from what the reader's browser said (:class:`ReaderLanguage`);
@@ -72,13 +72,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from livebell import protocol
-from livebell.messages import InboxChange, Message, Push, RecheckSessions, SessionEnded
-from livebell.ratelimit import TokenBucket, UserLimits
-from livebell.storm import BurstGate
+from livebell.layer.messages import InboxChange, Message, Push, RecheckSessions, SessionEnded
+from livebell.live.ratelimit import TokenBucket, UserLimits
+from livebell.live.storm import BurstGate
 
 if TYPE_CHECKING:
-    from livebell.catchup import CatchUp
     from livebell.payloads import NotificationPayload
+    from livebell.storage.catchup import CatchUp
 
 __all__ = [
     "CLOSE_CODES",
@@ -427,7 +427,7 @@ class Session:
         max_frame_bytes: the largest client frame accepted.
         rate_limit: the bucket this socket's client frames are taken from.
         session_hash: :func:`livebell.auth.session_hash` of the socket's session.
-        site: this site's key (:func:`livebell.groups.site_key`).
+        site: this site's key (:func:`livebell.layer.groups.site_key`).
         flood: one token per frame refused by a rate limit; when it is empty the
             socket is closed with 4429. None: never closed for that.
         max_sockets: most sockets of one user in the process; None: no cap.

@@ -1,11 +1,11 @@
 """Sending livebell's messages to the open sockets, through the channel layer.
 
-:func:`pushes` builds the :class:`~livebell.messages.Push` of each stored
+:func:`pushes` builds the :class:`~livebell.layer.messages.Push` of each stored
 notification; :func:`send` (from synchronous code, e.g. an ``on_commit``
 callback) and :func:`asend` (from the event loop) hand any messages to the layer
-(:func:`livebell.messages.encode` decides the groups: a notification to many
+(:func:`livebell.layer.messages.encode` decides the groups: a notification to many
 users is one message to every server process, which hands each recipient's part
-to that recipient's sockets only; see :mod:`livebell.fanout`).
+to that recipient's sockets only; see :mod:`livebell.layer.fanout`).
 
 A send that fails (channel layer down or slow) is logged and counted, never
 raised into the caller: what it announced is stored, and clients get it from the
@@ -29,13 +29,14 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.utils import translation
 
-from livebell import messages, protocol
+from livebell import protocol
 from livebell.conf import livebell_settings
-from livebell.groups import user_groups
-from livebell.messages import Message, Push
+from livebell.layer import messages
+from livebell.layer.groups import user_groups
+from livebell.layer.messages import Message, Push
 from livebell.models import Notification
 from livebell.payloads import notification_payload
-from livebell.state import Transition
+from livebell.storage.state import Transition
 
 __all__ = ["DeliveryStats", "asend", "pushes", "send", "stats"]
 
@@ -61,7 +62,7 @@ def pushes(
 ) -> list[Push]:
     """The pushes of newly stored notifications, in id order, without a query.
 
-    ``transitions`` is what :func:`livebell.storage.store` returned with them.
+    ``transitions`` is what :func:`livebell.storage.inserts.store` returned with them.
     """
     frame_of = _frame_builder()
     language = settings.LANGUAGE_CODE

@@ -1,10 +1,10 @@
 """The WebSocket transport of a reader's session: one per browser tab.
 
-:class:`NotificationConsumer` carries out what a :class:`livebell.session.Session`
+:class:`NotificationConsumer` carries out what a :class:`livebell.live.session.Session`
 decides, and tells it what happened. What every transport does — the hub, the
 mailbox, the database calls, the timers, the close logs — is
-:class:`livebell.transport.SessionTransport`'s; this module owns the WebSocket's
-own I/O: the handshake and its credentials (:func:`livebell.credentials.authenticate`),
+:class:`livebell.live.transport.SessionTransport`'s; this module owns the WebSocket's
+own I/O: the handshake and its credentials (:func:`livebell.live.credentials.authenticate`),
 the client's frames, and the ASGI send and its deadlines.
 
 It is a plain ASGI application, not a Channels consumer. A Channels consumer reads
@@ -43,14 +43,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.sessions import InstanceSessionWrapper
 from django.conf import settings
 
 from livebell import metrics, protocol
-from livebell._deadlines import deadline
-from livebell.conf import livebell_settings
-from livebell.credentials import Reader, authenticate
-from livebell.session import (
+from livebell.live._deadlines import deadline
+from livebell.live.credentials import Reader, authenticate
+from livebell.live.session import (
     CLOSE_UNAUTHENTICATED,
     ClientFrame,
     Close,
@@ -59,7 +57,11 @@ from livebell.session import (
     TransportClosed,
     choose_language,
 )
-from livebell.transport import CLOSE_SEND_TIMEOUT_SECONDS, SessionTransport, reader_language_input
+from livebell.live.transport import (
+    CLOSE_SEND_TIMEOUT_SECONDS,
+    SessionTransport,
+    reader_language_input,
+)
 
 __all__ = [
     "CLOSE_UNAUTHENTICATED",
@@ -95,7 +97,7 @@ def _reader_language_input(scope: dict[str, Any]) -> ReaderLanguage:
 
 
 class NotificationConsumer(SessionTransport):
-    """Serves one socket: a :class:`~livebell.session.Session` and its effects.
+    """Serves one socket: a :class:`~livebell.live.session.Session` and its effects.
 
     Anonymous sockets are accepted and closed at once with code 4401, so browsers
     see a reason instead of a failed handshake. The socket joins its process's hub
@@ -116,7 +118,7 @@ class NotificationConsumer(SessionTransport):
     def __init__(self, scope: dict[str, Any], send: Any) -> None:
         super().__init__(logger=logger, kind="socket")
         self.scope = scope
-        self._asgi_send = _past_session_wrapper(send)
+        self._asgi_send = send
         self._read_credit = asyncio.Semaphore(READ_AHEAD)
         self._accepted = False
         self._close_sent = False
@@ -199,10 +201,7 @@ class NotificationConsumer(SessionTransport):
     async def _send_frame(self, frame: str) -> None:
         """Send one frame; one that the server cannot take in time closes the socket."""
         try:
-            await self._send(
-                {"type": "websocket.send", "text": frame},
-                float(livebell_settings.SEND_TIMEOUT_SECONDS),
-            )
+            await self._send({"type": "websocket.send", "text": frame}, self.send_timeout)
         except TimeoutError:
             await self._carry_out(self.session.handle(SendTimedOut()))  # type: ignore[union-attr]
             return
@@ -256,24 +255,3 @@ class NotificationConsumer(SessionTransport):
             self._close_sent = True
         elif kind == "websocket.send":
             self._tally.sent(len(message["text"]))
-
-
-def _past_session_wrapper(send: Any) -> Any:
-    """The ASGI ``send`` under Channels' ``SessionMiddleware``, when that wraps it.
-
-    The one place livebell reaches past a documented Channels API (the wrapper's
-    ``real_send`` and ``save_message_types``), on purpose: the wrapper saves the
-    session when an HTTP response starts; for a WebSocket it saves nothing, but
-    reads the session's ``modified`` and ``is_empty()`` through a ``LazyObject`` on
-    every frame, a large share of the server's time in a broadcast (profiled in
-    docs/benchmarks.md). A WebSocket message goes straight to the server; when a
-    Channels release saves on WebSocket messages, or renames these, the wrapper is
-    used as it is.
-    """
-    wrapper = getattr(send, "__self__", None)
-    if isinstance(wrapper, InstanceSessionWrapper) and not any(
-        str(kind).startswith("websocket.")
-        for kind in getattr(wrapper, "save_message_types", ["websocket."])
-    ):
-        return getattr(wrapper, "real_send", send)
-    return send
