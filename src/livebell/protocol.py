@@ -70,6 +70,22 @@ def handshake_ticket(scope: dict[str, Any]) -> str | None:
     return tickets[-1] if tickets else None
 
 
+def handshake_cookies(scope: dict[str, Any]) -> dict[str, str]:
+    """The cookies a handshake carries: the scope's own when Channels'
+    ``CookieMiddleware`` parsed them, else its ``Cookie`` headers, parsed as Django
+    parses a request's."""
+    cookies = scope.get("cookies")
+    if cookies is not None:
+        return dict(cookies)
+    # Imported here: django.http loads the ORM, which this module must not need.
+    from django.http.cookie import parse_cookie
+
+    header = "; ".join(
+        value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"cookie"
+    )
+    return parse_cookie(header)
+
+
 def accepted_subprotocol(scope: dict[str, Any]) -> str | None:
     """The subprotocol to accept the handshake with: ``livebell`` if the client offered
     it, else none. Never the ticket's, which would echo the credential back."""

@@ -47,7 +47,6 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
-from django.http.cookie import parse_cookie
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
@@ -401,13 +400,7 @@ def cookie_session(scope: dict[str, Any]) -> Any:
     livebell reads it itself, so the socket needs no session middleware around it;
     an unknown or missing key gives an empty session (an anonymous reader).
     """
-    cookies = scope.get("cookies")  # set by Channels' CookieMiddleware, if present
-    if cookies is None:
-        header = "; ".join(
-            value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"cookie"
-        )
-        cookies = parse_cookie(header)
-    key = cookies.get(settings.SESSION_COOKIE_NAME)
+    key = protocol.handshake_cookies(scope).get(settings.SESSION_COOKIE_NAME)
     return import_module(settings.SESSION_ENGINE).SessionStore(key or None)
 
 

@@ -92,7 +92,8 @@ def _reader_language_input(scope: dict[str, Any]) -> ReaderLanguage:
         value for name, value in scope.get("headers", ()) if name == b"accept-language"
     )
     return reader_language_input(
-        scope.get("cookies", {}).get(settings.LANGUAGE_COOKIE_NAME), accept.decode("latin-1")
+        protocol.handshake_cookies(scope).get(settings.LANGUAGE_COOKIE_NAME),
+        accept.decode("latin-1"),
     )
 
 
