@@ -208,12 +208,9 @@ _resolve: Coalescer[Any, tuple[Any, datetime | None]] = Coalescer(_logins, max_b
 
 
 async def ascope_user(scope: dict[str, Any]) -> Any:
-    """The user of the scope's session (``AnonymousUser`` if none); needs ``scope["session"]``.
-
-    Raises:
-        ValueError: the scope has no session (the socket is not behind
-            ``SessionMiddlewareStack`` or ``AuthMiddlewareStack``).
-    """
+    """The user of the scope's session (``AnonymousUser`` if none): ``scope["session"]``
+    when a session middleware put one there, else the session the cookie names
+    (:func:`cookie_session`)."""
     user, _ = await ascope_login(scope)
     return user
 
@@ -223,16 +220,8 @@ async def ascope_login(scope: dict[str, Any]) -> tuple[Any, datetime | None]:
 
     For a database session, the expiry is its row's ``expire_date``; for other
     engines, what the session's data tells (``get_expiry_date()``).
-
-    Raises:
-        ValueError: the scope has no session (see :func:`ascope_user`).
     """
-    if "session" not in scope:
-        raise ValueError(
-            "livebell's socket needs the session in its scope: wrap it in "
-            "channels.sessions.SessionMiddlewareStack (or AuthMiddlewareStack)."
-        )
-    return await _resolve(scope["session"])
+    return await _resolve(_scope_session(scope))
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,9 +377,15 @@ async def authenticate(scope: dict[str, Any]) -> Reader:
         session = scope.get("session")
         expires_at = _data_expiry(session) if session is not None else None
         return Reader(user, getattr(session, "session_key", None), expires_at=expires_at)
-    session = scope.get("session") or cookie_session(scope)
+    session = _scope_session(scope)
     user, expires_at = await _resolve(session)
     return Reader(user, session.session_key, expires_at=expires_at)
+
+
+def _scope_session(scope: dict[str, Any]) -> Any:
+    """The scope's session (behind a session middleware), else the cookie's."""
+    session = scope.get("session")
+    return session if session is not None else cookie_session(scope)
 
 
 def cookie_session(scope: dict[str, Any]) -> Any:
