@@ -2,7 +2,9 @@
 
 ``hold``: inside ``transaction.atomic()``, notify USER, print the row's id, then keep
 the transaction (and its locks) open for HOLD seconds before committing.
-``send``: notify USER in its own transaction and print the id and how long it took.
+``send``: print ``ready`` once set up, wait for the line ``go`` on stdin, then notify
+USER in its own transaction and print the id and how long the call took (so the
+process's start-up, slow on a busy machine, is not part of the schedule).
 ``like``: ``python -m tests.contender like USER ACTOR POST_ID HOLD``: inside a
 transaction, ACTOR likes post POST_ID of USER (type ``post.liked``, which groups),
 prints the row, and holds the transaction HOLD seconds.
@@ -142,6 +144,9 @@ def main(mode: str, *args: str) -> None:
             time.sleep(float(hold))
         print(json.dumps({"committed": row.pk}), flush=True)
     elif mode == "send":
+        print(json.dumps({"ready": True}), flush=True)
+        assert sys.stdin.readline().strip() == "go"
+        started = time.monotonic()
         [row] = notify(user, verb)
         print(json.dumps({"committed": row.pk, "elapsed": time.monotonic() - started}), flush=True)
     else:

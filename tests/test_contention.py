@@ -113,12 +113,16 @@ async def test_a_notification_committed_late_is_not_lost_to_an_open_socket(
                     frames.append(json.loads(raw))
 
             reader = asyncio.create_task(read_frames())
+            fast_sender = start_sender(isolation, "send", "bob", "fast", stdin=subprocess.PIPE)
+            senders.append(fast_sender)
+            assert (await asyncio.to_thread(next_event, fast_sender))["ready"]
             slow_sender = start_sender(isolation, "hold", "bob", "slow", str(HOLD_SECONDS))
             senders.append(slow_sender)
             slow_id = (await asyncio.to_thread(next_event, slow_sender))["stored"]
             await asyncio.sleep(1.0)
-            fast_sender = start_sender(isolation, "send", "bob", "fast")
-            senders.append(fast_sender)
+            assert fast_sender.stdin is not None
+            fast_sender.stdin.write("go\n")
+            fast_sender.stdin.flush()
 
             # While A holds its transaction, B really waits for A's lock.
             waited = 0
@@ -144,8 +148,9 @@ async def test_a_notification_committed_late_is_not_lost_to_an_open_socket(
             if sender.poll() is None:
                 sender.kill()
             sender.wait()
-            assert sender.stdout is not None
-            sender.stdout.close()
+            for stream in (sender.stdin, sender.stdout):
+                if stream is not None:
+                    stream.close()
 
     notifications = [f for f in frames if f["type"] == "notification"]
     assert [f["notification"]["verb"] for f in notifications] == ["slow", "fast"], frames
