@@ -16,7 +16,8 @@ TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_MARIADB_URL ?= mysql://root@127.0.0.1:3306/test
 
 .PHONY: install demo demo-port js messages test lint test-sqlite test-postgres test-mariadb \
-	test-django61 test-readme dist clean bench bench-quick
+	test-django61 test-django61-sqlite test-django61-postgres test-readme dist clean \
+	bench bench-quick
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	bash .ci/system-deps
@@ -76,7 +77,12 @@ lint: $(STAMP)
 # Django 5.2 LTS and Python 3.11; then on Django 6.1 and Python 3.13 (SQLite with the
 # browser, and PostgreSQL); then the README pasted into a new project (test-readme).
 # Redis is used by every run (channel-layer tests run on in-memory, Redis and Redis pub/sub).
-test: lint test-sqlite test-postgres test-mariadb test-django61 test-readme
+# The runs that follow SQLite's go two at a time: they mostly wait on servers and
+# sockets, so two finish in about the time of one (their output is kept apart).
+test: lint test-sqlite
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-postgres test-mariadb
+	@$(MAKE) --no-print-directory test-django61
+	@$(MAKE) --no-print-directory test-readme
 
 test-sqlite: $(STAMP)
 	env -u DATABASE_URL $(PY) -m pytest -m "not readme"
@@ -88,9 +94,15 @@ test-postgres: $(STAMP)
 test-mariadb: $(STAMP)
 	DATABASE_URL=$(TEST_MARIADB_URL) $(PY) -m pytest -m "not browser and not readme and not any_database"
 
-# The benchmark's tools (the bench extra) are in .venv only.
+# The benchmark's tools (the bench extra) are in .venv only. SQLite and PostgreSQL
+# at once, as above.
 test-django61: $(NEWEST_STAMP)
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-django61-sqlite test-django61-postgres
+
+test-django61-sqlite: $(NEWEST_STAMP)
 	env -u DATABASE_URL $(PY_NEWEST) -m pytest -m "not readme and not bench_tools"
+
+test-django61-postgres: $(NEWEST_STAMP)
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY_NEWEST) -m pytest -m "not browser and not readme and not any_database and not bench_tools"
 
 # The README's "Install in your project", pasted into a new startproject site that
