@@ -71,7 +71,7 @@ __all__ = [
 
 def session_hash(session_key: str | None) -> str:
     """A digest of a session key that can travel over the channel layer (not the key)."""
-    return hashlib.sha256(f"livebell.live.session:{session_key}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"livebell.session:{session_key}".encode()).hexdigest()[:32]
 
 
 # Signal receivers, connected by livebell's AppConfig.
