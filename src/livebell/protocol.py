@@ -9,7 +9,7 @@ JSON. It imports no models and needs no configured Django.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
@@ -70,20 +70,21 @@ def handshake_ticket(scope: dict[str, Any]) -> str | None:
     return tickets[-1] if tickets else None
 
 
-def handshake_cookies(scope: dict[str, Any]) -> dict[str, str]:
+def handshake_cookies(scope: dict[str, Any]) -> Mapping[str, str]:
     """The cookies a handshake carries: the scope's own when Channels'
     ``CookieMiddleware`` parsed them, else its ``Cookie`` headers, parsed as Django
-    parses a request's."""
-    cookies = scope.get("cookies")
-    if cookies is not None:
-        return dict(cookies)
-    # Imported here: django.http loads the ORM, which this module must not need.
-    from django.http.cookie import parse_cookie
+    parses a request's and kept in the scope, as that middleware does, so that the
+    session and the language read them once."""
+    cookies: Mapping[str, str] | None = scope.get("cookies")
+    if cookies is None:
+        # Imported here: django.http loads the ORM, which this module must not need.
+        from django.http.cookie import parse_cookie
 
-    header = "; ".join(
-        value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"cookie"
-    )
-    return parse_cookie(header)
+        header = "; ".join(
+            value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"cookie"
+        )
+        cookies = scope["cookies"] = parse_cookie(header)
+    return cookies
 
 
 def accepted_subprotocol(scope: dict[str, Any]) -> str | None:
