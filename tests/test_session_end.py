@@ -280,3 +280,14 @@ async def test_end_sessions_after_a_bulk_deactivation_closes_the_users_sockets(
     await assert_still_live(carols, carol)
     for socket in carols:
         await socket.close()
+
+
+def test_the_session_hash_is_the_same_in_every_version() -> None:
+    """Logout messages carry it between processes, which may run two versions during a
+    deploy: its salt must not change with the code's layout."""
+    import hashlib
+
+    from livebell.auth import session_hash
+
+    expected = hashlib.sha256(b"livebell.session:abc").hexdigest()[:32]
+    assert session_hash("abc") == expected
