@@ -8,11 +8,13 @@ write to the same inboxes at once.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import subprocess
 import sys
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
@@ -265,3 +267,112 @@ def test_the_fast_state_write_of_more_users_than_one_statement_takes(
     }
     assert written(users, states, "fast") == written(users, states, "portable")
     assert InboxState.objects.get(user=users[-1]).unread_count == 1199
+
+
+# --- the state rows' locking read, in each database's fast form and the ORM's -------
+
+
+@pytest.mark.django_db
+def test_each_database_locks_the_state_rows_with_one_short_statement() -> None:
+    # So that the test below compares a fast path with the ORM's, not with itself.
+    assert state._lock_sql(connection) is not None
+
+
+def locked(user_ids: list[Any], how: str) -> dict[Any, state.RecipientState]:
+    """What :func:`state.lock` returns through the database's own statement (``fast``)
+    or the ORM's ``IN`` list (``portable``)."""
+    forced = (
+        contextlib.nullcontext()
+        if how == "fast"
+        else mock.patch.object(state, "_lock_sql", lambda connection: None)
+    )
+    with forced, transaction.atomic():
+        return state.lock(user_ids, connection.alias)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_the_fast_locking_read_returns_what_the_orms_does(
+    django_user_model: Any, data: st.DataObject
+) -> None:
+    users = [django_user_model.objects.get_or_create(username=f"k{i}")[0] for i in range(6)]
+    chosen = data.draw(st.lists(st.sampled_from(users), min_size=1, unique=True), label="users")
+    ids = [user.pk for user in chosen]
+    # Some users have a state row (from earlier examples or this one), some may not yet.
+    if data.draw(st.booleans(), label="notify first"):
+        notify(chosen[: len(chosen) // 2 + 1], "n")
+    fast = locked(ids, "fast")
+    assert fast == locked(ids, "portable") == state.current(ids)
+
+
+@pytest.mark.django_db
+def test_the_fast_locking_read_of_more_users_than_one_statement_takes(
+    django_user_model: Any,
+) -> None:
+    django_user_model.objects.bulk_create(django_user_model(username=f"l{i}") for i in range(1200))
+    ids = list(
+        django_user_model.objects.filter(username__startswith="l")
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    fast = locked(ids, "fast")
+    assert len(fast) == 1200
+    assert fast == locked(ids, "portable")
+
+
+@pytest.mark.django_db
+def test_the_lock_and_the_write_read_the_state_table_by_key_not_by_scanning(
+    django_user_model: Any,
+) -> None:
+    """InnoDB locks every row a locking statement reads: on MariaDB/MySQL the JSON rows
+    must lead and find each state row by primary key (a scan would lock other users'
+    rows out of order, and two concurrent notify() could deadlock). On every database
+    a scan would also cost time in proportion to all users, not to the recipients."""
+    django_user_model.objects.bulk_create(django_user_model(username=f"e{i}") for i in range(1500))
+    ids = list(
+        django_user_model.objects.filter(username__startswith="e")
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    with transaction.atomic():
+        state.lock(ids, connection.alias)  # creates the state rows
+    table = InboxState._meta.db_table
+    analyze = {"mysql": "ANALYZE TABLE ", "postgresql": "ANALYZE ", "sqlite": "ANALYZE "}
+    with connection.cursor() as cursor:
+        cursor.execute(analyze[connection.vendor] + connection.ops.quote_name(table))
+        if connection.vendor == "mysql":
+            cursor.fetchall()
+    chosen = ids[100:103]
+    sql = state._lock_sql(connection)
+    assert sql is not None
+    lock_parameter = (
+        "{" + ",".join(map(str, chosen)) + "}"
+        if connection.vendor == "postgresql"
+        else json.dumps(chosen)
+    )
+    statements = [(sql, [lock_parameter])]
+    if connection.vendor != "postgresql":  # PostgreSQL's write joins unnest() by key
+        quote = connection.ops.quote_name
+        columns = [quote(name) for name in ("last_id", "unread_count", "revision")]
+        write = state._write_rows_sql(
+            quote(table), quote("user_id"), columns, connection.vendor, len(chosen), True
+        )
+        statements.append((write, [json.dumps([[pk, 1, 1, 1] for pk in chosen])]))
+    for sql, params in statements:
+        explain = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "
+        with connection.cursor() as cursor:
+            cursor.execute(explain + sql, params)
+            columns = [c[0] for c in cursor.description]
+            plan = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        if connection.vendor == "mysql":
+            assert [row["table"] for row in plan] == ["v", "s"], plan
+            assert (plan[1]["type"], plan[1]["key"]) == ("eq_ref", "PRIMARY"), plan
+        elif connection.vendor == "sqlite":
+            steps = [row["detail"] for row in plan]
+            assert not any(step.startswith(f"SCAN {name}") for step in steps
+                           for name in ("s", table)), steps  # fmt: skip
+        else:
+            assert not any(f"Seq Scan on {table}" in str(row) for row in plan), plan

@@ -215,34 +215,74 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 
 def _locked(user_ids: Sequence[Any], using: str) -> dict[Any, RecipientState]:
+    """Lock the state rows of ``user_ids`` (sorted, unique) in their order; their state.
+
+    One short statement per chunk: the ids as one array (PostgreSQL) or one JSON
+    array (MariaDB/MySQL with ``JSON_TABLE``, SQLite) where the ORM's ``IN`` list
+    would take a parameter per user, which Django prepares one by one in Python
+    (a third of a ``notify()`` to 1,000 users on MariaDB went there).
+    """
     states: dict[Any, RecipientState] = {}
     connection = connections[using]
-    if connection.vendor == "postgresql":
-        # The ids as one array parameter: a short statement, whatever the chunk.
-        meta = InboxState._meta
-        quote = connection.ops.quote_name
-        key = _field("user")
-        column = quote(key.column or key.attname)
-        sql = (
-            f"SELECT {column}, last_id, unread_count, revision FROM {quote(meta.db_table)} "
-            f"WHERE {column} = ANY(CAST(%s AS {cast_type(key, connection)}[])) "
-            f"ORDER BY {column} FOR UPDATE"
-        )
-        with connection.cursor() as cursor:
-            for chunk in _chunks(user_ids, LOCK_CHUNK):
-                cursor.execute(sql, [array_parameter(key_values(key, chunk, connection))])
-                states.update((row[0], RecipientState(*row[1:])) for row in cursor.fetchall())
+    sql = _lock_sql(connection)
+    if sql is None:
+        for chunk in _chunks(user_ids, LOCK_CHUNK):
+            rows = (
+                InboxState.objects.using(using)
+                .select_for_update()
+                .filter(user_id__in=chunk)
+                .order_by("user_id")
+                .values_list("user_id", "last_id", "unread_count", "revision")
+            )
+            states.update((row[0], RecipientState(*row[1:])) for row in rows)
         return states
-    for chunk in _chunks(user_ids, LOCK_CHUNK):
-        rows = (
-            InboxState.objects.using(using)
-            .select_for_update()
-            .filter(user_id__in=chunk)
-            .order_by("user_id")
-            .values_list("user_id", "last_id", "unread_count", "revision")
-        )
-        states.update((row[0], RecipientState(*row[1:])) for row in rows)
+    key = _field("user")
+    with connection.cursor() as cursor:
+        for chunk in _chunks(user_ids, LOCK_CHUNK):
+            values = key_values(key, chunk, connection)
+            parameter = (
+                array_parameter(values)
+                if connection.vendor == "postgresql"
+                else orjson.dumps(values).decode()
+            )
+            cursor.execute(sql, [parameter])
+            states.update((row[0], RecipientState(*row[1:])) for row in cursor.fetchall())
     return states
+
+
+def _lock_sql(connection: Any) -> str | None:
+    """The locking read of :func:`_locked` on this database, or None for the ORM's.
+
+    Rows are locked in the order of the ids given (sorted): on MariaDB/MySQL the
+    JSON array's rows lead the join (``STRAIGHT_JOIN``) and each finds its state row
+    by primary key, so no other row is read or locked, as with the ORM's ``IN``
+    range. SQLite has no row locks (one writer at a time).
+    """
+    meta = InboxState._meta
+    quote = connection.ops.quote_name
+    key = _field("user")
+    table = quote(meta.db_table)
+    column = quote(key.column)
+    selected = f"s.{column}, s.last_id, s.unread_count, s.revision"
+    if connection.vendor == "postgresql":
+        return (
+            f"SELECT {selected} FROM {table} AS s "
+            f"WHERE s.{column} = ANY(CAST(%s AS {cast_type(key, connection)}[])) "
+            f"ORDER BY s.{column} FOR UPDATE"
+        )
+    if not holds_integers(key):
+        return None
+    if connection.vendor == "sqlite":
+        return (
+            f"SELECT {selected} FROM {table} AS s "
+            f"WHERE s.{column} IN (SELECT value FROM json_each(%s))"
+        )
+    if has_json_table(connection):
+        return (
+            f"SELECT {selected} FROM JSON_TABLE(%s, '$[*]' COLUMNS (u BIGINT PATH '$')) AS v "
+            f"JOIN {table} AS s ON s.{column} = v.u FOR UPDATE"
+        )
+    return None
 
 
 def _count(user_ids: Sequence[Any], using: str) -> dict[Any, RecipientState]:
@@ -322,9 +362,12 @@ def _write_plan(connection: Any) -> str:
     """How :func:`_write` updates many state rows on this database:
 
     - ``"postgresql"``: ``UPDATE … FROM unnest(arrays)``, four array parameters;
-    - ``"sqlite"``: ``UPDATE … FROM (VALUES …)`` (SQLite 3.33 and newer);
-    - ``"mysql"``: ``INSERT … VALUES … ON DUPLICATE KEY UPDATE``, on MariaDB and
-      MySQL alike, each row a duplicate of a locked row's primary key;
+    - ``"sqlite"``: ``UPDATE … FROM`` the rows of a JSON array (``json_each``; SQLite
+      3.33 and newer);
+    - ``"mysql"``: ``UPDATE JSON_TABLE(…) STRAIGHT_JOIN`` the state rows by primary
+      key (MariaDB 10.6+, MySQL 8); on older MariaDB, or user keys that are not
+      integers, ``INSERT … VALUES … ON DUPLICATE KEY UPDATE``, each row a duplicate
+      of a locked row's primary key;
     - ``"portable"``: the ORM's ``UPDATE … SET col = CASE WHEN user_id = … THEN …``,
       for any other database. Building its thousands of expressions costs far more
       Python than the statement costs the database, so it is the reference the
@@ -362,43 +405,22 @@ def _write_portable(items: Sequence[tuple[Any, RecipientState]], using: str) -> 
 
 def _write_rows(items: Sequence[tuple[Any, RecipientState]], connection: Any, plan: str) -> None:
     """SQLite and MySQL/MariaDB: the new values as a table of rows joined to the state
-    rows by user, four parameters per user, one statement per chunk."""
+    rows by user, one statement per chunk.
+
+    With integer user keys the rows are one JSON parameter (``json_each`` on SQLite,
+    ``JSON_TABLE`` on MariaDB 10.6+ and MySQL 8): MySQLdb escapes each parameter in
+    Python, and SQLite takes at most 999 per statement on older builds, where a
+    ``VALUES`` row takes four.
+    """
     table = connection.ops.quote_name(InboxState._meta.db_table)
     fields = [_field(name) for name in ("user", "last_id", "unread_count", "revision")]
     key, *columns = (connection.ops.quote_name(field.column) for field in fields)
+    as_json = holds_integers(fields[0]) and (plan == "sqlite" or has_json_table(connection))
     limit = connection.features.max_query_params
-    size = LOCK_CHUNK if limit is None else max(1, min(LOCK_CHUNK, limit // 4))
-    # Integer user keys as JSON numbers, on a server with JSON_TABLE.
-    as_json = plan == "mysql" and has_json_table(connection) and holds_integers(fields[0])
+    size = LOCK_CHUNK if as_json or limit is None else max(1, min(LOCK_CHUNK, limit // 4))
     with connection.cursor() as cursor:
         for chunk in _chunks(items, size):
-            if plan == "sqlite":
-                rows = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
-                sql = (
-                    f"UPDATE {table} SET "
-                    + ", ".join(f"{column} = v.column{i}" for i, column in enumerate(columns, 2))
-                    + f" FROM (VALUES {rows}) AS v WHERE {table}.{key} = v.column1"
-                )
-            else:
-                # Every row exists and is locked by this transaction: each "insert" is a
-                # duplicate of its primary key, which updates that row and takes no
-                # other lock. (An UPDATE joined to a table of values may scan the whole
-                # state table, and InnoDB then locks every row it scanned: other
-                # users' rows, out of order, which deadlocked two concurrent notify().)
-                rows = "VALUES " + ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
-                if as_json:
-                    # One JSON parameter for every row: MySQLdb escapes each parameter
-                    # in Python, four per user otherwise.
-                    rows = (
-                        "SELECT * FROM JSON_TABLE(%s, '$[*]' COLUMNS ("
-                        "u BIGINT PATH '$[0]', l BIGINT PATH '$[1]', "
-                        "c BIGINT PATH '$[2]', r BIGINT PATH '$[3]')) AS v"
-                    )
-                sql = (
-                    f"INSERT INTO {table} ({key}, {', '.join(columns)}) {rows} "
-                    "ON DUPLICATE KEY UPDATE "
-                    + ", ".join(f"{column} = VALUES({column})" for column in columns)
-                )
+            sql = _write_rows_sql(table, key, columns, plan, len(chunk), as_json)
             user_ids = key_values(fields[0], [user_id for user_id, _ in chunk], connection)
             rows_of = [
                 (user_id, *state) for user_id, (_, state) in zip(user_ids, chunk, strict=True)
@@ -409,6 +431,52 @@ def _write_rows(items: Sequence[tuple[Any, RecipientState]], connection: Any, pl
                 if as_json
                 else [value for row in rows_of for value in row],
             )
+
+
+def _write_rows_sql(
+    table: str, key: str, columns: list[str], plan: str, count: int, as_json: bool
+) -> str:
+    """The statement of :func:`_write_rows` for ``count`` users."""
+    assign = ", ".join(f"{column} = v.{column}" for column in columns)
+    names = ", ".join(columns)
+    if plan == "sqlite":
+        if as_json:
+            rows = (
+                f"SELECT json_extract(value, '$[0]') AS {key}, "
+                + ", ".join(
+                    f"json_extract(value, '$[{i}]') AS {column}"
+                    for i, column in enumerate(columns, 1)
+                )
+                + " FROM json_each(%s)"
+            )
+        else:
+            rows = (
+                f"SELECT column1 AS {key}, "
+                + ", ".join(f"column{i} AS {column}" for i, column in enumerate(columns, 2))
+                + " FROM (VALUES "
+                + ", ".join(["(%s, %s, %s, %s)"] * count)
+                + ")"
+            )
+        return f"UPDATE {table} SET {assign} FROM ({rows}) AS v WHERE {table}.{key} = v.{key}"
+    if as_json:
+        # Each JSON row leads (STRAIGHT_JOIN) and finds its state row by primary key:
+        # only the rows this transaction locked are read and written. (Joined the
+        # other way, the state table may be scanned, and InnoDB locks every row it
+        # scans: other users' rows, out of order, which deadlocked two notify().)
+        return (
+            f"UPDATE JSON_TABLE(%s, '$[*]' COLUMNS ({key} BIGINT PATH '$[0]', "
+            + ", ".join(f"{column} BIGINT PATH '$[{i}]'" for i, column in enumerate(columns, 1))
+            + f")) AS v STRAIGHT_JOIN {table} AS s ON s.{key} = v.{key} SET "
+            + ", ".join(f"s.{column} = v.{column}" for column in columns)
+        )
+    # Every row exists and is locked by this transaction: each "insert" is a duplicate
+    # of its primary key, which updates that row and takes no other lock.
+    return (
+        f"INSERT INTO {table} ({key}, {names}) VALUES "
+        + ", ".join(["(%s, %s, %s, %s)"] * count)
+        + " ON DUPLICATE KEY UPDATE "
+        + ", ".join(f"{column} = VALUES({column})" for column in columns)
+    )
 
 
 def _field(name: str) -> models.Field[Any, Any]:
