@@ -335,8 +335,10 @@ def _clean_data(data: object) -> dict[str, Any]:
     return cleaned
 
 
-def _check_user(user: object, role: str) -> Any:
-    user_model = get_user_model()
+def _check_user(user: object, role: str, user_model: Any = None) -> Any:
+    """``user``'s primary key, once it is known to be a saved user (``user_model``:
+    the user model, when the caller looked it up for many users)."""
+    user_model = user_model or get_user_model()
     if not isinstance(user, user_model):
         raise TypeError(
             f"{role} must be an instance of {user_model._meta.label}, not {type(user).__name__}."
@@ -359,7 +361,8 @@ def _recipient_ids(recipients: Recipients) -> list[Any]:
     elif isinstance(recipients, models.Model):
         ids = [_check_user(recipients, "recipient")]
     elif isinstance(recipients, Iterable) and not isinstance(recipients, (str, bytes, dict)):
-        ids = [_check_user(user, "each recipient") for user in recipients]
+        user_model = get_user_model()
+        ids = [_check_user(user, "each recipient", user_model) for user in recipients]
     else:
         raise TypeError(
             "recipients must be a user, an iterable of users or a QuerySet of users, "
