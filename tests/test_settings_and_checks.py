@@ -150,7 +150,7 @@ def test_public_surface() -> None:
 
 
 PACKAGE = Path(livebell.__file__).parent
-SUBPACKAGES = ("storage", "layer", "live", "rest")
+SUBPACKAGES = ("storage", "layer", "live", "rest", "reach")
 MODULES = sorted(
     ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
     for folder in ("", *SUBPACKAGES)
