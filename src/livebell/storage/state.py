@@ -220,7 +220,7 @@ def _locked(user_ids: Sequence[Any], using: str) -> dict[Any, RecipientState]:
     One short statement per chunk: the ids as one array (PostgreSQL) or one JSON
     array (MariaDB/MySQL with ``JSON_TABLE``, SQLite) where the ORM's ``IN`` list
     would take a parameter per user, which Django prepares one by one in Python
-    (a third of a ``notify()`` to 1,000 users on MariaDB went there).
+    (what that cost: docs/benchmarks.md).
     """
     states: dict[Any, RecipientState] = {}
     connection = connections[using]
