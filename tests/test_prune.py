@@ -25,7 +25,7 @@ from django.utils import timezone
 from livebell import inbox, notify
 from livebell.models import InboxState, Notification
 from livebell.storage import catchup, prune, state
-from tests.conftest import connect_synced, receive_json
+from tests.conftest import connect_synced, open_socket, receive_json
 from tests.processes import ROOT, child_env
 
 DAY = timedelta(days=1)
@@ -158,6 +158,24 @@ def test_a_client_resuming_from_a_pruned_id_gets_what_is_newer_marked_truncated(
         (3, False),
         (0, False),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_resuming_from_a_pruned_id_is_told_truncated(amake_user: Any) -> None:
+    bob = await amake_user("bob")
+    rows = [(await sync_to_async(notify)(bob, f"n{i}"))[0] for i in range(4)]
+    await sync_to_async(age)(rows[:2], 100)
+    await sync_to_async(prune.prune)(timedelta(days=90))
+
+    for after, truncated in ((rows[0].pk, True), (rows[1].pk, False)):
+        socket = await open_socket(bob, path=f"/ws/notifications/?last_id={after}")
+        connected, _ = await socket.connect(timeout=5)
+        assert connected
+        frames = [await receive_json(socket) for _ in range(3)]
+        assert [f["notification"]["id"] for f in frames[:2]] == [rows[2].pk, rows[3].pk]
+        expected = {"type": "synced", "last_id": rows[3].pk, "unread_count": 2}
+        assert frames[2] == ({**expected, "truncated": True} if truncated else expected)
+        await socket.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)
