@@ -1,4 +1,4 @@
-"""Retention (``manage.py livebell_prune``, :mod:`livebell.storage.prune`).
+"""Retention: ``manage.py livebell_prune``, :mod:`livebell.retention` and its storage.
 
 Old notifications go in batches, each inbox's counters stay equal to a COUNT of
 its rows, ``last_id`` never goes down, and a client resuming from a deleted id gets
@@ -22,7 +22,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from livebell import inbox, notify
+from livebell import inbox, notify, retention
 from livebell.models import InboxState, Notification
 from livebell.storage import catchup, prune, state
 from tests.conftest import connect_synced, open_socket, receive_json
@@ -55,14 +55,14 @@ def assert_exact(user: Any) -> InboxState:
     [("90d", timedelta(days=90)), ("12h", timedelta(hours=12)), (" 30m ", timedelta(minutes=30))],
 )
 def test_ages_parse(text: str, expected: timedelta) -> None:
-    assert prune.parse_age(text) == expected
+    assert retention.parse_age(text) == expected
 
 
 @pytest.mark.any_database
 @pytest.mark.parametrize("text", ["90", "0d", "-3d", "1w", "1.5d", "d", "", "90 days"])
 def test_bad_ages_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="is not an age"):
-        prune.parse_age(text)
+        retention.parse_age(text)
 
 
 @pytest.mark.django_db
@@ -204,16 +204,16 @@ def test_the_periodic_task_prunes_with_the_settings(make_user: Any) -> None:
     age(rows[1:2], 20)
 
     with override_settings(LIVEBELL={"PRUNE_OLDER_THAN": "30d"}):
-        assert prune.prune_old_notifications.call()["deleted"] == 1
+        assert retention.prune_old_notifications.call()["deleted"] == 1
     with override_settings(LIVEBELL={"PRUNE_OLDER_THAN": timedelta(days=10)}):
-        assert prune.prune_old_notifications.call()["deleted"] == 1
+        assert retention.prune_old_notifications.call()["deleted"] == 1
     assert list(Notification.objects.values_list("pk", flat=True)) == [rows[2].pk]
     assert_exact(bob)
     with (
         override_settings(LIVEBELL={"PRUNE_OLDER_THAN": "soon"}),
         pytest.raises(ImproperlyConfigured, match="PRUNE_OLDER_THAN"),
     ):
-        prune.prune_old_notifications.call()
+        retention.prune_old_notifications.call()
 
 
 def _isolation_levels() -> list[str | None]:

@@ -68,7 +68,7 @@ def catch_up_many(requests: Sequence[tuple[Any, int | None]], *, limit: int) -> 
     live pushes, and what is sent always agrees with the count and ``last_id``
     that come with it. A socket whose ``after`` is older than the newest id that
     retention deleted for its user (``pruned_through``,
-    :mod:`livebell.storage.prune`) gets what is left with ``truncated``.
+    :mod:`livebell.retention`) gets what is left with ``truncated``.
     """
     with_pruned = state.current_with_pruned(user_id for user_id, _ in requests)
     states = {user_id: found for user_id, (found, _) in with_pruned.items()}

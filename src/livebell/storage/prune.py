@@ -23,54 +23,32 @@ event with the ids and the new unread count, as for a user's own delete. A
 
 The candidates are found by walking the primary key from the last batch on (no
 index on ``created_at``: it would cost every ``notify()``), so a run reads the
-table once. :func:`prune_old_notifications` is the periodic task running the same
-code with the ``PRUNE_*`` settings.
+table once. What a site runs — ``manage.py livebell_prune`` and the periodic task —
+is in :mod:`livebell.retention`.
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router, transaction
 from django.utils import timezone
 
 from livebell import protocol
-from livebell.conf import livebell_settings
 from livebell.layer import delivery
 from livebell.layer.groups import user_group
 from livebell.layer.messages import InboxChange
 from livebell.models import Notification
-from livebell.reach.tasks import task
 from livebell.storage import state
 
-__all__ = ["DEFAULT_BATCH", "PruneResult", "parse_age", "prune", "prune_old_notifications"]
+__all__ = ["DEFAULT_BATCH", "PruneResult", "prune"]
 
 #: Rows deleted per transaction unless told otherwise.
 DEFAULT_BATCH = 5000
-
-_AGE = re.compile(r"(\d+)([dhm])")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
-
-
-def parse_age(text: str) -> timedelta:
-    """``"90d"``, ``"12h"`` or ``"30m"`` as a :class:`~datetime.timedelta`.
-
-    Raises:
-        ValueError: anything else (no unit, another unit, a sign, zero).
-    """
-    found = _AGE.fullmatch(text.strip())
-    if found is None or int(found[1]) == 0:
-        raise ValueError(
-            f"{text!r} is not an age: a whole number and d (days), h (hours) or m "
-            "(minutes), such as 90d, 12h or 30m."
-        )
-    return timedelta(**{_UNITS[found[2]]: int(found[1])})
 
 
 @dataclass(frozen=True)
@@ -189,32 +167,3 @@ def _delete_chunk(using: str) -> int:
 
 def _chunks(items: Sequence[int], size: int) -> list[Sequence[int]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
-
-
-def _setting_age() -> timedelta:
-    value = livebell_settings.PRUNE_OLDER_THAN
-    if isinstance(value, timedelta):
-        return value
-    try:
-        return parse_age(str(value))
-    except ValueError as error:
-        raise ImproperlyConfigured(f'LIVEBELL["PRUNE_OLDER_THAN"]: {error}') from error
-
-
-@task()
-def prune_old_notifications() -> dict[str, int]:
-    """The periodic task: :func:`prune` with ``LIVEBELL["PRUNE_OLDER_THAN"]``,
-    ``PRUNE_READ_ONLY`` and ``PRUNE_BATCH`` (read when it runs). Schedule it with the
-    worker's scheduler (cron calling ``manage.py livebell_prune`` does the same);
-    returns what :func:`prune` did, as a dict."""
-    done = prune(
-        _setting_age(),
-        read_only=bool(livebell_settings.PRUNE_READ_ONLY),
-        batch=int(livebell_settings.PRUNE_BATCH),
-    )
-    return {
-        "deleted": done.deleted,
-        "unread": done.unread,
-        "batches": done.batches,
-        "users": done.users,
-    }

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
-from livebell.storage import prune
+from livebell import retention
 
 
 class Command(BaseCommand):
@@ -32,14 +32,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch",
             type=int,
-            default=prune.DEFAULT_BATCH,
+            default=retention.DEFAULT_BATCH,
             metavar="ROWS",
-            help=f"Rows deleted per transaction (default {prune.DEFAULT_BATCH}).",
+            help=f"Rows deleted per transaction (default {retention.DEFAULT_BATCH}).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            age = prune.parse_age(options["older_than"])
+            age = retention.parse_age(options["older_than"])
         except ValueError:
             raise CommandError(
                 _(
@@ -50,7 +50,7 @@ class Command(BaseCommand):
             ) from None
         if options["batch"] < 1:
             raise CommandError(_("--batch must be at least 1."))
-        done = prune.prune(age, read_only=options["read_only"], batch=options["batch"])
+        done = retention.prune(age, read_only=options["read_only"], batch=options["batch"])
         if options["verbosity"]:
             self.stdout.write(
                 self.style.SUCCESS(
