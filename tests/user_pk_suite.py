@@ -179,3 +179,29 @@ def test_deleted_and_renamed_actors(make_user: Any, rest_client: Any) -> None:
         {"id": key(alice), "username": "alicia"},
     ]
     assert liked["text"] == "ghost and 1 other liked your post “Hello”"
+
+
+def test_pruning_keeps_the_counters_exact(make_user: Any) -> None:
+    """Retention with keys that are not integers: the state rows' marks written by
+    the arrays' path (PostgreSQL) or one UPDATE per user (the others)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from livebell.models import InboxState
+    from livebell.storage import prune
+
+    users = [make_user(name) for name in ("alice", "bob", "carol")]
+    old = notify(users, "old") + notify(users, "older")
+    Notification.objects.filter(pk__in=[n.pk for n in old]).update(
+        created_at=timezone.now() - timedelta(days=100)
+    )
+    notify(users[:2], "fresh")
+
+    assert prune.prune(timedelta(days=90), batch=4).deleted == len(old)
+
+    for user in users:
+        found = InboxState.objects.get(user=user)
+        mine = Notification.objects.filter(recipient=user)
+        assert found.unread_count == mine.filter(read_at__isnull=True).count()
+        assert found.pruned_through == max(n.pk for n in old if n.recipient_id == user.pk)

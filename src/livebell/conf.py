@@ -77,6 +77,14 @@ DEFAULTS: dict[str, Any] = {
     # None: every notification is a frame of its own (benchmarks, tests of throughput).
     "STORM_THRESHOLD": 10,
     "STORM_WINDOW_SECONDS": 10.0,
+    # Retention, for the periodic task livebell.retention.prune_old_notifications
+    # (``manage.py livebell_prune`` takes its own arguments): notifications older than
+    # this go ("90d", "12h", "30m", or a timedelta); only read ones with PRUNE_READ_ONLY;
+    # PRUNE_BATCH rows per transaction, so a notify() to the same users waits at most
+    # for one batch. Nothing is deleted unless the site schedules the task.
+    "PRUNE_OLDER_THAN": "90d",
+    "PRUNE_READ_ONLY": False,
+    "PRUNE_BATCH": 5000,
 }
 
 

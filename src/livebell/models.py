@@ -143,6 +143,13 @@ class InboxState(models.Model):
     #: Goes up by one with every change to the user's inbox, in commit order: lets a
     #: socket tell a stale unread count from a fresh one.
     revision = models.BigIntegerField(default=0)
+    #: The newest id that retention (``manage.py livebell_prune``) deleted for the user
+    #: (0 if none): a client resuming from an older id missed something that is gone,
+    #: and its catch-up says ``truncated``. Never goes down. A default in the database
+    #: too: the MySQL/MariaDB write of state rows for non-integer user keys is an
+    #: ``INSERT … ON DUPLICATE KEY UPDATE`` that does not name it (as are those of
+    #: processes still running the previous version during a deploy).
+    pruned_through = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         verbose_name = "inbox state"

@@ -66,9 +66,12 @@ def catch_up_many(requests: Sequence[tuple[Any, int | None]], *, limit: int) -> 
     (:mod:`livebell.storage.state`), so every row up to the newest id read first is
     committed, and rows committed after it are above it: they are left to their
     live pushes, and what is sent always agrees with the count and ``last_id``
-    that come with it.
+    that come with it. A socket whose ``after`` is older than the newest id that
+    retention deleted for its user (``pruned_through``,
+    :mod:`livebell.retention`) gets what is left with ``truncated``.
     """
-    states = state.current(user_id for user_id, _ in requests)
+    with_pruned = state.current_with_pruned(user_id for user_id, _ in requests)
+    states = {user_id: found for user_id, (found, _) in with_pruned.items()}
     lowest_after: dict[Any, int] = {}
     for user_id, after in requests:
         if after is not None and after < states[user_id].last_id:
@@ -86,7 +89,10 @@ def catch_up_many(requests: Sequence[tuple[Any, int | None]], *, limit: int) -> 
                 last_id=found.last_id,
                 unread_count=found.unread_count,
                 revision=found.revision,
-                truncated=len(newer) > limit,
+                # More missed than sent, or retention deleted some of what the client
+                # missed (ids above its ``after``): refetch the list either way.
+                truncated=len(newer) > limit
+                or (after is not None and after < with_pruned[user_id][1]),
             )
         )
     return results

@@ -52,10 +52,12 @@ __all__ = [
     "RecipientState",
     "Transition",
     "current",
+    "current_with_pruned",
     "lock",
     "rebuild",
     "record_change",
     "record_new",
+    "record_pruned",
 ]
 
 # Users locked, read or written per statement.
@@ -165,17 +167,53 @@ def current(user_ids: Iterable[Any], using: str | None = None) -> dict[Any, Reci
     row has had nothing stored through livebell: :data:`EMPTY` (the migration
     that added the rows counted every inbox that existed then).
     """
+    return {user_id: found for user_id, (found, _) in current_with_pruned(user_ids, using).items()}
+
+
+def current_with_pruned(
+    user_ids: Iterable[Any], using: str | None = None
+) -> dict[Any, tuple[RecipientState, int]]:
+    """:func:`current`, with each user's ``pruned_through``: the newest id retention
+    deleted (0 if none; see :func:`record_pruned`), which a catch-up compares with the
+    client's id. In the same primary-key lookups."""
     using = using or router.db_for_read(InboxState)
     wanted = list(dict.fromkeys(user_ids))
-    states: dict[Any, RecipientState] = {}
+    states: dict[Any, tuple[RecipientState, int]] = {}
     for chunk in _chunks(wanted, LOCK_CHUNK):
         rows = (
             InboxState.objects.using(using)
             .filter(user_id__in=chunk)
-            .values_list("user_id", "last_id", "unread_count", "revision")
+            .values_list("user_id", "last_id", "unread_count", "revision", "pruned_through")
         )
-        states.update((row[0], RecipientState(*row[1:])) for row in rows)
-    return {user_id: states.get(user_id, EMPTY) for user_id in wanted}
+        states.update((row[0], (RecipientState(*row[1:4]), row[4])) for row in rows)
+    return {user_id: states.get(user_id, (EMPTY, 0)) for user_id in wanted}
+
+
+def record_pruned(
+    before: Mapping[Any, RecipientState],
+    pruned: Mapping[Any, tuple[int, int]],
+    using: str,
+) -> dict[Any, RecipientState]:
+    """Write the state after retention deleted old notifications; the new states.
+
+    ``before`` is what :func:`lock` returned in the same transaction; ``pruned``
+    says, per user, how many of the deleted rows were unread and the newest id
+    deleted. The unread count goes down by the former, the revision moves (a
+    socket seeing it knows its list changed), ``last_id`` stays (ids are not
+    reused), and ``pruned_through`` rises to the newest id deleted: a client that
+    resumes from an older id missed something that is gone.
+    """
+    after = {
+        user_id: RecipientState(
+            before[user_id].last_id,
+            max(0, before[user_id].unread_count - unread),
+            before[user_id].revision + 1,
+        )
+        for user_id, (unread, _) in pruned.items()
+    }
+    _write(after, using)
+    _raise_pruned_through({user_id: newest for user_id, (_, newest) in pruned.items()}, using)
+    return after
 
 
 def rebuild(user_ids: Iterable[Any] | None = None, using: str | None = None) -> int:
@@ -477,6 +515,56 @@ def _write_rows_sql(
         + " ON DUPLICATE KEY UPDATE "
         + ", ".join(f"{column} = VALUES({column})" for column in columns)
     )
+
+
+def _raise_pruned_through(marks: Mapping[Any, int], using: str) -> None:
+    """Raise locked users' ``pruned_through`` to ``marks`` (never lower it): one
+    statement per chunk of users where the database takes the marks as arrays
+    (PostgreSQL) or a JSON array (SQLite 3.33+, MariaDB 10.6+/MySQL 8, integer user
+    keys), as :func:`_write` does; else one ``UPDATE`` per user."""
+    if not marks:
+        return
+    connection: Any = connections[using]
+    items = sorted(marks.items(), key=lambda item: item[0])
+    key = _field("user")
+    quote = connection.ops.quote_name
+    table = quote(InboxState._meta.db_table)
+    column, mark = (quote(field.column) for field in (key, _field("pruned_through")))
+    sql = None
+    if connection.vendor == "postgresql":
+        sql = (
+            f"UPDATE {table} AS s SET {mark} = GREATEST(s.{mark}, v.m) "
+            f"FROM unnest(CAST(%s AS {cast_type(key, connection)}[]), CAST(%s AS bigint[])) "
+            f"AS v(u, m) WHERE s.{column} = v.u"
+        )
+    elif holds_integers(key) and _write_plan(connection) == "sqlite":
+        sql = (
+            f"UPDATE {table} SET {mark} = MAX({table}.{mark}, v.m) FROM (SELECT "
+            "json_extract(value, '$[0]') AS u, json_extract(value, '$[1]') AS m "
+            f"FROM json_each(%s)) AS v WHERE {table}.{column} = v.u"
+        )
+    elif holds_integers(key) and connection.vendor == "mysql" and has_json_table(connection):
+        # The JSON rows lead and find each state row by primary key (see _write_rows_sql).
+        sql = (
+            "UPDATE JSON_TABLE(%s, '$[*]' COLUMNS (u BIGINT PATH '$[0]', m BIGINT PATH '$[1]')) "
+            f"AS v STRAIGHT_JOIN {table} AS s ON s.{column} = v.u "
+            f"SET s.{mark} = GREATEST(s.{mark}, v.m)"
+        )
+    if sql is None:
+        for user_id, newest in items:
+            InboxState.objects.using(using).filter(
+                user_id=user_id, pruned_through__lt=newest
+            ).update(pruned_through=newest)
+        return
+    with connection.cursor() as cursor:
+        for chunk in _chunks(items, LOCK_CHUNK):
+            user_ids = key_values(key, [user_id for user_id, _ in chunk], connection)
+            marks_of = [newest for _, newest in chunk]
+            if connection.vendor == "postgresql":
+                cursor.execute(sql, [array_parameter(user_ids), array_parameter(marks_of)])
+            else:
+                rows = [list(row) for row in zip(user_ids, marks_of, strict=True)]
+                cursor.execute(sql, [orjson.dumps(rows).decode()])
 
 
 def _field(name: str) -> models.Field[Any, Any]:
