@@ -1,5 +1,5 @@
 """livebell's app configuration: system checks, settings, the session signals and the
-user deletion signal."""
+user deletion signal, and web push after commit."""
 
 from __future__ import annotations
 
@@ -34,6 +34,14 @@ class LivebellConfig(AppConfig):
             actors.on_user_deleting,
             sender=user_model,
             dispatch_uid="livebell.storage.actors.on_user_deleting",
+        )
+        # Web push of what notify() stored, once committed (see livebell.reach.webpush).
+        from livebell import signals
+        from livebell.reach import webpush
+
+        signals.notification_created.connect(
+            webpush.on_notifications_created,
+            dispatch_uid="livebell.reach.webpush.on_notifications_created",
         )
         from django.apps import apps
 
