@@ -41,6 +41,8 @@ async def test_the_control_shows_and_its_service_worker_registers(
     await expect(switch).to_have_attribute("role", "switch")
     await expect(switch).to_have_attribute("aria-checked", "false")
     await expect(switch).to_have_accessible_name("Notify me on this device")
+    # One control for notifications outside the page, not two.
+    await expect(page.locator(".lb-desktop")).to_be_hidden()
     scope = await page.evaluate(
         f"navigator.serviceWorker.getRegistration({WORKER!r}).then((r) => r && r.scope)"
     )

@@ -609,6 +609,7 @@ class Bell extends Inbox {
       });
     });
     this.markAll.addEventListener("click", () => this.markAllRead());
+    this.desktopReplaced = false;
     if (this.desktop) { this.setUpDesktop(); }
     this.received = [];
     this.receivedTimer = null;
@@ -708,6 +709,7 @@ class Bell extends Inbox {
       .then((subscription) => {
         this.webpushOn = subscription !== null;
         this.webpush.hidden = false;
+        if (this.desktop) { this.desktopReplaced = true; this.desktop.hidden = true; }
         this.renderWebPush();
       })
       .catch(() => { this.webpush.hidden = true; });
@@ -900,7 +902,10 @@ class Bell extends Inbox {
 
   setUpDesktop() {
     if (typeof Notification !== "function") { return; }
-    const update = () => { this.desktop.hidden = Notification.permission !== "default"; };
+    // Web push's switch, when shown, replaces this button (one control, not two).
+    const update = () => {
+      this.desktop.hidden = this.desktopReplaced || Notification.permission !== "default";
+    };
     update();
     this.desktop.addEventListener("click", () => {
       Notification.requestPermission().then(update);
