@@ -4,7 +4,9 @@ Headless Chromium has PushManager, but no push service to register with (it woul
 Google's, and the machine is offline): ``pushManager.subscribe()`` fails there. So one
 test checks that the failure is shown and nothing is stored, and another gives the page
 a stand-in ``subscribe()`` that returns a subscription to the local stand-in push
-service, to check what the widget sends and that the server pushes to it.
+service, to check what the widget sends. The service worker gets pushes through
+Chromium's DevTools protocol (``ServiceWorker.deliverPushMessage``), as from a push
+service.
 """
 
 from __future__ import annotations
@@ -146,3 +148,70 @@ async def test_subscribing_posts_the_devices_subscription_and_unsubscribing_dele
         == []
     )
     assert saved["id"] > 0
+
+
+NOTIFY_BOB = """
+from django.contrib.auth import get_user_model
+from livebell import notify
+users = get_user_model().objects
+[row] = notify(users.get(username="bob"), "pinged you", actor=users.get(username="carol"))
+print(row.pk)
+"""
+
+
+async def test_the_bell_says_which_notifications_it_received_live(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    page = await log_in(browser, demo_site.url, "bob")
+    await open_bell(page)
+    async with page.expect_request(
+        lambda request: request.url.endswith("/webpush/received/") and request.method == "POST"
+    ) as sent:
+        pk = int(demo_site.shell(NOTIFY_BOB).strip())
+    request = await sent.value
+    assert request.post_data_json == {"ids": [pk]}
+    assert (await request.response()).status == 204
+
+
+async def test_the_service_worker_shows_a_push_when_no_tab_of_the_site_is_open(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    import json
+
+    page = await log_in(browser, demo_site.url, "bob")
+    await page.context.grant_permissions(["notifications"], origin=demo_site.url)
+    await open_bell(page)
+    cdp = await page.context.new_cdp_session(page)
+    registrations: list[Any] = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda e: registrations.extend(e["registrations"]),
+    )
+    await cdp.send("ServiceWorker.enable")
+    await page.wait_for_timeout(500)
+    [registration] = [r for r in registrations if r["scopeURL"].endswith("/webpush/")]
+
+    async def push(number: int) -> None:
+        message = {"id": number, "title": "Answers", "body": f"alice answered {number}"}
+        message.update(url="/x/", tag=f"livebell-{number}")
+        await cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {
+                "origin": demo_site.url + "/",
+                "registrationId": registration["registrationId"],
+                "data": json.dumps(message),
+            },
+        )
+        await page.wait_for_timeout(1000)
+
+    shown = f"""navigator.serviceWorker.getRegistration({WORKER!r})
+        .then((r) => r.getNotifications())
+        .then((all) => all.map((n) => [n.title, n.body, n.tag, n.data]))"""
+    await push(1)  # this focused tab's bell shows it: the worker does not
+    assert await page.evaluate(shown) == []
+    await page.goto("about:blank")  # no tab of the site is open now
+    await push(2)
+    await page.goto(demo_site.url + "/")
+    assert await page.evaluate(shown) == [
+        ["Answers", "alice answered 2", "livebell-2", {"url": "/x/"}]
+    ]
