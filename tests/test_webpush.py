@@ -464,3 +464,27 @@ def test_livebell_vapid_makes_a_pair_that_signs() -> None:
         vapid.public_key.public_numbers()
         == Vapid.from_raw_public(public.encode()).public_key.public_numbers()
     )
+
+
+@pytest.mark.django_db
+def test_each_device_gets_the_push_in_the_language_it_subscribed_in(
+    service: PushService,
+    make_user: Any,
+    rest_client: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    alice = make_user("alice")
+    preferences.set_choice(alice, "post.commented", "web_push", True)
+    phone, laptop = service.device(), service.device()
+    for device, language in ((phone, "zh-hans"), (laptop, "en")):
+        client = rest_client(alice, HTTP_ACCEPT_LANGUAGE=language)
+        response = client.post(SUBSCRIPTIONS, device.subscription(), format="json")
+        assert response.status_code == 201
+    _comment(
+        alice,
+        make_user("bob"),
+        Post.objects.create(title="Tea"),
+        django_capture_on_commit_callbacks,
+    )
+    assert [m["body"] for m in service.messages(phone)] == ["bob 评论了你的文章“Tea”"]
+    assert [m["body"] for m in service.messages(laptop)] == ["bob commented on your post “Tea”"]

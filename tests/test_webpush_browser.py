@@ -3,8 +3,8 @@
 Headless Chromium has PushManager, but no push service to register with (it would be
 Google's, and the machine is offline): ``pushManager.subscribe()`` fails there. So one
 test checks that the failure is shown and nothing is stored, and another gives the page
-a stand-in ``subscribe()`` that returns a subscription to the local stand-in push
-service, to check what the widget sends. The service worker gets pushes through
+a stand-in ``subscribe()`` that returns a subscription as a push service would (real
+keys, an FCM endpoint), to check what the widget sends. The service worker gets pushes through
 Chromium's DevTools protocol (``ServiceWorker.deliverPushMessage``), as from a push
 service.
 """
