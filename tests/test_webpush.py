@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.db import transaction
 from django.urls import reverse
@@ -41,6 +42,7 @@ def _keys() -> tuple[str, str]:
 
 
 def _tasks_backend(name: str) -> str:
+    """The dotted path of a task backend of Django's (6.x) or of the backport's (5.2)."""
     try:
         import django.tasks  # noqa: F401
     except ImportError:
@@ -51,6 +53,8 @@ def _tasks_backend(name: str) -> str:
 @pytest.fixture
 def service(settings: Any) -> Iterator[PushService]:
     """The stand-in, and livebell configured to push to it (at once, no delay)."""
+    # Ids come again after each test's rollback: another test's "received" must not count.
+    cache.clear()
     private, public = _keys()
     with PushService(public, CONTACT) as push_service:
         settings.LIVEBELL = {
@@ -68,7 +72,7 @@ def service(settings: Any) -> Iterator[PushService]:
 def queued(settings: Any) -> Callable[[], list[Any]]:
     """Tasks are held (a backend that defers) until the test runs them; returns a
     function that runs what is due in order and returns the results it ran."""
-    settings.TASKS = {"default": {"BACKEND": _tasks_backend("dummy.DummyBackend.")[:-1]}}
+    settings.TASKS = {"default": {"BACKEND": _tasks_backend("dummy.DummyBackend")}}
     backend = webpush.deliver.get_backend()
 
     def run() -> list[Any]:
