@@ -492,3 +492,29 @@ def test_each_device_gets_the_push_in_the_language_it_subscribed_in(
     )
     assert [m["body"] for m in service.messages(phone)] == ["bob 评论了你的文章“Tea”"]
     assert [m["body"] for m in service.messages(laptop)] == ["bob commented on your post “Tea”"]
+
+
+def test_the_system_checks_catch_half_a_configuration(settings: Any) -> None:
+    from livebell.checks import check_web_push
+
+    private, public = _keys()
+    other_private, _other_public = _keys()
+    good = {
+        "WEB_PUSH_VAPID_PRIVATE_KEY": private,
+        "WEB_PUSH_VAPID_PUBLIC_KEY": public,
+        "WEB_PUSH_CONTACT": CONTACT,
+    }
+    settings.LIVEBELL = good
+    assert check_web_push() == []
+    settings.LIVEBELL = {}
+    assert check_web_push() == []  # off, on purpose
+    cases = {
+        "livebell.E020": {"WEB_PUSH_VAPID_PRIVATE_KEY": private},
+        "livebell.E021": {**good, "WEB_PUSH_VAPID_PRIVATE_KEY": other_private},
+        "livebell.E022": {**good, "WEB_PUSH_CONTACT": "push-tests@example.com"},
+    }
+    for expected, configured in cases.items():
+        settings.LIVEBELL = configured
+        assert [message.id for message in check_web_push()] == [expected]
+    settings.LIVEBELL = {**good, "WEB_PUSH_VAPID_PRIVATE_KEY": "not a key"}
+    assert [message.id for message in check_web_push()] == ["livebell.E021"]

@@ -66,6 +66,7 @@ __all__ = [
     "enabled",
     "on_notifications_created",
     "payload",
+    "public_key_of",
     "send_push",
     "subscribe",
     "unsubscribe",
@@ -425,11 +426,29 @@ def send_push(subscription: WebPushSubscription, payload: dict[str, Any]) -> Pus
     return PushResult(PushOutcome.DELIVERED, status)
 
 
-def _vapid_key() -> Any:
-    """The VAPID private key of the settings, as py_vapid's object (raw base64url or PEM)."""
+def _vapid_key(key: str | None = None) -> Any:
+    """The VAPID private key (of the settings by default), as py_vapid's object; it may
+    be given as raw base64url (what ``livebell_vapid`` prints), base64url DER, or PEM."""
     from py_vapid import Vapid
 
-    key: str = livebell_settings.WEB_PUSH_VAPID_PRIVATE_KEY
+    key = key if key is not None else livebell_settings.WEB_PUSH_VAPID_PRIVATE_KEY
+    if not key:
+        raise ValueError("WEB_PUSH_VAPID_PRIVATE_KEY is not set.")
     if key.lstrip().startswith("-----BEGIN"):
         return Vapid.from_pem(key.encode())
     return Vapid.from_string(key)
+
+
+def public_key_of(private_key: str) -> str:
+    """The public key (base64url of the uncompressed point, as browsers take it) of a
+    VAPID private key in any form ``WEB_PUSH_VAPID_PRIVATE_KEY`` takes.
+
+    Raises:
+        Exception: py_vapid's or cryptography's, for a key that cannot be read.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    raw = _vapid_key(private_key).public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
