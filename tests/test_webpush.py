@@ -347,6 +347,26 @@ def test_subscribe_list_and_unsubscribe_only_ones_own(
 
 
 @pytest.mark.django_db
+def test_logging_out_forgets_the_devices_subscribed_with_that_session(
+    service: PushService, make_user: Any, rest_client: Any
+) -> None:
+    from django.test import Client
+
+    alice = make_user("alice")
+    shared, own = service.device(), service.device()
+    browser = Client()
+    browser.force_login(alice)
+    response = browser.post(SUBSCRIPTIONS, shared.subscription(), content_type="application/json")
+    assert response.status_code == 201
+    assert (
+        rest_client(alice).post(SUBSCRIPTIONS, own.subscription(), format="json").status_code == 201
+    )
+    browser.logout()  # on the shared computer
+    endpoints = WebPushSubscription.objects.filter(user=alice).values_list("endpoint", flat=True)
+    assert list(endpoints) == [own.endpoint]
+
+
+@pytest.mark.django_db
 def test_a_device_subscribed_again_is_one_device_of_its_latest_user(
     service: PushService, make_user: Any, rest_client: Any
 ) -> None:

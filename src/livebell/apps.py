@@ -43,6 +43,8 @@ class LivebellConfig(AppConfig):
             webpush.on_notifications_created,
             dispatch_uid="livebell.reach.webpush.on_notifications_created",
         )
+        # Logging out on a device stops its pushes (a shared computer).
+        user_logged_out.connect(webpush.on_logout, dispatch_uid="livebell.reach.webpush.on_logout")
         from django.apps import apps
 
         if apps.is_installed("rest_framework.authtoken"):

@@ -56,17 +56,22 @@ from livebell.reach.tasks import task
 
 __all__ = [
     "MAX_SUBSCRIPTIONS",
+    "SESSION_KEY",
     "PushOutcome",
     "PushPayload",
     "PushResult",
     "SubscriptionError",
     "acknowledge",
+    "check_endpoint",
     "deliver",
     "deliver_again",
+    "device_of_session",
     "enabled",
+    "on_logout",
     "on_notifications_created",
     "payload",
     "public_key_of",
+    "remember_in_session",
     "send_push",
     "subscribe",
     "unsubscribe",
@@ -178,6 +183,34 @@ def subscribe(
         if surplus:
             WebPushSubscription.objects.using(using).filter(pk__in=surplus).delete()
     return subscription
+
+
+#: The session key that lists the devices subscribed with a session (docs/web-push.md).
+SESSION_KEY = "livebell.webpush"
+
+
+def remember_in_session(session: Any, subscription_id: int) -> None:
+    """Note in the session that this device was subscribed with it: logging the session
+    out forgets the device (:func:`on_logout`), and the bell knows it is on."""
+    ids = [i for i in session.get(SESSION_KEY, []) if i != subscription_id]
+    session[SESSION_KEY] = [*ids, subscription_id][-MAX_SUBSCRIPTIONS:]
+
+
+def device_of_session(session: Any) -> int | None:
+    """The device subscribed with this session last, if any."""
+    ids = session.get(SESSION_KEY, []) if session is not None else []
+    return ids[-1] if ids else None
+
+
+def on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """``user_logged_out``: forget the devices subscribed with the session that ends, so
+    a shared computer does not go on receiving the user's notifications."""
+    session = getattr(request, "session", None)
+    if user is None or session is None:
+        return
+    ids = session.get(SESSION_KEY, [])
+    if ids:
+        WebPushSubscription.objects.filter(user_id=user.pk, pk__in=ids).delete()
 
 
 def unsubscribe(user: Any, subscription_id: int) -> bool:

@@ -92,7 +92,8 @@ class WebPushSubscriptionListView(InboxView):
         description="The body is the browser's `PushSubscription.toJSON()`. Subscribing "
         "an endpoint again refreshes it (a device another user subscribed becomes this "
         "user's). The user's oldest device is forgotten past "
-        f"{webpush.MAX_SUBSCRIPTIONS}. Pushes are sent in the request's language.",
+        f"{webpush.MAX_SUBSCRIPTIONS}. Pushes are sent in the request's language. A device "
+        "subscribed with a session is forgotten when that session logs out.",
         request=WebPushSubscribeSerializer,
         responses={
             201: WebPushSubscriptionSerializer,
@@ -125,6 +126,9 @@ class WebPushSubscriptionListView(InboxView):
             )
         except webpush.SubscriptionError as exc:
             raise InvalidRequest(str(exc)) from None
+        session = getattr(request._request, "session", None)
+        if session is not None:  # not with a token: no session ends then
+            webpush.remember_in_session(session, device.pk)
         return Response(WebPushSubscriptionSerializer(_shape(device)).data, status=201)
 
 

@@ -101,6 +101,12 @@ def livebell_bell(
         "title_count": title_count,
         "webpush_key": livebell_settings.WEB_PUSH_VAPID_PUBLIC_KEY if on else "",
         "webpush_worker": reverse("livebell:webpush-worker") if on else "",
+        # The device this session subscribed, if any: the switch shows it on.
+        "webpush_device": (
+            web_push.device_of_session(getattr(context.get("request"), "session", None))
+            if on
+            else None
+        ),
     }
 
 

@@ -25,7 +25,6 @@ const TOAST_LIFE_MS = 8000;
 const UNDO_MS = 5000;
 const BADGE_MAX = 99;
 const RECEIVED_BATCH_MS = 500; // live notifications acknowledged together (web push)
-const WEBPUSH_ID_KEY = "livebell.webpush.id"; // this device's id at the server
 
 // One client per page, shared by the bell and the page (and their tabs, through it).
 let sharedClient = null;
@@ -707,7 +706,9 @@ class Bell extends Inbox {
         return registration.pushManager.getSubscription();
       })
       .then((subscription) => {
-        this.webpushOn = subscription !== null;
+        // On only if the browser has a subscription and this session made it: after a
+        // logout (which forgets the device) the next user starts with it off.
+        this.webpushOn = subscription !== null && Boolean(this.root.dataset.webpushDevice);
         this.webpush.hidden = false;
         if (this.desktop) { this.desktopReplaced = true; this.desktop.hidden = true; }
         this.renderWebPush();
@@ -750,7 +751,7 @@ class Bell extends Inbox {
     });
     try {
       const saved = await this.bell.subscribeWebPush(subscription);
-      localStorage.setItem(WEBPUSH_ID_KEY, String(saved.id));
+      this.root.dataset.webpushDevice = String(saved.id);
     } catch (error) {
       await subscription.unsubscribe(); // the server would not push to it
       throw error;
@@ -760,14 +761,13 @@ class Bell extends Inbox {
 
   async unsubscribeDevice() {
     const subscription = await this.pushRegistration.pushManager.getSubscription();
-    let id = localStorage.getItem(WEBPUSH_ID_KEY);
-    if (subscription && !id) { id = String((await this.bell.subscribeWebPush(subscription)).id); }
+    const id = this.root.dataset.webpushDevice;
     if (id) {
       await this.bell.unsubscribeWebPush(id).catch((error) => {
         if (error.status !== 404) { throw error; } // 404: already forgotten
       });
     }
-    localStorage.removeItem(WEBPUSH_ID_KEY);
+    this.root.dataset.webpushDevice = "";
     if (subscription) { await subscription.unsubscribe(); }
     this.webpushOn = false;
   }
