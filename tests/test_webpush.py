@@ -538,3 +538,22 @@ def test_the_system_checks_catch_half_a_configuration(settings: Any) -> None:
         assert [message.id for message in check_web_push()] == [expected]
     settings.LIVEBELL = {**good, "WEB_PUSH_VAPID_PRIVATE_KEY": "not a key"}
     assert [message.id for message in check_web_push()] == ["livebell.E021"]
+
+
+@pytest.mark.django_db
+def test_a_merged_notification_replaces_its_groups_on_the_device(
+    service: PushService,
+    subscribed: Callable[..., Any],
+    make_user: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    alice = subscribed("alice")
+    preferences.set_choice(alice, "post.liked", "web_push", True)
+    post = Post.objects.create(title="Tea")
+    rows = []
+    for name in ("bob", "carol"):
+        with django_capture_on_commit_callbacks(execute=True):
+            rows += notify(alice, type="post.liked", actor=make_user(name), target=post)
+    tags = [m["tag"] for m in service.messages(alice.device)]
+    assert tags == [f"livebell-{rows[0].pk}"] * 2
+    assert service.messages(alice.device)[1]["body"] == "carol and 1 other liked your post “Tea”"

@@ -417,7 +417,9 @@ def payload(row: Notification, language: str = "") -> PushPayload:
             "title": title or _("New notification"),
             "body": text,
             "url": url,
-            "tag": f"livebell-{row.pk}",
+            # A merged notification ("alice and 2 others …") replaces its group's on the
+            # device, as it does in the bell.
+            "tag": f"livebell-{row.group or row.pk}",
         }
 
 
