@@ -185,6 +185,9 @@ def test_a_device_that_is_gone_is_forgotten(
     make_user: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
+    from livebell.metrics import WEB_PUSHES
+
+    before = {o: WEB_PUSHES.labels(o)._value.get() for o in ("gone", "delivered")}
     unsubscribed, expired, kept = subscribed("a"), subscribed("b"), subscribed("c")
     service.script(unsubscribed.device, 410)
     service.script(expired.device, 404)
@@ -193,6 +196,8 @@ def test_a_device_that_is_gone_is_forgotten(
         [unsubscribed, expired, kept], make_user("bob"), post, django_capture_on_commit_callbacks
     )
     assert sorted(r.status for r in service.received) == [201, 404, 410]
+    assert WEB_PUSHES.labels("gone")._value.get() == before["gone"] + 2
+    assert WEB_PUSHES.labels("delivered")._value.get() == before["delivered"] + 1
     left = WebPushSubscription.objects.values_list("user__username", flat=True)
     assert list(left) == ["c"]
 

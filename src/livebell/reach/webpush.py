@@ -379,6 +379,9 @@ def _push(device: WebPushSubscription, row: Notification, attempt: int) -> PushO
     result = send_push(device, dict(payload(row, device.language)))
     # A stand-in for send_push (a test's capture) may return nothing: it took the push.
     outcome = result.outcome if isinstance(result, PushResult) else PushOutcome.DELIVERED
+    from livebell.metrics import WEB_PUSHES
+
+    WEB_PUSHES.labels(outcome.value).inc()
     if outcome is PushOutcome.GONE:
         WebPushSubscription.objects.filter(pk=device.pk).delete()
         logger.info("web push device %s is gone (HTTP %s): forgotten", device.pk, result.status)
