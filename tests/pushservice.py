@@ -86,6 +86,8 @@ class PushService:
         self.answers: dict[str, deque[int]] = defaultdict(deque)
         self.received: list[Received] = []
         self.rejected: list[str] = []
+        #: Sent as Retry-After with each 429 and 503, when set.
+        self.retry_after: int | None = None
         self._lock = threading.Lock()
         service = self
 
@@ -93,6 +95,8 @@ class PushService:
             def do_POST(self) -> None:
                 status, reason = service._handle(self)
                 self.send_response(status)
+                if status in (429, 503) and service.retry_after is not None:
+                    self.send_header("Retry-After", str(service.retry_after))
                 self.send_header("Content-Length", str(len(reason)))
                 self.end_headers()
                 self.wfile.write(reason)

@@ -239,6 +239,31 @@ def test_a_failed_push_keeps_the_device_and_is_tried_again_later(
 
 
 @pytest.mark.django_db
+def test_a_retry_waits_as_long_as_the_push_service_asks(
+    service: PushService,
+    queued: Callable[[], list[Any]],
+    subscribed: Callable[..., Any],
+    make_user: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    alice = subscribed("alice")
+    service.retry_after = 600
+    service.script(alice.device, 429)
+    _comment(
+        alice,
+        make_user("bob"),
+        Post.objects.create(title="Tea"),
+        django_capture_on_commit_callbacks,
+    )
+    backend = webpush.deliver.get_backend()
+    first = backend.results.pop(0)
+    first.task.call(*first.args, **first.kwargs)
+    [retry] = backend.results
+    wait = (retry.task.run_after - timezone.now()).total_seconds()
+    assert 590 < wait <= 600  # not the 30 s of the first backoff
+
+
+@pytest.mark.django_db
 def test_retries_are_bounded(
     service: PushService,
     queued: Callable[[], list[Any]],

@@ -83,8 +83,10 @@ logger = logging.getLogger("livebell.webpush")
 MAX_SUBSCRIPTIONS = 20
 #: Notifications per task (a notify() to many users enqueues several).
 TASK_CHUNK = 500
-#: The first retry's wait; each next one waits four times longer.
+#: The first retry's wait; each next one waits four times longer (or as long as the
+#: push service's Retry-After says, up to RETRY_AFTER_MAX_SECONDS).
 RETRY_FIRST_SECONDS = 30
+RETRY_AFTER_MAX_SECONDS = 3600
 #: How long a tab's "received live" is remembered past the push's delay.
 ACK_GRACE_SECONDS = 300
 # How long one push service's answer may take.
@@ -111,10 +113,12 @@ class PushOutcome(enum.Enum):
 
 
 class PushResult(NamedTuple):
-    """The outcome of one push, and the push service's HTTP status (None: no answer)."""
+    """The outcome of one push, the push service's HTTP status (None: no answer), and
+    how long it asked to wait before trying again (``Retry-After``, seconds)."""
 
     outcome: PushOutcome
     status: int | None
+    retry_after: float | None = None
 
 
 class PushPayload(TypedDict):
@@ -387,8 +391,11 @@ def _push(device: WebPushSubscription, row: Notification, attempt: int) -> PushO
         logger.info("web push device %s is gone (HTTP %s): forgotten", device.pk, result.status)
     elif outcome is PushOutcome.FAILED:
         retry = attempt < livebell_settings.WEB_PUSH_RETRIES and _can_defer(deliver_again)
+        wait = RETRY_FIRST_SECONDS * 4**attempt
+        asked = getattr(result, "retry_after", None)
+        if asked is not None:
+            wait = max(wait, min(asked, RETRY_AFTER_MAX_SECONDS))
         if retry:
-            wait = RETRY_FIRST_SECONDS * 4**attempt
             _enqueue(deliver_again, wait, device.pk, row.pk, attempt + 1)
         # A backend that cannot defer would retry at once, against a push service
         # that just refused: then the push is given up (the device is kept).
@@ -397,7 +404,7 @@ def _push(device: WebPushSubscription, row: Notification, attempt: int) -> PushO
             device.pk,
             result.status,
             attempt + 1,
-            f"trying again in {RETRY_FIRST_SECONDS * 4**attempt} s" if retry else "given up",
+            f"trying again in {wait:g} s" if retry else "given up",
         )
     return outcome
 
@@ -453,8 +460,10 @@ def send_push(subscription: WebPushSubscription, payload: dict[str, Any]) -> Pus
         )
     except WebPushException as exc:
         status = getattr(exc.response, "status_code", None)
-        gone = status in (404, 410)
-        return PushResult(PushOutcome.GONE if gone else PushOutcome.FAILED, status)
+        if status in (404, 410):
+            return PushResult(PushOutcome.GONE, status)
+        headers = getattr(exc.response, "headers", None) or {}
+        return PushResult(PushOutcome.FAILED, status, _seconds(headers.get("Retry-After")))
     except Exception:  # the network (requests' errors), a malformed key
         logger.exception("web push to device %s could not be sent", subscription.pk)
         return PushResult(PushOutcome.FAILED, None)
@@ -462,6 +471,14 @@ def send_push(subscription: WebPushSubscription, payload: dict[str, Any]) -> Pus
     if status is not None and not 200 <= status < 300:
         return PushResult(PushOutcome.FAILED, status)
     return PushResult(PushOutcome.DELIVERED, status)
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """A ``Retry-After`` in seconds (its HTTP-date form is not used by push services)."""
+    try:
+        return float(retry_after) if retry_after is not None else None
+    except ValueError:
+        return None
 
 
 def _vapid_key(key: str | None = None) -> Any:
