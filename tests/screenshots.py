@@ -1,4 +1,5 @@
-"""Screenshots of the demo for the docs: ``python -m tests.screenshots docs/img``.
+"""Screenshots of the demo for the docs: ``python -m tests.screenshots docs/img``
+(``… docs/img webpush``: only the bell's web push switch, docs/web-push.md).
 
 Serves the demo as the browser tests do (tests.demo_site), logs in and writes PNGs:
 the open bell (desktop light and dark, a 390 px phone, zh-hans), the empty state of a
@@ -13,12 +14,13 @@ import asyncio
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.demo_site import DemoSite, log_in
 from tests.processes import RedisServer
 
-__all__ = ["EMPTY_SHOTS", "PAGE_SHOTS", "SHOTS", "SIGNED_OUT_SHOTS", "main"]
+__all__ = ["EMPTY_SHOTS", "PAGE_SHOTS", "SHOTS", "SIGNED_OUT_SHOTS", "WEBPUSH_SHOTS", "main"]
 
 DESKTOP = {"viewport": {"width": 1280, "height": 760}}
 PHONE = {
@@ -57,6 +59,19 @@ PAGE_SHOTS = {
     "page-zh-hans.png": ("carol", {**DESKTOP, "color_scheme": "light", "locale": "zh-CN"}),
 }
 
+# The open bell with "Notify me on this device" (docs/web-push.md); the last one with
+# the site's notifications blocked in the browser.
+WEBPUSH_SHOTS = {
+    "webpush-control.png": ("bob", {**DESKTOP, "color_scheme": "light"}),
+    "webpush-control-dark.png": ("bob", {**DESKTOP, "color_scheme": "dark"}),
+    "webpush-control-mobile.png": ("bob", {**PHONE, "color_scheme": "light"}),
+    "webpush-control-zh-hans.png": (
+        "carol",
+        {**DESKTOP, "color_scheme": "light", "locale": "zh-CN"},
+    ),
+    "webpush-control-blocked.png": ("bob", {**DESKTOP, "color_scheme": "light"}),
+}
+
 NEW_USER = """
 from django.contrib.auth import get_user_model
 from demo.models import Profile
@@ -73,7 +88,33 @@ actions.follow_user(alice, bob)
 """
 
 
-async def main(directory: Path) -> None:
+async def webpush_shots(browser: Any, site: DemoSite, directory: Path) -> None:
+    """The open bell with its web push switch, scrolled to the end of the list."""
+    for name, (user, options) in WEBPUSH_SHOTS.items():
+        page = await log_in(browser, site.url, user, **options)
+        if name.endswith("-blocked.png"):
+            target = await (await page.context.new_cdp_session(page)).send("Target.getTargetInfo")
+            await (await browser.new_browser_cdp_session()).send(
+                "Browser.setPermission",
+                {
+                    "permission": {"name": "notifications"},
+                    "setting": "denied",
+                    "origin": site.url,
+                    "browserContextId": target["targetInfo"]["browserContextId"],
+                },
+            )
+            await page.reload()
+        await page.wait_for_selector(".livebell[data-state=open]")
+        await page.click(".lb-bell")
+        await page.wait_for_selector(".lb-item")
+        await page.wait_for_selector(".lb-webpush:not([hidden])")
+        await page.locator(".lb-webpush-switch").focus()
+        await page.wait_for_timeout(500)
+        await page.screenshot(path=str(directory / name))
+        await page.context.close()
+
+
+async def main(directory: Path, only: str | None = None) -> None:
     from playwright.async_api import async_playwright
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -85,6 +126,11 @@ async def main(directory: Path) -> None:
             browser = await playwright.chromium.launch(
                 executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
             )
+            if only == "webpush":
+                await webpush_shots(browser, site, directory)
+                await browser.close()
+                return
+            await webpush_shots(browser, site, directory)
             for name, (user, options) in SHOTS.items():
                 page = await log_in(browser, site.url, user, **options)
                 await page.wait_for_selector(".livebell[data-state=open]")
@@ -132,4 +178,9 @@ async def main(directory: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/img")))
+    asyncio.run(
+        main(
+            Path(sys.argv[1] if len(sys.argv) > 1 else "docs/img"),
+            sys.argv[2] if len(sys.argv) > 2 else None,
+        )
+    )

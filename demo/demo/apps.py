@@ -18,6 +18,8 @@ class DemoConfig(AppConfig):
             "answer.created",
             label=_("Answers to your questions"),
             template=_("{actor} answered your question “{target}”"),
+            # Pushed to the devices where the asker turned on "Notify me on this device".
+            channels={"web_push": True},
         )
         types.register(
             "answer.created_followed",

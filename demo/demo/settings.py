@@ -127,6 +127,22 @@ SPECTACULAR_SETTINGS = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Web push: "Notify me on this device" in the bell (docs/web-push.md).
+# DEMO-ONLY KEYS: published with the source, so anyone can sign pushes with them. A real
+# site makes its own with `manage.py livebell_vapid` and reads the private key from its
+# environment or secret store. The demo runs its tasks in the process that commits
+# (Django's default, immediate task backend); a site runs them on a worker.
+LIVEBELL = {
+    "WEB_PUSH_VAPID_PRIVATE_KEY": os.environ.get(
+        "LIVEBELL_DEMO_VAPID_PRIVATE_KEY", "Ph1eTNTJC8r2OHy9adJ7xfvgaLo_huiXG_ezSf5Kqbg"
+    ),
+    "WEB_PUSH_VAPID_PUBLIC_KEY": os.environ.get(
+        "LIVEBELL_DEMO_VAPID_PUBLIC_KEY",
+        "BGn8Jf2rID8zl71MAYyobjNn247hTohrQOAMZepQbrOih21PA6Pul5i1Msqh3v9H7eaFnsUrQHnee11mTDASiB0",
+    ),
+    "WEB_PUSH_CONTACT": "mailto:demo@livebell.invalid",
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -12,6 +12,9 @@ without them::
     REDIS_URL=redis://127.0.0.1:6379
     DATABASE_URL=postgres://…      # SQLite when unset
     LIVEBELL_METRICS_TOKEN=…       # optional: lets a scraper read the metrics
+    LIVEBELL_VAPID_PRIVATE_KEY=…   # optional, with the two below: web push (livebell_vapid)
+    LIVEBELL_VAPID_PUBLIC_KEY=…
+    LIVEBELL_VAPID_CONTACT=mailto:…
 
 TLS is terminated by the proxy in front (nginx), which sets ``X-Forwarded-Proto``;
 uvicorn runs with ``--proxy-headers`` so the socket's scheme is ``wss`` and the
@@ -55,4 +58,10 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 STATIC_ROOT = BASE_DIR / "static-collected"
 
-LIVEBELL = {"METRICS_TOKEN": os.environ.get("LIVEBELL_METRICS_TOKEN") or None}
+LIVEBELL = {
+    "METRICS_TOKEN": os.environ.get("LIVEBELL_METRICS_TOKEN") or None,
+    # Web push with the site's own keys (manage.py livebell_vapid), never the demo's.
+    "WEB_PUSH_VAPID_PRIVATE_KEY": os.environ.get("LIVEBELL_VAPID_PRIVATE_KEY") or None,
+    "WEB_PUSH_VAPID_PUBLIC_KEY": os.environ.get("LIVEBELL_VAPID_PUBLIC_KEY") or None,
+    "WEB_PUSH_CONTACT": os.environ.get("LIVEBELL_VAPID_CONTACT") or None,
+}

@@ -1,5 +1,5 @@
 """livebell's app configuration: system checks, settings, the session signals and the
-user deletion signal."""
+user deletion signal, and web push after commit."""
 
 from __future__ import annotations
 
@@ -35,6 +35,16 @@ class LivebellConfig(AppConfig):
             sender=user_model,
             dispatch_uid="livebell.storage.actors.on_user_deleting",
         )
+        # Web push of what notify() stored, once committed (see livebell.reach.webpush).
+        from livebell import signals
+        from livebell.reach import webpush
+
+        signals.notification_created.connect(
+            webpush.on_notifications_created,
+            dispatch_uid="livebell.reach.webpush.on_notifications_created",
+        )
+        # Logging out on a device stops its pushes (a shared computer).
+        user_logged_out.connect(webpush.on_logout, dispatch_uid="livebell.reach.webpush.on_logout")
         from django.apps import apps
 
         if apps.is_installed("rest_framework.authtoken"):

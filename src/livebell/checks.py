@@ -147,6 +147,55 @@ def check_redis_read_timeout(app_configs: Any = None, **kwargs: Any) -> list[Che
     return []
 
 
+@register()
+def check_web_push(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Web push's keys and contact: all three or none, a pair that matches, a contact
+    push services accept. A mistake here would fail every push, or turn web push off
+    without a word."""
+    try:
+        values = {
+            "WEB_PUSH_VAPID_PRIVATE_KEY": livebell_settings.WEB_PUSH_VAPID_PRIVATE_KEY,
+            "WEB_PUSH_VAPID_PUBLIC_KEY": livebell_settings.WEB_PUSH_VAPID_PUBLIC_KEY,
+            "WEB_PUSH_CONTACT": livebell_settings.WEB_PUSH_CONTACT,
+        }
+    except (TypeError, KeyError):
+        return []  # livebell.E001 says why
+    missing = [name for name, value in values.items() if not value]
+    if len(missing) == len(values):
+        return []
+    if missing:
+        return [
+            Error(
+                f"Web push needs {', '.join(missing)} as well; without it, it is off.",
+                hint="manage.py livebell_vapid prints all three (docs/web-push.md).",
+                id="livebell.E020",
+            )
+        ]
+    from livebell.reach.webpush import public_key_of
+
+    try:
+        public = public_key_of(values["WEB_PUSH_VAPID_PRIVATE_KEY"])
+    except Exception:
+        public = None
+    if public is None or public != values["WEB_PUSH_VAPID_PUBLIC_KEY"].rstrip("="):
+        return [
+            Error(
+                "WEB_PUSH_VAPID_PUBLIC_KEY is not the public key of WEB_PUSH_VAPID_PRIVATE_KEY "
+                "(or the private key cannot be read): push services would refuse every push.",
+                hint="Use the pair manage.py livebell_vapid printed together.",
+                id="livebell.E021",
+            )
+        ]
+    if not str(values["WEB_PUSH_CONTACT"]).startswith(("mailto:", "https://")):
+        return [
+            Error(
+                "WEB_PUSH_CONTACT must be a mailto: or https: address.",
+                id="livebell.E022",
+            )
+        ]
+    return []
+
+
 def _default_socket_timeout(connection_class: type) -> float | None:
     """The read timeout a redis-py connection class has when none is given."""
     for cls in connection_class.__mro__:

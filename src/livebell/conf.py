@@ -85,6 +85,35 @@ DEFAULTS: dict[str, Any] = {
     "PRUNE_OLDER_THAN": "90d",
     "PRUNE_READ_ONLY": False,
     "PRUNE_BATCH": 5000,
+    # Web Push (livebell.reach.webpush, docs/web-push.md). The VAPID key pair that signs
+    # every push (``manage.py livebell_vapid`` makes one): the private key as the
+    # base64url of its raw 32 bytes (or a PEM), the public key as the base64url of its
+    # uncompressed point, which browsers are given to subscribe. None: web push is off.
+    "WEB_PUSH_VAPID_PRIVATE_KEY": None,
+    "WEB_PUSH_VAPID_PUBLIC_KEY": None,
+    # Who push services may contact about this site's pushes ("mailto:ops@example.com"
+    # or an https URL); the ``sub`` of every VAPID token. Required with the keys.
+    "WEB_PUSH_CONTACT": None,
+    # How long a push may wait in the push service for an offline device, in seconds.
+    "WEB_PUSH_TTL_SECONDS": 86400,
+    # How long after commit a push waits for an open tab to say it received the
+    # notification live (then it is not pushed), when the task backend can defer
+    # tasks; 0: pushed at once (nothing can then be acknowledged in time).
+    "WEB_PUSH_DELAY_SECONDS": 10,
+    # A push the push service refused for another reason than 404/410 (it is down,
+    # 429, 5xx) is tried again this many times, after 30 s, 2 min, 8 min, ... (only
+    # on a task backend that can defer tasks).
+    "WEB_PUSH_RETRIES": 3,
+    # The push services livebell sends to: a host ("fcm.googleapis.com"), a suffix of
+    # hosts (".push.apple.com"), over https; or an exact "http://host:port" origin
+    # (tests, a local stand-in). A subscription to any other endpoint is refused, so a
+    # client cannot make the server POST to a URL of its choice.
+    "WEB_PUSH_SERVICES": (
+        "fcm.googleapis.com",
+        ".push.services.mozilla.com",
+        ".push.apple.com",
+        ".notify.windows.com",
+    ),
 }
 
 

@@ -39,6 +39,9 @@ metric                                     what
 ``livebell_layer_messages_ignored_total``  layer messages a socket ignored, by ``reason``:
                                            ``other_site`` (another site that shares the
                                            Redis and the group prefix), ``other_user``
+``livebell_web_pushes_total``              pushes sent to push services, by ``outcome``:
+                                           ``delivered``, ``gone`` (404/410: the device is
+                                           forgotten), ``failed`` (docs/web-push.md)
 =========================================  ==================================================
 
 The four per-frame metrics (frames, bytes, deliveries, send lag) are tallied on
@@ -90,6 +93,7 @@ __all__ = [
     "REFUSALS",
     "SOCKETS_OPEN",
     "TALLY_SECONDS",
+    "WEB_PUSHES",
     "FrameTally",
     "close_code_label",
     "flush_tallies",
@@ -142,6 +146,12 @@ LAYER_MESSAGES_IGNORED = Counter(
 #: The close codes that label ``livebell_socket_closes_total``: RFC 6455's (1000-1015)
 #: and livebell's own. A client picks the code it closes with, from thousands: each
 #: would be a series of its own.
+# Labelled by livebell.reach.webpush.PushOutcome only: never by a push service's host
+# or status, which the client's endpoint chose.
+WEB_PUSHES = Counter(
+    "livebell_web_pushes", "Pushes sent to push services, by outcome.", ["outcome"]
+)
+
 KNOWN_CLOSE_CODES = frozenset(
     [
         *range(1000, 1016),

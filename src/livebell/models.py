@@ -4,7 +4,8 @@ A :class:`Notification` is one row per recipient; the rows are the inbox and the
 log that clients catch up from. An :class:`InboxState` is one small row per
 recipient that the write paths lock and update (see :mod:`livebell.storage.state`). A
 :class:`SocketTicket` is a short-lived, single-use pass to open a socket without
-cookies (see :mod:`livebell.live.tickets`).
+cookies (see :mod:`livebell.live.tickets`). A :class:`WebPushSubscription` is one
+device a user asked to be notified on (see :mod:`livebell.reach.webpush`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "Notification",
     "Preference",
     "SocketTicket",
+    "WebPushSubscription",
 ]
 
 VERB_MAX_LENGTH = 128
@@ -232,3 +234,39 @@ class Mute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} muted {self.target_content_type_id}:{self.target_object_id}"
+
+
+#: The longest push endpoint accepted (those of the big push services are under 500).
+WEB_PUSH_ENDPOINT_MAX_LENGTH = 2048
+
+
+class WebPushSubscription(models.Model):
+    """One device (one browser profile) that receives a user's notifications by Web Push.
+
+    The endpoint is unique: a device subscribes once, whoever is logged in on it last
+    owns it. Only its SHA-256 is indexed (an index on 2,048 characters is too long for
+    MariaDB/MySQL).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="livebell_web_push_subscriptions",
+    )
+    endpoint = models.TextField()
+    #: The endpoint's SHA-256, hex: its unique key.
+    endpoint_digest = models.CharField(max_length=64, unique=True)
+    #: The browser's P-256 public key and auth secret (base64url), which encrypt each push.
+    p256dh = models.CharField(max_length=128)
+    auth = models.CharField(max_length=64)
+    #: The language the device subscribed in: what it is sent in.
+    language = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "web push subscription"
+        # The user's devices, oldest first (listing, and replacing the oldest).
+        indexes = (models.Index(fields=["user", "id"], name="livebell_webpush_user"),)
+
+    def __str__(self) -> str:
+        return f"web push device {self.pk} of user {self.user_id}"

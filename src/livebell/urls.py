@@ -5,8 +5,9 @@
 Names are in the ``livebell`` namespace, e.g. ``reverse("livebell:notification-list")``.
 See docs/api.md. Besides the API: ``stream/`` (the notifications as Server-Sent
 Events, :mod:`livebell.live.stream`; docs/protocol.md), ``jsi18n/`` (the widget's
-strings) and ``<id>/go/`` (open a notification, :func:`livebell.views.go`); see
-docs/widget.md. Any other
+strings), ``<id>/go/`` (open a notification, :func:`livebell.views.go`; see
+docs/widget.md) and ``webpush/worker.js`` (the service worker of web push; see
+docs/web-push.md). Any other
 path under the prefix gets the API's JSON 404 (:func:`livebell.rest.errors.not_found`).
 """
 
@@ -21,7 +22,7 @@ from django.views.i18n import JavaScriptCatalog
 
 from livebell import views as pages
 from livebell.live import stream
-from livebell.rest import mutes, preferences, views
+from livebell.rest import mutes, preferences, views, webpush
 from livebell.rest.errors import not_found
 
 __all__ = ["app_name", "urlpatterns"]
@@ -58,6 +59,20 @@ urlpatterns = [
     path("preferences/", preferences.PreferencesView.as_view(), name="preferences"),
     path("mutes/", mutes.MuteListView.as_view(), name="mute-list"),
     path("mutes/<str:id>/", mutes.MuteDetailView.as_view(), name="mute-detail"),
+    # Web Push (docs/web-push.md): the user's devices, a tab's "received live", and the
+    # service worker, served from here so that it is on the site's origin.
+    path(
+        "webpush/subscriptions/",
+        webpush.WebPushSubscriptionListView.as_view(),
+        name="webpush-subscription-list",
+    ),
+    path(
+        "webpush/subscriptions/<str:id>/",
+        webpush.WebPushSubscriptionDetailView.as_view(),
+        name="webpush-subscription-detail",
+    ),
+    path("webpush/received/", webpush.WebPushReceivedView.as_view(), name="webpush-received"),
+    path("webpush/worker.js", pages.service_worker, name="webpush-worker"),
     # After the names above, which it would also match. Anything is taken, slashes
     # and line breaks included (a %2F or %0A in the id arrives decoded; [\s\S]
     # matches "\n", "." does not), so that a malformed id gets the API's JSON 404,

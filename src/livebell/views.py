@@ -1,4 +1,5 @@
-"""The pages of livebell that are not the REST API: ``…/<id>/go/`` and the full page.
+"""The pages of livebell that are not the REST API: ``…/<id>/go/``, the full page, and
+the service worker of web push.
 
 ``go`` is what a click on a notification opens: it marks the notification read and
 redirects to its target. Two rules keep it safe:
@@ -18,6 +19,8 @@ See docs/widget.md ("Opening a notification").
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,7 +35,7 @@ from livebell import inbox
 from livebell.ids import InvalidId, parse_id
 from livebell.models import Notification
 
-__all__ = ["NotificationsPage", "go", "is_same_origin", "safe_target"]
+__all__ = ["NotificationsPage", "go", "is_same_origin", "safe_target", "service_worker"]
 
 
 def is_same_origin(request: HttpRequest) -> bool:
@@ -123,3 +126,28 @@ class NotificationsPage(TemplateView):
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Any:
         return login_required(super().as_view(**initkwargs))
+
+
+_WORKER = Path(__file__).resolve().parent / "static" / "livebell" / "webpush-worker.js"
+
+
+@functools.cache
+def _worker_source() -> bytes:
+    return _WORKER.read_bytes()
+
+
+@require_GET
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """The service worker of web push (docs/web-push.md), from the site's own origin.
+
+    A view, not a static file: a service worker must come from the page's origin, and
+    static files are often on another (a CDN). Its scope is its own path's directory
+    (``…/webpush/``): a push reaches a worker whatever pages it controls, so it needs
+    no wider scope, and a site's own service worker at ``/`` keeps its own.
+    """
+    response = HttpResponse(_worker_source(), content_type="text/javascript; charset=utf-8")
+    # Browsers look for a new worker at least daily; a short cache lets a deploy reach
+    # them sooner without a request per page.
+    response["Cache-Control"] = "max-age=300"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('livebell', '0005_socketticket'),
+        ('livebell', '0007_webpush'),
     ]
 
     operations = [

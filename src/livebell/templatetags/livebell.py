@@ -23,6 +23,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from livebell import avatars
+from livebell.conf import livebell_settings
 from livebell.models import Level
 from livebell.storage import state
 
@@ -80,6 +81,7 @@ def livebell_bell(
     socket: str = DEFAULT_SOCKET_PATH,
     desktop: bool = True,
     title_count: bool = True,
+    webpush: bool = True,
 ) -> dict[str, Any]:
     """The bell: a button with the unread badge, and its popover.
 
@@ -87,11 +89,24 @@ def livebell_bell(
         socket: the path of livebell's socket (``livebell.routing``).
         desktop: offer desktop notifications (asked for only when the user clicks).
         title_count: show the unread count in the page title, "(3) …".
+        webpush: offer web push on this device ("Notify me on this device"), when the
+            site has VAPID keys (docs/web-push.md) and the browser can.
     """
+    from livebell.reach import webpush as web_push
+
+    on = webpush and web_push.enabled()
     return {
         **widget_context(context, socket=socket),
         "desktop": desktop,
         "title_count": title_count,
+        "webpush_key": livebell_settings.WEB_PUSH_VAPID_PUBLIC_KEY if on else "",
+        "webpush_worker": reverse("livebell:webpush-worker") if on else "",
+        # The device this session subscribed, if any: the switch shows it on.
+        "webpush_device": (
+            web_push.device_of_session(getattr(context.get("request"), "session", None))
+            if on
+            else None
+        ),
     }
 
 

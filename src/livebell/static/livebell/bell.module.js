@@ -24,6 +24,7 @@ const TOAST_MAX = 3;
 const TOAST_LIFE_MS = 8000;
 const UNDO_MS = 5000;
 const BADGE_MAX = 99;
+const RECEIVED_BATCH_MS = 500; // live notifications acknowledged together (web push)
 
 // One client per page, shared by the bell and the page (and their tabs, through it).
 let sharedClient = null;
@@ -607,7 +608,12 @@ class Bell extends Inbox {
       });
     });
     this.markAll.addEventListener("click", () => this.markAllRead());
+    this.desktopReplaced = false;
     if (this.desktop) { this.setUpDesktop(); }
+    this.received = [];
+    this.receivedTimer = null;
+    this.webpush = root.querySelector(".lb-webpush");
+    if (this.webpush) { this.setUpWebPush(); }
     this.render();
     this.bell.connect();
   }
@@ -655,7 +661,115 @@ class Bell extends Inbox {
 
   onNotification(frame) {
     super.onNotification(frame);
-    if (frame.notification.unread) { this.queueToast(frame.notification); }
+    if (frame.notification.unread) {
+      this.queueToast(frame.notification);
+      if (this.root.dataset.webpushKey) { this.acknowledge(frame.notification.id); }
+    }
+  }
+
+  // --- Web push: this device, and what this tab received live (docs/web-push.md) --------
+
+  /** Tell the server this tab got the notification, so it is not pushed to the user's
+   * devices as well (batched: a burst is one request). */
+  acknowledge(id) {
+    this.received.push(id);
+    if (this.receivedTimer !== null) { return; }
+    this.receivedTimer = setTimeout(() => {
+      const ids = this.received.splice(0);
+      this.receivedTimer = null;
+      this.bell.receivedLive(ids).catch(() => {}); // at worst, a push the user also gets
+    }, RECEIVED_BATCH_MS);
+  }
+
+  setUpWebPush() {
+    const worker = this.root.dataset.webpushWorker;
+    const supported = worker && "serviceWorker" in navigator && "PushManager" in window
+      && typeof Notification === "function";
+    if (!supported) { return; } // stays hidden: the browser cannot
+    this.webpushSwitch = this.webpush.querySelector(".lb-webpush-switch");
+    this.webpushNote = this.webpush.querySelector(".lb-webpush-note");
+    this.webpushOn = false;
+    this.webpushBusy = false;
+    this.webpushSwitch.addEventListener("click", () => this.toggleWebPush());
+    // A click on a pushed notification while this tab is open: the worker controls no
+    // page, so it asks the page to go to the notification's link.
+    navigator.serviceWorker.addEventListener("message", (event) => {
+      const data = event.data || {};
+      if (data.livebell !== "open" || typeof data.url !== "string") { return; }
+      const url = new URL(data.url, location.href);
+      if (url.origin === location.origin) { location.href = url.href; }
+    });
+    navigator.serviceWorker.startMessages();
+    navigator.serviceWorker.register(worker)
+      .then((registration) => {
+        this.pushRegistration = registration;
+        return registration.pushManager.getSubscription();
+      })
+      .then((subscription) => {
+        // On only if the browser has a subscription and this session made it: after a
+        // logout (which forgets the device) the next user starts with it off.
+        this.webpushOn = subscription !== null && Boolean(this.root.dataset.webpushDevice);
+        this.webpush.hidden = false;
+        if (this.desktop) { this.desktopReplaced = true; this.desktop.hidden = true; }
+        this.renderWebPush();
+      })
+      .catch(() => { this.webpush.hidden = true; });
+  }
+
+  renderWebPush() {
+    const blocked = Notification.permission === "denied";
+    this.webpush.classList.toggle("lb-webpush-blocked", blocked);
+    this.webpushSwitch.setAttribute("aria-checked", String(this.webpushOn && !blocked));
+    this.webpushSwitch.disabled = this.webpushBusy;
+    this.webpushSwitch.setAttribute("aria-disabled", String(blocked));
+    this.webpushNote.textContent = blocked
+      ? gettext("Notifications are blocked for this site. Allow them in your browser’s site settings.")
+      : (this.webpushOn ? gettext("This device gets notifications when this site is closed.")
+        : gettext("Get notifications here when this site is closed."));
+  }
+
+  async toggleWebPush() {
+    if (this.webpushBusy || Notification.permission === "denied") { return; }
+    this.webpushBusy = true;
+    this.renderWebPush();
+    try {
+      if (this.webpushOn) { await this.unsubscribeDevice(); } else { await this.subscribeDevice(); }
+    } catch (error) {
+      this.showError(gettext("Could not change notifications on this device. Try again."));
+    } finally {
+      this.webpushBusy = false;
+      this.renderWebPush();
+      this.webpushSwitch.focus();
+    }
+  }
+
+  async subscribeDevice() {
+    const permission = await Notification.requestPermission();
+    if (permission !== "granted") { return; }
+    const subscription = await this.pushRegistration.pushManager.subscribe({
+      userVisibleOnly: true, applicationServerKey: base64UrlBytes(this.root.dataset.webpushKey),
+    });
+    try {
+      const saved = await this.bell.subscribeWebPush(subscription);
+      this.root.dataset.webpushDevice = String(saved.id);
+    } catch (error) {
+      await subscription.unsubscribe(); // the server would not push to it
+      throw error;
+    }
+    this.webpushOn = true;
+  }
+
+  async unsubscribeDevice() {
+    const subscription = await this.pushRegistration.pushManager.getSubscription();
+    const id = this.root.dataset.webpushDevice;
+    if (id) {
+      await this.bell.unsubscribeWebPush(id).catch((error) => {
+        if (error.status !== 404) { throw error; } // 404: already forgotten
+      });
+    }
+    this.root.dataset.webpushDevice = "";
+    if (subscription) { await subscription.unsubscribe(); }
+    this.webpushOn = false;
   }
 
   onBurst(count) {
@@ -788,7 +902,10 @@ class Bell extends Inbox {
 
   setUpDesktop() {
     if (typeof Notification !== "function") { return; }
-    const update = () => { this.desktop.hidden = Notification.permission !== "default"; };
+    // Web push's switch, when shown, replaces this button (one control, not two).
+    const update = () => {
+      this.desktop.hidden = this.desktopReplaced || Notification.permission !== "default";
+    };
     update();
     this.desktop.addEventListener("click", () => {
       Notification.requestPermission().then(update);
@@ -809,6 +926,12 @@ class Bell extends Inbox {
       shown.close();
     };
   }
+}
+
+/** The bytes of a base64url text (a VAPID public key, as PushManager.subscribe takes it). */
+function base64UrlBytes(text) {
+  const base64 = (text + "=".repeat((4 - (text.length % 4)) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+  return Uint8Array.from(atob(base64), (character) => character.charCodeAt(0));
 }
 
 /** The full page: filters, the list with infinite scroll, mark all read. */

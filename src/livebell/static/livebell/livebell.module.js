@@ -604,6 +604,27 @@ export class LiveBell {
     return this._request("DELETE", this.api + encodeURIComponent(id) + "/");
   }
 
+  // --- Web push (docs/web-push.md) -----------------------------------------------------
+
+  /**
+   * Push the user's notifications to this device: `subscription` is the browser's
+   * PushSubscription (or its toJSON()). Resolves to { id, created_at }.
+   */
+  subscribeWebPush(subscription) {
+    const body = typeof subscription.toJSON === "function" ? subscription.toJSON() : subscription;
+    return this._request("POST", this.api + "webpush/subscriptions/", body);
+  }
+
+  /** Stop pushing to the device `id` (what subscribeWebPush resolved to). */
+  unsubscribeWebPush(id) {
+    return this._request("DELETE", this.api + "webpush/subscriptions/" + encodeURIComponent(id) + "/");
+  }
+
+  /** Say this tab received these notifications live, so they are not pushed too. */
+  receivedLive(ids) {
+    return this._request("POST", this.api + "webpush/received/", { ids });
+  }
+
   /** The URL that marks a notification read and opens its target (GET …/<id>/go/). */
   goUrl(id) {
     return this.api + encodeURIComponent(id) + "/go/";

@@ -1,0 +1,217 @@
+"""The bell's "Notify me on this device" in a real (headless) Chromium, against the demo.
+
+Headless Chromium has PushManager, but no push service to register with (it would be
+Google's, and the machine is offline): ``pushManager.subscribe()`` fails there. So one
+test checks that the failure is shown and nothing is stored, and another gives the page
+a stand-in ``subscribe()`` that returns a subscription as a push service would (real
+keys, an FCM endpoint), to check what the widget sends. The service worker gets pushes through
+Chromium's DevTools protocol (``ServiceWorker.deliverPushMessage``), as from a push
+service.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.demo_site import DemoSite, log_in
+
+pytestmark = [pytest.mark.browser]
+
+WORKER = "/api/notifications/webpush/worker.js"
+
+
+async def open_bell(page: Any) -> Any:
+    from playwright.async_api import expect
+
+    await expect(page.locator(".livebell")).to_have_attribute("data-state", "open")
+    await page.click(".lb-bell")
+    control = page.locator(".lb-webpush")
+    await expect(control).to_be_visible()
+    return control
+
+
+async def test_the_control_shows_and_its_service_worker_registers(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    page = await log_in(browser, demo_site.url, "bob")
+    control = await open_bell(page)
+    switch = control.locator(".lb-webpush-switch")
+    await expect(switch).to_have_attribute("role", "switch")
+    await expect(switch).to_have_attribute("aria-checked", "false")
+    await expect(switch).to_have_accessible_name("Notify me on this device")
+    # One control for notifications outside the page, not two.
+    await expect(page.locator(".lb-desktop")).to_be_hidden()
+    scope = await page.evaluate(
+        f"navigator.serviceWorker.getRegistration({WORKER!r}).then((r) => r && r.scope)"
+    )
+    assert scope == demo_site.url + "/api/notifications/webpush/"
+
+
+async def test_a_browser_that_blocked_notifications_says_so(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    page = await log_in(browser, demo_site.url, "bob")
+    # Playwright grants, but cannot deny: Chromium's DevTools protocol can, for the
+    # page's browser context.
+    target = await (await page.context.new_cdp_session(page)).send("Target.getTargetInfo")
+    await (await browser.new_browser_cdp_session()).send(
+        "Browser.setPermission",
+        {
+            "permission": {"name": "notifications"},
+            "setting": "denied",
+            "origin": demo_site.url,
+            "browserContextId": target["targetInfo"]["browserContextId"],
+        },
+    )
+    await page.reload()
+    control = await open_bell(page)
+    await expect(control).to_have_class("lb-webpush lb-webpush-blocked")
+    await expect(control.locator(".lb-webpush-note")).to_contain_text("blocked")
+    switch = control.locator(".lb-webpush-switch")
+    await expect(switch).to_have_attribute("aria-disabled", "true")
+    await switch.focus()
+    await page.keyboard.press("Enter")
+    await expect(switch).to_have_attribute("aria-checked", "false")
+
+
+async def test_without_a_push_service_subscribing_fails_visibly_and_stores_nothing(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    page = await log_in(browser, demo_site.url, "bob")
+    await page.context.grant_permissions(["notifications"], origin=demo_site.url)
+    control = await open_bell(page)
+    switch = control.locator(".lb-webpush-switch")
+    await switch.focus()
+    await page.keyboard.press("Enter")  # keyboard, as a keyboard user would
+    await expect(page.locator(".lb-popover .lb-error")).to_contain_text("Could not change")
+    await expect(switch).to_have_attribute("aria-checked", "false")
+    assert (
+        await page.evaluate(
+            "fetch('/api/notifications/webpush/subscriptions/').then((r) => r.json())"
+        )
+        == []
+    )
+
+
+async def test_subscribing_posts_the_devices_subscription_and_unsubscribing_deletes_it(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    page = await log_in(browser, demo_site.url, "bob")
+    await page.context.grant_permissions(["notifications"], origin=demo_site.url)
+    control = await open_bell(page)
+    # What the browser's push service would have given: a subscription (an endpoint on
+    # an allowed push service, a real P-256 key and secret), and its unsubscribe().
+    from tests.pushservice import Device
+
+    device = Device("https://fcm.googleapis.com/fcm/send/livebell-test")
+    await page.evaluate(
+        """([worker, subscription]) => navigator.serviceWorker.getRegistration(worker).then((r) => {
+            let current = null;
+            const made = { ...subscription, toJSON: () => subscription,
+                           unsubscribe: async () => { current = null; return true; } };
+            r.pushManager.subscribe = async (options) => {
+                window.subscribedWith = Array.from(options.applicationServerKey);
+                current = made; return made;
+            };
+            r.pushManager.getSubscription = async () => current;
+        })""",
+        [WORKER, device.subscription()],
+    )
+    switch = control.locator(".lb-webpush-switch")
+    await switch.click()
+    await expect(switch).to_have_attribute("aria-checked", "true")
+    [saved] = await page.evaluate(
+        "fetch('/api/notifications/webpush/subscriptions/').then((r) => r.json())"
+    )
+    # Subscribed with the site's public key.
+    key = await page.evaluate("window.subscribedWith")
+    from tests.pushservice import unb64url
+
+    public = await page.locator(".livebell").get_attribute("data-webpush-key")
+    assert bytes(key) == unb64url(public or "")
+    await switch.click()
+    await expect(switch).to_have_attribute("aria-checked", "false")
+    assert (
+        await page.evaluate(
+            "fetch('/api/notifications/webpush/subscriptions/').then((r) => r.json())"
+        )
+        == []
+    )
+    assert saved["id"] > 0
+
+
+NOTIFY_BOB = """
+from django.contrib.auth import get_user_model
+from livebell import notify
+users = get_user_model().objects
+[row] = notify(users.get(username="bob"), "pinged you", actor=users.get(username="carol"))
+print(row.pk)
+"""
+
+
+async def test_the_bell_says_which_notifications_it_received_live(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    page = await log_in(browser, demo_site.url, "bob")
+    await open_bell(page)
+    async with page.expect_request(
+        lambda request: request.url.endswith("/webpush/received/") and request.method == "POST"
+    ) as sent:
+        pk = int(demo_site.shell(NOTIFY_BOB).strip())
+    request = await sent.value
+    assert request.post_data_json == {"ids": [pk]}
+    assert (await request.response()).status == 204
+
+
+async def test_the_service_worker_shows_a_push_when_no_tab_of_the_site_is_open(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    import json
+
+    page = await log_in(browser, demo_site.url, "bob")
+    await page.context.grant_permissions(["notifications"], origin=demo_site.url)
+    await open_bell(page)
+    cdp = await page.context.new_cdp_session(page)
+    registrations: list[Any] = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda e: registrations.extend(e["registrations"]),
+    )
+    await cdp.send("ServiceWorker.enable")
+    await page.wait_for_timeout(500)
+    [registration] = [r for r in registrations if r["scopeURL"].endswith("/webpush/")]
+
+    async def push(number: int) -> None:
+        message = {"id": number, "title": "Answers", "body": f"alice answered {number}"}
+        message.update(url="/x/", tag=f"livebell-{number}")
+        await cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {
+                "origin": demo_site.url + "/",
+                "registrationId": registration["registrationId"],
+                "data": json.dumps(message),
+            },
+        )
+        await page.wait_for_timeout(1000)
+
+    shown = f"""navigator.serviceWorker.getRegistration({WORKER!r})
+        .then((r) => r.getNotifications())
+        .then((all) => all.map((n) => [n.title, n.body, n.tag, n.data]))"""
+    await push(1)  # this focused tab's bell shows it: the worker does not
+    assert await page.evaluate(shown) == []
+    await page.goto("about:blank")  # no tab of the site is open now
+    await push(2)
+    await page.goto(demo_site.url + "/")
+    assert await page.evaluate(shown) == [
+        ["Answers", "alice answered 2", "livebell-2", {"url": "/x/"}]
+    ]
