@@ -35,6 +35,14 @@ class LivebellConfig(AppConfig):
             sender=user_model,
             dispatch_uid="livebell.storage.actors.on_user_deleting",
         )
+        # Email for what stays unread: a sweep enqueued after each commit (livebell.reach.email).
+        from livebell import signals
+        from livebell.reach import email
+
+        signals.notification_created.connect(
+            email.on_notification_created,
+            dispatch_uid="livebell.reach.email.on_notification_created",
+        )
         from django.apps import apps
 
         if apps.is_installed("rest_framework.authtoken"):

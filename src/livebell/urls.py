@@ -6,7 +6,7 @@ Names are in the ``livebell`` namespace, e.g. ``reverse("livebell:notification-l
 See docs/api.md. Besides the API: ``stream/`` (the notifications as Server-Sent
 Events, :mod:`livebell.live.stream`; docs/protocol.md), ``jsi18n/`` (the widget's
 strings) and ``<id>/go/`` (open a notification, :func:`livebell.views.go`); see
-docs/widget.md. Any other
+docs/widget.md; ``email/unsubscribe/<token>/`` (docs/email.md). Any other
 path under the prefix gets the API's JSON 404 (:func:`livebell.rest.errors.not_found`).
 """
 
@@ -21,6 +21,7 @@ from django.views.i18n import JavaScriptCatalog
 
 from livebell import views as pages
 from livebell.live import stream
+from livebell.reach import views as reach
 from livebell.rest import mutes, preferences, views
 from livebell.rest.errors import not_found
 
@@ -56,6 +57,8 @@ urlpatterns = [
     # A click on a notification: mark it read (same-site only) and open its target.
     path("<str:id>/go/", pages.go, name="go"),
     path("preferences/", preferences.PreferencesView.as_view(), name="preferences"),
+    # The unsubscribe link of livebell's emails (a signed token; RFC 8058 one-click).
+    path("email/unsubscribe/<str:token>/", reach.unsubscribe, name="email-unsubscribe"),
     path("mutes/", mutes.MuteListView.as_view(), name="mute-list"),
     path("mutes/<str:id>/", mutes.MuteDetailView.as_view(), name="mute-detail"),
     # After the names above, which it would also match. Anything is taken, slashes
