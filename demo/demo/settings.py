@@ -127,6 +127,17 @@ SPECTACULAR_SETTINGS = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# livebell emails what stays unread a minute (demo types in apps.py); the demo prints
+# it on the console and keeps the last ones for its Emails page (demo/mail.py).
+EMAIL_BACKEND = "demo.mail.DemoEmailBackend"
+DEFAULT_FROM_EMAIL = "Wenda <wenda@example.com>"
+LIVEBELL = {
+    "SITE_URL": os.environ.get(
+        "DEMO_SITE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+    ),
+    "EMAIL_LANGUAGE": "demo.mail.email_language",
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
