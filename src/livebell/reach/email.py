@@ -282,9 +282,9 @@ def collect(now: datetime | None = None, *, using: str | None = None) -> int:
     queued = 0
     for kind in email_types():
         assert kind.email_after is not None  # for mypy: email_types() keeps these only
-        EmailMark.objects.using(using).get_or_create(
-            type=kind.key, defaults={"last_id": _start(using, horizon)}
-        )
+        marks = EmailMark.objects.using(using)
+        if not marks.filter(type=kind.key).exists():  # the start is looked up once
+            marks.get_or_create(type=kind.key, defaults={"last_id": _start(using, horizon)})
         while True:
             step = _collect_step(using, kind.key, now - kind.email_after, horizon)
             if step is None:
