@@ -53,7 +53,10 @@ TYPES = {
 @pytest.fixture(autouse=True)
 def emailing(settings: Any) -> None:
     settings.LIVEBELL = {**settings.LIVEBELL, "SITE_URL": SITE, "TYPES": TYPES}
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # Django's test environment sends to mail.outbox (locmem) already; Django 6.1 wants
+    # that said in MAILERS, which replaces EMAIL_BACKEND.
+    if hasattr(mail, "mailers"):
+        settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
     settings.DEFAULT_FROM_EMAIL = "bell@testserver"
 
 
@@ -416,9 +419,15 @@ def test_through_a_real_smtp_server(settings: Any, bob: Any, alice: Any) -> None
     controller = Controller(Keep(), hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        smtp = "django.core.mail.backends.smtp.EmailBackend"
+        if hasattr(mail, "mailers"):  # Django 6.1: MAILERS, EMAIL_* deprecated
+            settings.MAILERS = {
+                "default": {"BACKEND": smtp, "OPTIONS": {"host": "127.0.0.1", "port": port}}
+            }
+        else:
+            settings.EMAIL_BACKEND = smtp
+            settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+            settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
         posts = [Post.objects.create(title=t) for t in ("Tea", "Coffee")]
         rows = [notify(bob, type="post.answered", actor=alice, target=p)[0] for p in posts]
         assert email.send_due(later()) == 1
@@ -468,7 +477,7 @@ def _isolation_levels() -> list[str | None]:
 @pytest.mark.parametrize("isolation", _isolation_levels())
 @pytest.mark.parametrize("locking", ["on", "off"])
 def test_two_sweepers_at_once_send_each_notification_once(
-    make_user: Any, isolation: str | None, locking: str
+    make_user: Any, isolation: str | None, locking: str, tmp_path: Any
 ) -> None:
     """Two processes sweep the same due notifications of 60 users at once, on the real
     database: each notification is emailed exactly once, each user once. With the
@@ -486,6 +495,7 @@ def test_two_sweepers_at_once_send_each_notification_once(
     assert email.collect(later()) == 60
     env = child_env({"BACKEND": "channels.layers.InMemoryChannelLayer"}, {"SITE_URL": SITE})
     env["LIVEBELL_TEST_LIVEBELL"] = json.dumps({"SITE_URL": SITE, "EMAIL_BATCH_USERS": 5})
+    env["LIVEBELL_TEST_BARRIER"] = str(tmp_path)
     if isolation is not None:
         env["LIVEBELL_TEST_MYSQL_ISOLATION"] = isolation
     sweepers = [
@@ -517,7 +527,7 @@ def test_two_sweepers_at_once_send_each_notification_once(
                     stream.close()
     ids = [int(i) for report in reports for header in report["emailed"] for i in header.split(",")]
     if locking == "off":
-        assert len(ids) > len(set(ids)), "without the locking, mail went twice"
+        assert len(ids) > len(set(ids)), reports  # without the locking, mail went twice
         return
     assert sorted(ids) == sorted(row.pk for row in rows), reports
     assert len(reports[0]["emailed"]) + len(reports[1]["emailed"]) == 60  # one per user

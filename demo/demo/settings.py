@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -129,7 +130,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # livebell emails what stays unread a minute (demo types in apps.py); the demo prints
 # it on the console and keeps the last ones for its Emails page (demo/mail.py).
-EMAIL_BACKEND = "demo.mail.DemoEmailBackend"
+if django.VERSION >= (6, 1):  # MAILERS replaces EMAIL_BACKEND
+    MAILERS = {"default": {"BACKEND": "demo.mail.DemoEmailBackend"}}
+else:
+    EMAIL_BACKEND = "demo.mail.DemoEmailBackend"
 DEFAULT_FROM_EMAIL = "Wenda <wenda@example.com>"
 LIVEBELL = {
     "SITE_URL": os.environ.get(

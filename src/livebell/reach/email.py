@@ -350,32 +350,35 @@ def _claim(using: str, passed: set[Any]) -> dict[Any, list[int]] | None:
         )
         if not users:
             return None
-        held: dict[Any, list[int]] = defaultdict(list)
-        for pk, user in _lock(pending.filter(user_id__in=users), using):
-            held[user].append(pk)
-        # One email per user per sweep: a user some of whose rows another sweeper
-        # holds (or who got a row since) is left whole for the next sweep.
-        totals = dict(
-            pending.filter(user_id__in=list(held))
-            .values("user_id")
-            .annotate(n=models.Count("pk"))
-            .values_list("user_id", "n")
-        )
-        claimed = {user: ids for user, ids in held.items() if totals.get(user) == len(ids)}
+        claimed = _hold(pending, users, using)
         passed.update(set(users) - set(claimed))
         pending.filter(notification_id__in=[pk for ids in claimed.values() for pk in ids]).delete()
     return claimed
 
 
-def _lock(rows: models.QuerySet[PendingEmail], using: str) -> list[tuple[int, Any]]:
-    """Lock the pending ``rows`` no other sweeper holds: (notification id, user id) of each."""
+def _hold(
+    pending: models.QuerySet[PendingEmail], users: list[Any], using: str
+) -> dict[Any, list[int]]:
+    """Lock the pending rows of ``users`` that no other sweeper holds; the ids of the
+    users all of whose rows this sweeper now holds, by user."""
+    rows = pending.filter(user_id__in=users)
     if _skip_locked(using):
-        return list(
-            rows.select_for_update(skip_locked=True).values_list("notification_id", "user_id")
-        )
-    # SQLite: take the one write lock first (see the module's docstring).
-    rows.update(user_id=models.F("user_id"))
-    return list(rows.values_list("notification_id", "user_id"))
+        locked = rows.select_for_update(skip_locked=True)
+    else:  # SQLite: take the one write lock first (see the module's docstring)
+        rows.update(user_id=models.F("user_id"))
+        locked = rows
+    held: dict[Any, list[int]] = defaultdict(list)
+    for pk, user in locked.values_list("notification_id", "user_id"):
+        held[user].append(pk)
+    # One email per user per sweep: a user some of whose rows another sweeper holds
+    # (or who got a row since) is left whole for the next sweep.
+    totals = dict(
+        pending.filter(user_id__in=list(held))
+        .values("user_id")
+        .annotate(n=models.Count("pk"))
+        .values_list("user_id", "n")
+    )
+    return {user: ids for user, ids in held.items() if totals.get(user) == len(ids)}
 
 
 def _skip_locked(using: str) -> bool:
