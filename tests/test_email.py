@@ -200,6 +200,24 @@ def test_untyped_and_non_emailing_types_are_not_emailed(bob: Any, alice: Any) ->
 
 
 @pytest.mark.django_db
+def test_the_mark_passes_every_due_row_so_no_sweep_reads_them_again(bob: Any) -> None:
+    """A type sent rarely: its mark moves past the other rows due, of any type, so the
+    next sweep does not read again from its last row of its own."""
+    notify(bob, type="account.locked")
+    email.send_due(later())
+    rows = [notify(bob, "untyped").pop().pk for _ in range(3)]
+    email.send_due(later())
+    assert EmailMark.objects.get(type="account.locked").last_id == rows[-1]
+    assert EmailMark.objects.get(type="post.answered").last_id == rows[-1]
+    # Not yet due (sent less than its delay ago): the mark stays before it.
+    (fresh,) = notify(bob, type="post.answered")
+    email.send_due(later(timedelta(minutes=5)))
+    assert EmailMark.objects.get(type="post.answered").last_id < fresh.pk
+    email.send_due(later())
+    assert emailed()[-1] == [fresh.pk]
+
+
+@pytest.mark.django_db
 def test_users_without_an_address_or_inactive_get_nothing(make_user: Any, alice: Any) -> None:
     make_user("ghost")  # no email
     make_user("gone", email="gone@example.com", is_active=False)

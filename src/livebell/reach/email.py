@@ -281,29 +281,34 @@ def collect(now: datetime | None = None, *, using: str | None = None) -> int:
     horizon = now - timedelta(seconds=livebell_settings.EMAIL_MAX_AGE_SECONDS)
     queued = 0
     for kind in email_types():
-        assert kind.email_after is not None  # for mypy: email_types() keeps these only
+        if kind.email_after is None:  # for mypy: email_types() keeps the others only
+            continue
         marks = EmailMark.objects.using(using)
         if not marks.filter(type=kind.key).exists():  # the start is looked up once
-            marks.get_or_create(type=kind.key, defaults={"last_id": _start(using, horizon)})
-        while True:
-            step = _collect_step(using, kind.key, now - kind.email_after, horizon)
-            if step is None:
-                break
-            queued += step
+            marks.get_or_create(type=kind.key, defaults={"last_id": _newest(using, horizon)})
+        through = _newest(using, now - kind.email_after)
+        more = True
+        while more:
+            count, more = _collect_step(using, kind.key, through, horizon)
+            queued += count
     return queued
 
 
-def _start(using: str, horizon: datetime) -> int:
-    """Where a type's first sweep starts: after the newest row older than the horizon,
-    so turning email on does not email the backlog (scanned backwards by primary key,
-    through one horizon's worth of rows at most)."""
-    older = Notification.objects.using(using).filter(created_at__lte=horizon).order_by("-id")
+def _newest(using: str, before: datetime) -> int:
+    """The id of the newest notification (of any type) sent at or before ``before``; 0
+    if none. Read backwards by primary key, through the rows sent since ``before``
+    only: the scan of a sweep is bounded by the delay, not by the table."""
+    older = Notification.objects.using(using).filter(created_at__lte=before).order_by("-id")
     return older.values_list("id", flat=True).first() or 0
 
 
-def _collect_step(using: str, type_key: str, cutoff: datetime, horizon: datetime) -> int | None:
-    """Read one batch of a type's rows past its mark; how many were queued, or None
-    when nothing is left (or another sweeper holds the mark)."""
+def _collect_step(using: str, type_key: str, through: int, horizon: datetime) -> tuple[int, bool]:
+    """Read the next batch of a type's rows past its mark, up to id ``through`` (the
+    newest row due); how many were queued, and whether more may be left.
+
+    The mark then passes ``through`` even when the type had no row there, so a type
+    rarely sent is not read again from its last row at every sweep.
+    """
     with transaction.atomic(using=using):
         marks = EmailMark.objects.using(using).filter(type=type_key)
         if _skip_locked(using):
@@ -311,29 +316,30 @@ def _collect_step(using: str, type_key: str, cutoff: datetime, horizon: datetime
         else:  # SQLite: take the one write lock first (see the module's docstring)
             marks.update(last_id=models.F("last_id"))
             mark = marks.first()
-        if mark is None:
-            return None
+        if mark is None or mark.last_id >= through:
+            return 0, False  # another sweeper holds the mark, or nothing new is due
         rows = list(
             Notification.objects.using(using)
-            .filter(type=type_key, id__gt=mark.last_id, created_at__lte=cutoff)
+            .filter(type=type_key, id__gt=mark.last_id, id__lte=through)
             .order_by("id")
             .values_list("id", "recipient_id", "read_at", "created_at")[:COLLECT_BATCH]
         )
-        if not rows:
-            return None
         due = [
             (pk, user)
             for pk, user, read_at, created in rows
             if read_at is None and created > horizon
         ]
         users = list({user for _, user in due})
-        wanted = set(preferences.recipients_with(type_key, Channel.EMAIL, users))
+        wanted = (
+            set(preferences.recipients_with(type_key, Channel.EMAIL, users)) if users else set()
+        )
         queued = [
             PendingEmail(notification_id=pk, user_id=user) for pk, user in due if user in wanted
         ]
         PendingEmail.objects.using(using).bulk_create(queued, ignore_conflicts=True)
-        marks.update(last_id=rows[-1][0])
-    return len(queued)
+        more = len(rows) == COLLECT_BATCH
+        marks.update(last_id=rows[-1][0] if more else through)
+    return len(queued), more
 
 
 def _claim(using: str, passed: set[Any]) -> dict[Any, list[int]] | None:
@@ -468,7 +474,8 @@ def on_notification_created(
     if not type or not _emails(type):
         return
     kind = types.get(type)
-    assert kind.email_after is not None
+    if kind.email_after is None:  # for mypy: _emails() said it is set
+        return
     try:
         if not send_due_emails.get_backend().supports_defer:
             return  # an immediate backend would run it here, in the request
