@@ -60,6 +60,7 @@ __all__ = [
     "HEADER",
     "UNSUBSCRIBE_SALT",
     "BadUnsubscribeToken",
+    "EmailItem",
     "build_message",
     "collect",
     "email_language",
