@@ -6,6 +6,9 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
+# How long a notification of an emailing type may stay unread before it is emailed.
+EMAIL_AFTER = timedelta(minutes=1)
+
 
 class DemoConfig(AppConfig):
     name = "demo"
@@ -20,6 +23,9 @@ class DemoConfig(AppConfig):
             template=_("{actor} answered your question “{target}”"),
             # Pushed to the devices where the asker turned on "Notify me on this device".
             channels={"web_push": True},
+            # Emailed when still unread a minute later (docs/email.md): soon enough
+            # for a visitor to see one arrive on the Emails page.
+            email_after=EMAIL_AFTER,
         )
         types.register(
             "answer.created_followed",
@@ -30,6 +36,7 @@ class DemoConfig(AppConfig):
             "comment.created",
             label=_("Comments on your answers"),
             template=_("{actor} commented on your answer to “{target}”"),
+            email_after=EMAIL_AFTER,
         )
         types.register(
             "answer.upvoted",

@@ -29,6 +29,12 @@ from livebell.origin import OriginValidator  # noqa: E402
 # uvicorn serves no static files; in DEBUG let Django's handler do it, as runserver would.
 http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app
 
+# Demo only: the email sweep in a thread of this process (a site runs it on its task
+# worker or from cron; docs/email.md).
+from demo.mail import start_sweeper  # noqa: E402
+
+start_sweeper()
+
 application = ProtocolTypeRouter(
     {
         "http": http_app,

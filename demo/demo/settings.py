@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -127,6 +128,13 @@ SPECTACULAR_SETTINGS = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# livebell emails what stays unread a minute (demo types in apps.py); the demo prints
+# it on the console and keeps the last ones for its Emails page (demo/mail.py).
+if django.VERSION >= (6, 1):  # MAILERS replaces EMAIL_BACKEND
+    MAILERS = {"default": {"BACKEND": "demo.mail.DemoEmailBackend"}}
+else:
+    EMAIL_BACKEND = "demo.mail.DemoEmailBackend"
+DEFAULT_FROM_EMAIL = "Wenda <wenda@example.com>"
 # Web push: "Notify me on this device" in the bell (docs/web-push.md).
 # DEMO-ONLY KEYS: published with the source, so anyone can sign pushes with them. A real
 # site makes its own with `manage.py livebell_vapid` and reads the private key from its
@@ -141,6 +149,11 @@ LIVEBELL = {
         "BGn8Jf2rID8zl71MAYyobjNn247hTohrQOAMZepQbrOih21PA6Pul5i1Msqh3v9H7eaFnsUrQHnee11mTDASiB0",
     ),
     "WEB_PUSH_CONTACT": "mailto:demo@livebell.invalid",
+    # Email (above): where its links point, and the language each reader gets it in.
+    "SITE_URL": os.environ.get(
+        "DEMO_SITE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+    ),
+    "EMAIL_LANGUAGE": "demo.mail.email_language",
 }
 
 LOGGING = {

@@ -18,6 +18,7 @@ urlpatterns = [
     path("answers/<int:pk>/comment/", views.comment, name="comment"),
     path("people/<str:username>/", views.person, name="person"),
     path("announcements/", views.announcements, name="announcements"),
+    path("emails/", views.emails, name="emails"),
     path("language/", views.set_language, name="set-language"),
     # livebell: the full notifications page (in the demo's layout), the REST API with
     # the widget's go/ and jsi18n/ URLs, and the API's schema and docs.

@@ -189,6 +189,22 @@ def announcements(request):
     )
 
 
+@login_required
+def emails(request):
+    """The last emails the demo sent to the user (demo/mail.py keeps them in memory)."""
+    from demo.mail import recent
+
+    kept = recent(request.user.email) if request.user.email else []
+    shown = []
+    for when, message in kept:
+        html = next(
+            (body for body, kind in getattr(message, "alternatives", []) if kind == "text/html"),
+            "",
+        )
+        shown.append((when, message, html))
+    return render(request, "demo/emails.html", {"emails": shown, "address": request.user.email})
+
+
 @require_POST
 def set_language(request):
     """Switch the site's language, and the language of the user's notifications."""

@@ -45,6 +45,13 @@ class LivebellConfig(AppConfig):
         )
         # Logging out on a device stops its pushes (a shared computer).
         user_logged_out.connect(webpush.on_logout, dispatch_uid="livebell.reach.webpush.on_logout")
+        # Email for what stays unread: a sweep enqueued after each commit (livebell.reach.email).
+        from livebell.reach import email
+
+        signals.notification_created.connect(
+            email.on_notification_created,
+            dispatch_uid="livebell.reach.email.on_notification_created",
+        )
         from django.apps import apps
 
         if apps.is_installed("rest_framework.authtoken"):

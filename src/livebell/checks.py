@@ -196,6 +196,30 @@ def check_web_push(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     return []
 
 
+def check_email(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Once a type emails, ``LIVEBELL["SITE_URL"]`` must say where its links point."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from livebell.reach import email
+
+    try:
+        if not email.email_types():
+            return []
+    except (TypeError, KeyError, ValueError):
+        return []  # reported by check_settings and check_types
+    try:
+        email.site_url()
+    except ImproperlyConfigured as exc:
+        return [
+            Error(
+                str(exc),
+                hint="Notification types with email_after are emailed; their links need it.",
+                id="livebell.E006",
+            )
+        ]
+    return []
+
+
 def _default_socket_timeout(connection_class: type) -> float | None:
     """The read timeout a redis-py connection class has when none is given."""
     for cls in connection_class.__mro__:

@@ -114,6 +114,23 @@ DEFAULTS: dict[str, Any] = {
         ".push.apple.com",
         ".notify.windows.com",
     ),
+    # The site's address as its readers reach it, e.g. "https://example.com": emails
+    # link to it (the go/ links, the unsubscribe page) and no request is there to say
+    # it. Required once a type emails (livebell.E006).
+    "SITE_URL": None,
+    # The sender of livebell's emails; None: settings.DEFAULT_FROM_EMAIL.
+    "EMAIL_FROM": None,
+    # The language a user's email is written in: a callable taking the user and
+    # returning a language code (or None), or its dotted path. None, or a None from
+    # it: settings.LANGUAGE_CODE. No request is there to ask the browser.
+    "EMAIL_LANGUAGE": None,
+    # The most notifications one email lists; the rest are counted ("and 3 more").
+    "EMAIL_MAX_ITEMS": 20,
+    # Unread notifications older than this when the sweep reaches them are not
+    # emailed: a worker down for a week does not send a week of stale mail.
+    "EMAIL_MAX_AGE_SECONDS": 86400,
+    # Users whose emails one sweep step claims in one short transaction.
+    "EMAIL_BATCH_USERS": 100,
 }
 
 

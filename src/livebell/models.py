@@ -6,6 +6,8 @@ recipient that the write paths lock and update (see :mod:`livebell.storage.state
 :class:`SocketTicket` is a short-lived, single-use pass to open a socket without
 cookies (see :mod:`livebell.live.tickets`). A :class:`WebPushSubscription` is one
 device a user asked to be notified on (see :mod:`livebell.reach.webpush`).
+:class:`EmailMark` and :class:`PendingEmail` are the email sweep's bookkeeping
+(see :mod:`livebell.reach.email`): ``notify()`` writes neither.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ __all__ = [
     "ACTORS_KEPT",
     "VERB_MAX_LENGTH",
     "Channel",
+    "EmailMark",
     "InboxState",
     "Level",
     "Mute",
     "Notification",
+    "PendingEmail",
     "Preference",
     "SocketTicket",
     "WebPushSubscription",
@@ -270,3 +274,40 @@ class WebPushSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"web push device {self.pk} of user {self.user_id}"
+
+
+class EmailMark(models.Model):
+    """How far the email sweep has read the notifications of one type: every row of
+    the type up to ``last_id`` was looked at once (queued for email, or passed over
+    as read or too old), and is never looked at again."""
+
+    type = models.CharField(max_length=KEY_MAX_LENGTH, primary_key=True)
+    last_id = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "email mark"
+
+    def __str__(self) -> str:
+        return f"{self.type}: read up to {self.last_id}"
+
+
+class PendingEmail(models.Model):
+    """A notification that stayed unread past its type's delay and waits for its email.
+
+    The sweep claims a user's rows and deletes them in one short transaction before
+    it sends the one email that lists them: a row exists until its email is claimed,
+    never after, so no notification is emailed twice.
+    """
+
+    # Not a foreign key: a notification deleted meanwhile (which sends no email) must
+    # not wait for, or cascade into, rows a sweep has locked; the sweep reads the
+    # notification again before it sends.
+    notification_id = models.BigIntegerField(primary_key=True)
+    # The sweep claims by user (user_id IN …): the foreign key's index serves it.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        verbose_name = "pending email"
+
+    def __str__(self) -> str:
+        return f"notification {self.notification_id} to {self.user_id}"

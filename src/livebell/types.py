@@ -111,6 +111,9 @@ class NotificationType:
     channels: Mapping[str, bool] = field(default_factory=dict)
     #: Whether users may turn it off (a security alert, say, may not be).
     optional: bool = True
+    #: A notification of this type still unread this long after it was sent is emailed
+    #: to its recipient (livebell.reach.email); None: never emailed.
+    email_after: timedelta | None = None
 
     @property
     def groups(self) -> bool:
@@ -118,8 +121,12 @@ class NotificationType:
         return self.group_window is not None
 
     def default(self, channel: str) -> bool:
-        """Whether ``channel`` is on for a user who never chose."""
-        return bool(self.channels.get(channel, channel == "in_app"))
+        """Whether ``channel`` is on for a user who never chose: in-app is on unless
+        given, email is on when the type emails (:attr:`email_after`) unless given, and
+        the rest are off unless given."""
+        if channel in self.channels:
+            return bool(self.channels[channel])
+        return channel == "in_app" or (channel == "email" and self.email_after is not None)
 
 
 _lock = threading.Lock()
@@ -137,6 +144,7 @@ def register(
     grouped_template: Any = None,
     channels: Mapping[str, bool] | None = None,
     optional: bool = True,
+    email_after: timedelta | None = None,
 ) -> NotificationType:
     """Register a notification type (once per key; at start-up).
 
@@ -154,6 +162,9 @@ def register(
         channels: the default of each channel (``in_app``, ``email``, ``web_push``);
             in-app is on and the others off unless given.
         optional: whether users may turn the type off.
+        email_after: email a notification of this type that is still unread this long
+            after it was sent (see ``docs/email.md``); it also turns the email channel
+            on by default unless ``channels`` says otherwise. None: never emailed.
 
     Returns:
         The registered type.
@@ -171,6 +182,7 @@ def register(
         grouped_template=grouped_template,
         channels=channels,
         optional=optional,
+        email_after=email_after,
     )
     with _lock:
         existing = _registered.get(key)
@@ -267,6 +279,11 @@ def _build(key: str, **options: Any) -> NotificationType:
             f"Notification type {key!r} groups: it needs a grouped_template, an "
             'ngettext_lazy(..., "others") such as "{actor} and {others} others liked …".'
         )
+    email_after = options["email_after"]
+    if email_after is not None and (
+        not isinstance(email_after, timedelta) or email_after < timedelta(0)
+    ):
+        raise ValueError(f"email_after must be a timedelta of 0 or more, not {email_after!r}.")
     channels = dict(options["channels"] or {})
     unknown = set(channels) - set(CHANNELS)
     if unknown:
@@ -282,6 +299,7 @@ def _build(key: str, **options: Any) -> NotificationType:
         grouped_template=options["grouped_template"],
         channels=channels,
         optional=bool(options["optional"]),
+        email_after=email_after,
     )
 
 
@@ -310,6 +328,7 @@ def _with_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
         "grouped_template": None,
         "channels": None,
         "optional": True,
+        "email_after": None,
     }
     unknown = set(options) - set(defaults) - {"template"}
     if unknown:

@@ -6,8 +6,8 @@ Names are in the ``livebell`` namespace, e.g. ``reverse("livebell:notification-l
 See docs/api.md. Besides the API: ``stream/`` (the notifications as Server-Sent
 Events, :mod:`livebell.live.stream`; docs/protocol.md), ``jsi18n/`` (the widget's
 strings), ``<id>/go/`` (open a notification, :func:`livebell.views.go`; see
-docs/widget.md) and ``webpush/worker.js`` (the service worker of web push; see
-docs/web-push.md). Any other
+docs/widget.md), ``webpush/worker.js`` (the service worker of web push; see
+docs/web-push.md) and ``email/unsubscribe/<token>/`` (docs/email.md). Any other
 path under the prefix gets the API's JSON 404 (:func:`livebell.rest.errors.not_found`).
 """
 
@@ -22,6 +22,7 @@ from django.views.i18n import JavaScriptCatalog
 
 from livebell import views as pages
 from livebell.live import stream
+from livebell.reach import views as reach
 from livebell.rest import mutes, preferences, views, webpush
 from livebell.rest.errors import not_found
 
@@ -57,6 +58,8 @@ urlpatterns = [
     # A click on a notification: mark it read (same-site only) and open its target.
     path("<str:id>/go/", pages.go, name="go"),
     path("preferences/", preferences.PreferencesView.as_view(), name="preferences"),
+    # The unsubscribe link of livebell's emails (a signed token; RFC 8058 one-click).
+    path("email/unsubscribe/<str:token>/", reach.unsubscribe, name="email-unsubscribe"),
     path("mutes/", mutes.MuteListView.as_view(), name="mute-list"),
     path("mutes/<str:id>/", mutes.MuteDetailView.as_view(), name="mute-detail"),
     # Web Push (docs/web-push.md): the user's devices, a tab's "received live", and the

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('livebell', '0005_socketticket'),
+        ('livebell', '0006_email'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -27,9 +27,16 @@ class Command(BaseCommand):
         users = {}
         for username, (staff, language) in USERS.items():
             user, created = User.objects.get_or_create(username=username)
-            if created or not user.check_password(PASSWORD) or user.is_staff != staff:
+            address = f"{username}@example.com"  # livebell emails what stays unread
+            if (
+                created
+                or not user.check_password(PASSWORD)
+                or user.is_staff != staff
+                or user.email != address
+            ):
                 user.set_password(PASSWORD)
                 user.is_staff = staff
+                user.email = address
                 user.save()
             Profile.objects.get_or_create(user=user, defaults={"language": language})
             users[username] = user
