@@ -196,6 +196,7 @@ def check_web_push(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     return []
 
 
+@register()
 def check_email(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Once a type emails, ``LIVEBELL["SITE_URL"]`` must say where its links point."""
     from django.core.exceptions import ImproperlyConfigured
