@@ -235,7 +235,7 @@ def test_every_api_view_reads_bodies_with_the_one_bounded_parser() -> None:
     from livebell.rest.views import InboxView
 
     views = [p.callback.cls for p in urls.urlpatterns if hasattr(p.callback, "cls")]
-    assert len(views) == 10
+    assert len(views) == 13
     for view in views:
         assert issubclass(view, InboxView), view
         assert [type(parser) for parser in view().get_parsers()] == [BoundedJSONParser], view
@@ -246,8 +246,9 @@ async def test_deeply_nested_json_is_a_400_not_a_500(server: AsgiServer, make_us
     token = await sync_to_async(make_token)(bob)
     endpoints = await sync_to_async(write_endpoints)()
     # mark-read, mark-unread, mark-all-read, socket-ticket, preferences (PATCH),
-    # mutes (POST), mutes/1 and 1 (DELETE).
-    assert len(endpoints) == 8, endpoints
+    # mutes (POST), mutes/1 and 1 (DELETE), webpush/subscriptions (POST) and its 1
+    # (DELETE), webpush/received (POST).
+    assert len(endpoints) == 11, endpoints
     for body in (b"[" * 1000 + b"]" * 1000, b'{"ids": ' + b"[" * 1000 + b"]" * 1000 + b"}"):
         assert len(body) < 2100
         for method, path in endpoints:

@@ -15,6 +15,7 @@ without them::
     LIVEBELL_VAPID_PRIVATE_KEY=…   # optional, with the two below: web push (livebell_vapid)
     LIVEBELL_VAPID_PUBLIC_KEY=…
     LIVEBELL_VAPID_CONTACT=mailto:…
+    LIVEBELL_SITE_URL=https://…    # optional: emails' links; https:// and the first allowed host
 
 TLS is terminated by the proxy in front (nginx), which sets ``X-Forwarded-Proto``;
 uvicorn runs with ``--proxy-headers`` so the socket's scheme is ``wss`` and the
@@ -64,4 +65,8 @@ LIVEBELL = {
     "WEB_PUSH_VAPID_PRIVATE_KEY": os.environ.get("LIVEBELL_VAPID_PRIVATE_KEY") or None,
     "WEB_PUSH_VAPID_PUBLIC_KEY": os.environ.get("LIVEBELL_VAPID_PUBLIC_KEY") or None,
     "WEB_PUSH_CONTACT": os.environ.get("LIVEBELL_VAPID_CONTACT") or None,
+    # Where the links in emails point (docs/email.md). The demo's email backend prints
+    # them and keeps the last ones (demo.mail); a real site sets its own mail server.
+    "SITE_URL": os.environ.get("LIVEBELL_SITE_URL") or f"https://{ALLOWED_HOSTS[0]}",
+    "EMAIL_LANGUAGE": "demo.mail.email_language",
 }
