@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+import django
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,3 +134,8 @@ if os.environ.get("LIVEBELL_TEST_LOG_LEVEL"):
     LOGGING["loggers"] = {
         "livebell": {"handlers": ["stderr"], "level": os.environ["LIVEBELL_TEST_LOG_LEVEL"]}
     }
+
+# Mail goes to django.core.mail.outbox, as Django's test runner makes it; Django 6.1
+# wants that said in MAILERS (its replacement of EMAIL_BACKEND) or warns on each send.
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}

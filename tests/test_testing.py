@@ -23,6 +23,7 @@ from livebell import inbox, notify
 from livebell.layer import delivery
 from livebell.layer.groups import user_group
 from livebell.layer.messages import InboxChange, Push
+from livebell.reach import email
 from livebell.testing import EMAIL_HEADER, LivebellFake, fake
 
 # A Redis layer nobody listens on: a push that reached it would fail and be counted.
@@ -128,8 +129,8 @@ async def test_deliver_lets_pushes_through_to_the_layer(
     assert [p.id for p in sent.pushes] == [row.pk]
 
 
-def _livebell_email(ids: str) -> mail.EmailMessage:
-    return mail.EmailMessage(
+def _livebell_email(ids: str) -> Any:
+    return mail.EmailMultiAlternatives(
         "You have news", "…", "bell@example.com", ["bob@example.com"], headers={EMAIL_HEADER: ids}
     )
 
@@ -139,16 +140,44 @@ def test_livebell_emails_are_captured_and_others_go_on(make_user: Any) -> None:
     bob = make_user("bob")
     with fake() as sent:
         [row] = notify(bob, "x")
-        _livebell_email(f"{row.pk}").send()
+        email.send_message(_livebell_email(f"{row.pk}"))
         mail.EmailMessage("Welcome", "hi", "site@example.com", ["bob@example.com"]).send()
         assert sent.emails_for(bob) == sent.emailed
     assert [m.subject for m in sent.emailed] == ["You have news"]
     assert [m.subject for m in mail.outbox] == ["Welcome"]  # the site's own mail
 
     with fake(deliver=True) as sent:
-        _livebell_email("1, 2").send()
+        email.send_message(_livebell_email("1, 2"))
     assert len(sent.emailed) == 1
     assert [m.subject for m in mail.outbox] == ["Welcome", "You have news"]
+
+
+@pytest.mark.django_db
+def test_the_email_of_what_stays_unread_is_captured(make_user: Any, settings: Any) -> None:
+    """The real sweep: what it emails is recorded, and reaches no mailbox unless let through."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.LIVEBELL = {
+        **settings.LIVEBELL,
+        "SITE_URL": "http://testserver",
+        "TYPES": {"post.answered": {"template": "{actor} answered", "email_after": timedelta(0)}},
+    }
+    bob, alice = make_user("bob", email="bob@example.com"), make_user("alice")
+    later = timezone.now() + timedelta(minutes=1)
+    with fake() as sent:
+        [row] = notify(bob, type="post.answered", actor=alice)
+        assert email.send_due(later) == 1
+    assert [m.to for m in sent.emails_for(bob)] == [["bob@example.com"]]
+    assert email.HEADER == EMAIL_HEADER and sent.emailed[0].extra_headers[EMAIL_HEADER] == str(
+        row.pk
+    )
+    assert mail.outbox == []  # held back
+    with fake(deliver=True) as sent:
+        notify(bob, type="post.answered", actor=alice)
+        assert email.send_due(later) == 1
+    assert len(sent.emailed) == 1 and len(mail.outbox) == 1
 
 
 @pytest.fixture

@@ -23,16 +23,16 @@ While a fake is active it records:
   (:func:`livebell.layer.delivery.send` and ``asend``): notifications
   (:class:`~livebell.layer.messages.Push`), read/unread/deleted events, sessions
   ended;
-- **emailed**: every email sent through Django's email backend that carries the
-  ``X-Livebell-Notifications`` header (livebell's own emails all do);
+- **emailed**: every email livebell sends (:func:`livebell.reach.email.send_message`;
+  each carries the ``X-Livebell-Notifications`` header, which says what it is about);
 - **web-pushed**: every ``livebell.reach.webpush.send_push(subscription, payload)``
   call, when that module exists (without it, nothing is patched and the list stays
   empty).
 
 By default (``deliver=False``) pushes, livebell's emails and web pushes are recorded
 and go no further, so a test needs no running channel layer, mail server or push
-service; other emails still go to the backend the settings name (in tests, Django's
-``locmem``: ``mail.outbox``). ``fake(deliver=True)`` records and lets them through,
+service; other emails are untouched and go to the site's email backend (in tests,
+Django's ``locmem``: ``mail.outbox``). ``fake(deliver=True)`` records and lets them through,
 for tests that also hold a socket.
 
 **Inside a test's transaction** (Django's ``TestCase``, pytest-django's
@@ -56,8 +56,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.core.mail.backends.base import BaseEmailBackend
-
 if TYPE_CHECKING:
     from django.core.mail import EmailMessage
 
@@ -66,7 +64,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EMAIL_HEADER",
-    "EmailBackend",
     "LivebellFake",
     "WebPush",
     "fake",
@@ -107,7 +104,6 @@ class LivebellFake:
     webpushed: list[WebPush] = field(default_factory=list)
     # The on-commit callbacks this fake may run: where they start, per database alias.
     _on_commit_from: dict[str, int] = field(default_factory=dict, repr=False)
-    _email_backend: str = field(default="", repr=False)
 
     @property
     def pushes(self) -> list[Push]:
@@ -236,9 +232,7 @@ def fake(*, deliver: bool = False) -> Iterator[LivebellFake]:
             recorded either way). Off: no channel layer, mail server or push service
             is needed.
     """
-    from django.conf import settings
     from django.db import connections
-    from django.test import override_settings
 
     from livebell import signals
     from livebell.layer import delivery
@@ -249,7 +243,6 @@ def fake(*, deliver: bool = False) -> Iterator[LivebellFake]:
         for alias in connections
         if connections[alias].in_atomic_block
     }
-    faked._email_backend = settings.EMAIL_BACKEND
     uid = f"livebell.testing.{next(_uids)}"
     send, asend = delivery.send, delivery.asend
 
@@ -277,7 +270,7 @@ def fake(*, deliver: bool = False) -> Iterator[LivebellFake]:
         stack.callback(signals.notification_created.disconnect, dispatch_uid=uid)
         stack.enter_context(_patched(delivery, "send", fake_send))
         stack.enter_context(_patched(delivery, "asend", fake_asend))
-        stack.enter_context(override_settings(EMAIL_BACKEND="livebell.testing.EmailBackend"))
+        stack.enter_context(_email_patched(faked))
         stack.enter_context(_webpush_patched(faked))
         _active.append(faked)
         stack.callback(_active.remove, faked)
@@ -286,30 +279,23 @@ def fake(*, deliver: bool = False) -> Iterator[LivebellFake]:
         faked.run_on_commit()
 
 
-class EmailBackend(BaseEmailBackend):
-    """The email backend while a fake is active: records livebell's emails into the
-    active fakes, and passes everything else (and livebell's, with ``deliver=True``)
-    to the backend the settings named before."""
+@contextlib.contextmanager
+def _email_patched(faked: LivebellFake) -> Iterator[None]:
+    """Patch ``livebell.reach.email.send_message``, where livebell's emails leave: each
+    is recorded, and sent on (to an outer fake, or Django's email backend) only with
+    ``deliver=True``, as pushes are. Other mail is untouched (in tests,
+    ``mail.outbox``), whatever the Django version calls its email backend setting."""
+    from livebell.reach import email
 
-    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
-        from django.core.mail import get_connection
+    original = email.send_message
 
-        if not _active:  # the settings were kept past the fake (a leaked override)
-            raise RuntimeError("livebell.testing.EmailBackend used without an active fake")
-        innermost = _active[-1]
-        onward: list[EmailMessage] = []
-        for message in email_messages:
-            if _header_ids(message) is not None:
-                for faked in _active:
-                    faked.emailed.append(message)
-                if not innermost.deliver:
-                    continue
-            onward.append(message)
-        if onward:
-            get_connection(
-                innermost._email_backend, fail_silently=self.fail_silently
-            ).send_messages(onward)
-        return len(email_messages)
+    def recording(message: EmailMessage) -> None:
+        faked.emailed.append(message)
+        if faked.deliver:
+            original(message)  # type: ignore[arg-type]
+
+    with _patched(email, "send_message", recording):
+        yield
 
 
 def _header_ids(message: EmailMessage) -> list[int] | None:

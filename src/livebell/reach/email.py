@@ -170,6 +170,12 @@ def read_unsubscribe_token(token: str) -> tuple[str, list[str]]:
 # --- The message ------------------------------------------------------------------------
 
 
+def send_message(message: EmailMultiAlternatives) -> None:
+    """Send one of livebell's emails through Django's email backend: the one place they
+    leave (:mod:`livebell.testing` records them here)."""
+    message.send()
+
+
 def build_message(user: Any, rows: Sequence[Notification]) -> EmailMultiAlternatives:
     """The one email that tells ``user`` about ``rows`` (newest first), in their language.
 
@@ -407,7 +413,7 @@ def _send(using: str, user_id: Any, ids: list[int]) -> int:
     if not rows:
         return 0
     try:
-        build_message(user, rows).send()
+        send_message(build_message(user, rows))
     except Exception:
         # Claimed rows are gone: this email is lost rather than risk sending it twice.
         logger.exception("livebell: could not email notifications %s to user %s", ids, user_id)
