@@ -33,7 +33,8 @@ http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django
 # worker or from cron; docs/email.md).
 from demo.mail import start_sweeper  # noqa: E402
 
-start_sweeper()
+if settings.DEMO_EMAIL_SWEEP_SECONDS:
+    start_sweeper(settings.DEMO_EMAIL_SWEEP_SECONDS)
 
 application = ProtocolTypeRouter(
     {

@@ -135,6 +135,9 @@ if django.VERSION >= (6, 1):  # MAILERS replaces EMAIL_BACKEND
 else:
     EMAIL_BACKEND = "demo.mail.DemoEmailBackend"
 DEFAULT_FROM_EMAIL = "Wenda <wenda@example.com>"
+# How often the demo's server sweeps for due emails, in a thread of its own (demo.asgi);
+# None: never (the bench's settings, so that nothing runs beside its measurements).
+DEMO_EMAIL_SWEEP_SECONDS = 10.0
 # Web push: "Notify me on this device" in the bell (docs/web-push.md).
 # DEMO-ONLY KEYS: published with the source, so anyone can sign pushes with them. A real
 # site makes its own with `manage.py livebell_vapid` and reads the private key from its
