@@ -193,6 +193,20 @@ def check_web_push(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="livebell.E022",
             )
         ]
+    from livebell.reach.webpush import can_defer
+
+    if not can_defer():
+        return [
+            Warning(
+                "Web push runs on a task backend that cannot run a task later (Django's "
+                "default, immediate backend): each push is sent inside the request whose "
+                "transaction stored it, a tab that got it live cannot hold it back, and a "
+                "failed push is not retried.",
+                hint="Give TASKS a backend whose worker runs tasks later, such as the "
+                "database backend (docs/web-push.md).",
+                id="livebell.W020",
+            )
+        ]
     return []
 
 

@@ -62,6 +62,7 @@ __all__ = [
     "PushResult",
     "SubscriptionError",
     "acknowledge",
+    "can_defer",
     "check_endpoint",
     "deliver",
     "deliver_again",
@@ -326,6 +327,15 @@ def _enqueue(queued: Any, delay: float, *args: Any) -> bool:
 
 def _can_defer(queued: Any) -> bool:
     return bool(getattr(queued.get_backend(), "supports_defer", False))
+
+
+def can_defer() -> bool:
+    """Whether the task backend that sends pushes can run a task later (what the wait
+    for a live tab and the retries need; system check ``livebell.W020``)."""
+    try:
+        return _can_defer(deliver)
+    except Exception:  # a TASKS setting Django's own checks report
+        return True
 
 
 @task()
