@@ -164,7 +164,8 @@ def test_the_email_sweep_runs_on_the_worker_once_due(
             time.sleep(EMAIL_AFTER_SECONDS / 2)
             running.alive()
             sweep.refresh_from_db()
-            assert sweep.status == "READY" and not received
+            if timezone.now() < sweep.run_after:  # (a loaded machine may have slept longer)
+                assert sweep.status == "READY" and not received
             assert arrived.wait(30), running.log()
             wait_until(lambda: sweep.refresh_from_db() or sweep.finished_at, 10, "finished")
     finally:
@@ -240,7 +241,9 @@ def test_web_push_waits_on_the_worker_for_a_live_tab_and_retries_a_failure(
                 assert delivery.run_after >= before + timedelta(seconds=PUSH_DELAY_SECONDS)
             time.sleep(PUSH_DELAY_SECONDS / 2)
             running.alive()
-            assert service.received == []  # nothing within the delay
+            pushed = list(service.received)
+            if timezone.now() < min(d.run_after for d in deliveries):
+                assert pushed == []  # nothing within the delay
             wait_until(lambda: service.messages(device), 40, f"a push\n{running.log()}")
             wait_until(
                 lambda: all(r.finished_at for r in results(webpush.deliver_again)),
