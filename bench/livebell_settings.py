@@ -1,5 +1,5 @@
 """The demo's settings as the bench serves livebell: storm control off, the bench's Redis,
-no email sweep.
+no task worker.
 
 The bench counts every frame of back-to-back broadcasts (W1 sends 20 in about a
 second to each user), which livebell's storm control would sum up into a few
@@ -16,9 +16,9 @@ import os
 from demo.settings import *  # noqa: F403
 
 LIVEBELL = {**globals().get("LIVEBELL", {}), "STORM_THRESHOLD": None}
-# The demo's email sweep reads the newest notifications every few seconds: not beside
-# the measurements.
-DEMO_EMAIL_SWEEP_SECONDS = None
+# The demo's task worker (web pushes, the email sweep) polls the database every second
+# and runs tasks: not beside the measurements (the tasks notify() enqueues stay queued).
+DEMO_TASK_WORKER = False
 
 _hosts = [url for url in os.environ.get("BENCH_REDIS_URLS", "").split(",") if url]
 if _hosts:

@@ -35,6 +35,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "livebell",
     "tests.testapp",
+    # The database backend of Django's tasks framework: its table is in every test
+    # database; only tests/test_task_worker.py (and the worker it starts) use it.
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -100,6 +103,13 @@ CHANNEL_LAYERS = json.loads(
     os.environ.get("LIVEBELL_TEST_CHANNEL_LAYERS")
     or '{"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}'
 )
+
+# A worker process a test starts gets the test's task backend and cache (shared with
+# the test: web push's acknowledgements are kept in the cache).
+if os.environ.get("LIVEBELL_TEST_TASKS"):
+    TASKS = json.loads(os.environ["LIVEBELL_TEST_TASKS"])
+if os.environ.get("LIVEBELL_TEST_CACHES"):
+    CACHES = json.loads(os.environ["LIVEBELL_TEST_CACHES"])
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []

@@ -29,12 +29,12 @@ from livebell.origin import OriginValidator  # noqa: E402
 # uvicorn serves no static files; in DEBUG let Django's handler do it, as runserver would.
 http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app
 
-# Demo only: the email sweep in a thread of this process (a site runs it on its task
-# worker or from cron; docs/email.md).
-from demo.mail import start_sweeper  # noqa: E402
+# Demo only: the task worker (web pushes, the email sweep) in a thread of this process
+# (a site runs `manage.py db_worker`; docs/web-push.md, docs/email.md).
+from demo.worker import start_worker  # noqa: E402
 
-if settings.DEMO_EMAIL_SWEEP_SECONDS:
-    start_sweeper(settings.DEMO_EMAIL_SWEEP_SECONDS)
+if settings.DEMO_TASK_WORKER:
+    start_worker()
 
 application = ProtocolTypeRouter(
     {

@@ -1,22 +1,17 @@
 """The demo's email: printed on the console, and the last ones kept for the Emails page.
 
-Demo only. A real site sends through its own ``EMAIL_BACKEND`` and runs livebell's
-sweep on its task worker or from cron (docs/email.md); the demo has neither, so its
-ASGI process runs the sweep in a thread of its own (:func:`start_sweeper`), never in a
-request nor on the server's event loop.
+Demo only. A real site sends through its own ``EMAIL_BACKEND``. livebell's sweep runs
+as a task, enqueued by ``notify()`` for when the notifications are due; the demo's task
+worker is a thread of its server (demo/worker.py), so the emails it sends are kept in
+the process that serves the Emails page.
 """
 
-import logging
 import threading
-import time
 from collections import deque
 from datetime import datetime
 
 from django.core.mail.backends.console import EmailBackend as ConsoleBackend
-from django.db import close_old_connections
 from django.utils import timezone
-
-logger = logging.getLogger(__name__)
 
 # The last emails this process sent, newest first: (when, message).
 KEPT = 20
@@ -46,20 +41,3 @@ def email_language(user) -> str | None:
     from demo.models import Profile
 
     return Profile.objects.filter(user=user).values_list("language", flat=True).first()
-
-
-def start_sweeper(every: float = 10.0) -> None:
-    """Run livebell's email sweep every ``every`` seconds in a daemon thread."""
-    from livebell.reach.email import send_due
-
-    def sweep() -> None:
-        while True:
-            time.sleep(every)
-            try:
-                send_due()
-            except Exception:
-                logger.exception("demo: the email sweep failed")
-            finally:
-                close_old_connections()
-
-    threading.Thread(target=sweep, name="demo-email-sweep", daemon=True).start()

@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "livebell",
+    # The database backend of Django's tasks framework (TASKS, below).
+    "django_tasks_db",
     "demo",
 ]
 
@@ -135,17 +137,17 @@ if django.VERSION >= (6, 1):  # MAILERS replaces EMAIL_BACKEND
 else:
     EMAIL_BACKEND = "demo.mail.DemoEmailBackend"
 DEFAULT_FROM_EMAIL = "Wenda <wenda@example.com>"
-# How often the demo's server sweeps for due emails, in a thread of its own (demo.asgi);
-# None: never (the bench's settings, so that nothing runs beside its measurements).
-DEMO_EMAIL_SWEEP_SECONDS = 10.0
-# Web push: "Notify me on this device" in the bell (docs/web-push.md). The demo has no
-# task worker: it runs each push in the request (Django's immediate task backend), as
-# livebell.W020 warns, silenced here.
-SILENCED_SYSTEM_CHECKS = ["livebell.W020"]
+# livebell's tasks (web pushes, the email sweep) are rows of the database backend of
+# Django's tasks framework, run by its worker once due, never in the request. A site
+# runs `manage.py db_worker`; the demo's server runs the same worker in a thread
+# (demo/worker.py) unless DEMO_TASK_WORKER is False (the bench's settings, so that
+# nothing runs beside its measurements).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+DEMO_TASK_WORKER = True
+# Web push: "Notify me on this device" in the bell (docs/web-push.md).
 # DEMO-ONLY KEYS: published with the source, so anyone can sign pushes with them. A real
 # site makes its own with `manage.py livebell_vapid` and reads the private key from its
-# environment or secret store. The demo runs its tasks in the process that commits
-# (Django's default, immediate task backend); a site runs them on a worker.
+# environment or secret store.
 LIVEBELL = {
     "WEB_PUSH_VAPID_PRIVATE_KEY": os.environ.get(
         "LIVEBELL_DEMO_VAPID_PRIVATE_KEY", "Ph1eTNTJC8r2OHy9adJ7xfvgaLo_huiXG_ezSf5Kqbg"

@@ -38,7 +38,7 @@ def _required(name: str) -> str:
 
 
 SECRET_KEY = _required("DJANGO_SECRET_KEY")
-# Every check speaks here (the demo silences web push's warning of a missing worker).
+# Every check speaks here.
 SILENCED_SYSTEM_CHECKS: list[str] = []
 DEBUG = False
 ALLOWED_HOSTS = _required("DJANGO_ALLOWED_HOSTS").split(",")
