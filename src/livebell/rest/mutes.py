@@ -6,17 +6,16 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from livebell import mutes
-from livebell.ids import MAX_ID, InvalidId, parse_id
 from livebell.models import Mute
 from livebell.rest.errors import InvalidRequest, error_responses
 from livebell.rest.serializers import MuteSerializer
-from livebell.rest.views import TAGS, InboxView, validated_body
+from livebell.rest.views import TAGS, InboxView, id_parameter, path_id, validated_body
 
 __all__ = ["MuteDetailView", "MuteListView"]
 
@@ -95,24 +94,14 @@ class MuteDetailView(InboxView):
         operation_id="notifications_unmute",
         tags=TAGS,
         summary="Unmute an object",
-        parameters=[
-            OpenApiParameter(
-                "id",
-                {"type": "integer", "minimum": 1, "maximum": MAX_ID, "format": "int64"},
-                OpenApiParameter.PATH,
-                description="The mute's id.",
-            )
-        ],
+        parameters=[id_parameter("The mute's id.")],
         responses={
             204: OpenApiResponse(description="Unmuted."),
             **error_responses({404: "No such mute of this user."}),
         },
     )
     def delete(self, request: Request, id: str) -> Response:
-        try:
-            pk = parse_id(id, text=True)
-        except InvalidId:
-            raise NotFound() from None
+        pk = path_id(id)
         user: Any = request.user
         deleted, _ = Mute.objects.filter(user=user, pk=pk).delete()
         if not deleted:

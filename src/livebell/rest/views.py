@@ -259,6 +259,25 @@ class SocketTicketView(InboxView):
         return Response({"ticket": ticket, "expires_in": max_age})
 
 
+def id_parameter(description: str) -> OpenApiParameter:
+    """The ``<id>`` of a detail route, as the schema states it."""
+    return OpenApiParameter(
+        "id",
+        {"type": "integer", "minimum": 1, "maximum": MAX_ID, "format": "int64"},
+        OpenApiParameter.PATH,
+        description=description,
+    )
+
+
+def path_id(id: str) -> int:
+    """The id a detail route was given; a malformed or out-of-range one is a 404, answered
+    like an id that is not the user's."""
+    try:
+        return parse_id(id, text=True)
+    except InvalidId:
+        raise NotFound() from None
+
+
 class NotificationDetailView(InboxView):
     """``DELETE <id>/`` — 204, or 404 for an id that is not the user's or does not exist."""
 
@@ -268,14 +287,7 @@ class NotificationDetailView(InboxView):
         summary="Delete a notification",
         description="Every open socket of the user then receives "
         '`{"type": "deleted", "ids": [id], "unread_count": N}`.',
-        parameters=[
-            OpenApiParameter(
-                "id",
-                {"type": "integer", "minimum": 1, "maximum": MAX_ID, "format": "int64"},
-                OpenApiParameter.PATH,
-                description="The notification's id.",
-            )
-        ],
+        parameters=[id_parameter("The notification's id.")],
         responses={
             204: OpenApiResponse(description="Deleted."),
             **error_responses(
@@ -288,10 +300,7 @@ class NotificationDetailView(InboxView):
     )
     def delete(self, request: Request, id: str) -> Response:
         # Malformed, out of range, another user's or gone: the same 404.
-        try:
-            pk = parse_id(id, text=True)
-        except InvalidId:
-            raise NotFound() from None
+        pk = path_id(id)
         if not inbox.delete(request.user, [pk]):
             raise NotFound()
         return Response(status=204)

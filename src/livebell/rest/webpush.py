@@ -12,18 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import translation
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from livebell.ids import MAX_ID, MAX_IDS, InvalidId, parse_id
+from livebell.ids import MAX_IDS
 from livebell.models import WEB_PUSH_ENDPOINT_MAX_LENGTH, WebPushSubscription
 from livebell.reach import webpush
 from livebell.rest.errors import InvalidRequest, error_responses
 from livebell.rest.serializers import NotificationIdsField
-from livebell.rest.views import TAGS, InboxView, validated_body
+from livebell.rest.views import TAGS, InboxView, id_parameter, path_id, validated_body
 
 __all__ = ["WebPushReceivedView", "WebPushSubscriptionDetailView", "WebPushSubscriptionListView"]
 
@@ -139,24 +139,14 @@ class WebPushSubscriptionDetailView(InboxView):
         operation_id="notifications_webpush_unsubscribe",
         tags=TAGS,
         summary="Stop pushing to a device",
-        parameters=[
-            OpenApiParameter(
-                "id",
-                {"type": "integer", "minimum": 1, "maximum": MAX_ID, "format": "int64"},
-                OpenApiParameter.PATH,
-                description="The device's id.",
-            )
-        ],
+        parameters=[id_parameter("The device's id.")],
         responses={
             204: OpenApiResponse(description="Forgotten."),
             **error_responses({404: "No such device of this user."}),
         },
     )
     def delete(self, request: Request, id: str) -> Response:
-        try:
-            pk = parse_id(id, text=True)
-        except InvalidId:
-            raise NotFound() from None
+        pk = path_id(id)
         if not webpush.unsubscribe(request.user, pk):
             raise NotFound()
         return Response(status=204)
