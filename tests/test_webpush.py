@@ -720,3 +720,51 @@ def test_bad_retry_delays_are_refused_by_a_check(settings: Any, delays: Any) -> 
     assert error.id == "livebell.E025"
     settings.LIVEBELL = {"WEB_PUSH_RETRY_DELAYS": ()}
     assert check_web_push_retries() == []  # never tried again: allowed
+
+
+# --- The admin ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_devices_without_their_endpoint_and_deletes_them(
+    service: PushService,
+    subscribed: Callable[..., Any],
+    make_user: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from django.test import Client
+
+    alice, carol = subscribed("alice"), subscribed("carol")
+    service.script(carol.device, *[500] * 4)  # the push and its three retries
+    _comment(
+        [alice, carol],
+        make_user("bob"),
+        Post.objects.create(title="Tea"),
+        django_capture_on_commit_callbacks,
+    )
+    admin = make_user("root")
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    client = Client()
+    client.force_login(admin)
+    changelist = reverse("admin:livebell_webpushsubscription_changelist")
+    page = client.get(changelist)
+    assert page.status_code == 200
+    html = page.content.decode()
+    host = service.origin.split("://", 1)[1]
+    assert "alice" in html and "carol" in html and host in html
+    assert alice.device.token not in html and alice.device.keys()["auth"] not in html
+    rows = {d.user.username: d for d in WebPushSubscription.objects.select_related("user")}
+    assert rows["alice"].last_success_at is not None and rows["alice"].last_failure_at is None
+    assert rows["carol"].last_failure_at is not None and rows["carol"].last_success_at is None
+    # Devices are made by browsers: no add, nothing to change.
+    assert client.get(reverse("admin:livebell_webpushsubscription_add")).status_code == 403
+    change = reverse("admin:livebell_webpushsubscription_change", args=[rows["alice"].pk])
+    detail = client.get(change)
+    assert detail.status_code == 200 and b'name="_save"' not in detail.content
+    response = client.post(
+        changelist,
+        {"action": "delete_selected", "_selected_action": [rows["carol"].pk], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert list(WebPushSubscription.objects.values_list("user__username", flat=True)) == ["alice"]
