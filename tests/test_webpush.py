@@ -768,3 +768,40 @@ def test_the_admin_lists_devices_without_their_endpoint_and_deletes_them(
     )
     assert response.status_code == 302
     assert list(WebPushSubscription.objects.values_list("user__username", flat=True)) == ["alice"]
+
+
+@pytest.mark.django_db
+def test_a_burst_is_acknowledged_up_to_its_last_id(
+    service: PushService,
+    queued: Callable[[], list[Any]],
+    settings: Any,
+    subscribed: Callable[..., Any],
+    make_user: Any,
+    rest_client: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """A "burst" frame has no ids, only last_id: the tab says it received everything up
+    to it (``through``), which holds back the user's own notifications up to that id."""
+    settings.LIVEBELL = {**settings.LIVEBELL, "WEB_PUSH_DELAY_SECONDS": 10}
+    alice, carol = subscribed("alice"), subscribed("carol")
+    bob = make_user("bob")
+    post = Post.objects.create(title="Tea")
+    summed = [
+        _comment([alice, carol], bob, post, django_capture_on_commit_callbacks, run=False)
+        for _ in range(3)
+    ]
+    last = _comment(alice, bob, post, django_capture_on_commit_callbacks, run=False)[0]
+    through = max(row.pk for rows in summed for row in rows)
+    response = rest_client(alice).post(
+        reverse("livebell:webpush-received"), {"ids": [], "through": through}, format="json"
+    )
+    assert response.status_code == 204
+    queued()
+    # Alice's three up to the burst's last_id are held back; the one after is pushed;
+    # carol's, below the same id, are not alice's to hold back.
+    assert [m["id"] for m in service.messages(alice.device)] == [last.pk]
+    assert len(service.messages(carol.device)) == 3
+    bad = rest_client(alice).post(
+        reverse("livebell:webpush-received"), {"ids": [], "through": "5"}, format="json"
+    )
+    assert bad.status_code == 400

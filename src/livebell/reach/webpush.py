@@ -37,6 +37,7 @@ import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from typing import Any, NamedTuple, TypedDict
 from urllib.parse import urlsplit
 
@@ -49,6 +50,7 @@ from django.utils.translation import gettext as _
 
 from livebell import preferences, types
 from livebell.conf import livebell_settings
+from livebell.ids import MAX_IDS
 from livebell.models import (
     WEB_PUSH_ENDPOINT_MAX_LENGTH,
     Channel,
@@ -73,6 +75,7 @@ __all__ = [
     "deliver_again",
     "device_of_session",
     "enabled",
+    "has_devices",
     "on_logout",
     "on_notifications_created",
     "payload",
@@ -284,21 +287,49 @@ def _ack_key(notification_id: int) -> str:
     return f"livebell:webpush:received:{notification_id}"
 
 
-def acknowledge(user: Any, notification_ids: Iterable[int]) -> int:
+def acknowledge(user: Any, notification_ids: Iterable[int], through: int | None = None) -> int:
     """Remember that an open tab of ``user`` received these notifications live, so they
     are not pushed; how many were the user's. Only the user's own count: a user cannot
-    hold back another's pushes."""
+    hold back another's pushes.
+
+    ``through``: a ``burst`` frame's ``last_id``, which summed up notifications the tab
+    got no frame for: the user's unread ones up to it that are recent enough to be
+    pushed still (sent within the push's delay and the grace), at most ``MAX_IDS``,
+    the newest, count as received too.
+    """
     user_id = getattr(user, "pk", user)
     ids = list(dict.fromkeys(notification_ids))
-    if not ids or not WebPushSubscription.objects.filter(user_id=user_id).exists():
+    if (not ids and not through) or not WebPushSubscription.objects.filter(
+        user_id=user_id
+    ).exists():
         # No device to push to: nothing to hold back, and nothing written.
         return 0
-    own = list(
+    timeout = livebell_settings.WEB_PUSH_DELAY_SECONDS + ACK_GRACE_SECONDS
+    own = set(
         Notification.objects.filter(recipient_id=user_id, pk__in=ids).values_list("pk", flat=True)
     )
-    timeout = livebell_settings.WEB_PUSH_DELAY_SECONDS + ACK_GRACE_SECONDS
+    if through:
+        recent = timezone.now() - timedelta(seconds=timeout)
+        own.update(
+            Notification.objects.filter(
+                recipient_id=user_id, pk__lte=through, read_at__isnull=True, created_at__gte=recent
+            )
+            .order_by("-pk")
+            .values_list("pk", flat=True)[:MAX_IDS]
+        )
     cache.set_many({_ack_key(pk): 1 for pk in own}, timeout=timeout)
     return len(own)
+
+
+def has_devices(user: Any) -> bool:
+    """Whether web push is on and ``user`` has a device to push to: only then do the
+    user's tabs say what they received live (the widget's ``data-webpush-ack``)."""
+    user_id = getattr(user, "pk", user)
+    return (
+        user_id is not None
+        and enabled()
+        and WebPushSubscription.objects.filter(user_id=user_id).exists()
+    )
 
 
 def _acknowledged(notification_ids: Sequence[int]) -> set[int]:
