@@ -321,3 +321,87 @@ async def test_the_service_worker_shows_a_push_when_no_tab_of_the_site_is_open(
     assert await page.evaluate(shown) == [
         ["Answers", "alice answered 2", "livebell-2", {"url": "/x/"}]
     ]
+
+
+async def test_a_subscription_the_browser_replaces_is_followed_by_the_worker(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    """pushsubscriptionchange: the worker subscribes again with the same key, posts the
+    new subscription to the API (with the CSRF token the bell gave it) and deletes the
+    old device. Headless Chromium has no push service and never fires the event: the
+    test dispatches it in the worker, whose pushManager.subscribe() answers as a push
+    service would."""
+    from playwright.async_api import expect
+
+    from tests.pushservice import Device, unb64url
+
+    page = await log_in(browser, demo_site.url, "bob")
+    await page.context.grant_permissions(["notifications"], origin=demo_site.url)
+    control = await open_bell(page)
+    old = Device("https://fcm.googleapis.com/fcm/send/livebell-old")
+    new = Device("https://fcm.googleapis.com/fcm/send/livebell-new")
+    await page.evaluate(
+        """([worker, subscription]) => navigator.serviceWorker.getRegistration(worker).then((r) => {
+            const made = { ...subscription, toJSON: () => subscription,
+                           unsubscribe: async () => true };
+            r.pushManager.subscribe = async () => made;
+            r.pushManager.getSubscription = async () => made;
+        })""",
+        [WORKER, old.subscription()],
+    )
+    switch = control.locator(".lb-webpush-switch")
+    await switch.click()
+    await expect(switch).to_have_attribute("aria-checked", "true")
+    [before] = await page.evaluate(
+        "fetch('/api/notifications/webpush/subscriptions/').then((r) => r.json())"
+    )
+    [worker] = [w for w in page.context.service_workers if w.url.endswith(WORKER)]
+    # The bell told the worker which device this is (and the token to post with).
+    await worker.evaluate(
+        """async (device) => {
+            for (let i = 0; i < 100; i++) {
+                if ((await readState()).device === device) { return; }
+                await new Promise((done) => setTimeout(done, 50));
+            }
+            throw new Error("the bell did not tell the worker its device");
+        }""",
+        before["id"],
+    )
+    public = await page.locator(".livebell").get_attribute("data-webpush-key") or ""
+    await worker.evaluate(
+        """([subscription, key]) => {
+            self.subscribedWith = null;
+            const made = { ...subscription, toJSON: () => subscription };
+            self.registration.pushManager.subscribe = async (options) => {
+                self.subscribedWith = Array.from(new Uint8Array(options.applicationServerKey));
+                return made;
+            };
+            const event = new ExtendableEvent("pushsubscriptionchange");
+            const bytes = Uint8Array.from(key);
+            Object.defineProperty(event, "oldSubscription", {
+                value: { endpoint: "old", options: { applicationServerKey: bytes.buffer } },
+            });
+            self.dispatchEvent(event);
+        }""",
+        [new.subscription(), list(unb64url(public))],
+    )
+
+    async def devices() -> list[Any]:
+        return list(
+            await page.evaluate(
+                "fetch('/api/notifications/webpush/subscriptions/').then((r) => r.json())"
+            )
+        )
+
+    for _ in range(100):
+        if [d["id"] for d in await devices()] not in ([before["id"]], []):
+            break
+        await page.wait_for_timeout(100)
+    [after] = await devices()
+    assert after["id"] != before["id"]  # the old device is gone, the new one is bob's
+    assert bytes(await worker.evaluate("self.subscribedWith")) == unb64url(public)
+    endpoints = demo_site.shell(
+        "from livebell.models import WebPushSubscription\n"
+        "print(list(WebPushSubscription.objects.values_list('user__username', 'endpoint')))"
+    )
+    assert endpoints.strip() == str([("bob", new.endpoint)])

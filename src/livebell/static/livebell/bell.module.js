@@ -717,6 +717,7 @@ class Bell extends Inbox {
     navigator.serviceWorker.register(worker)
       .then((registration) => {
         this.pushRegistration = registration;
+        this.tellWorker();
         return registration.pushManager.getSubscription();
       })
       .then((subscription) => {
@@ -728,6 +729,18 @@ class Bell extends Inbox {
         this.renderWebPush();
       })
       .catch(() => { this.webpush.hidden = true; });
+  }
+
+  /** Give the service worker what it needs to follow a subscription the browser
+   * replaces (pushsubscriptionchange): the CSRF token, the key, this device's id. */
+  tellWorker() {
+    const registration = this.pushRegistration;
+    const worker = registration && (registration.active || registration.waiting || registration.installing);
+    if (!worker) { return; }
+    worker.postMessage({
+      livebell: "state", csrf: this.root.dataset.csrf, key: this.root.dataset.webpushKey,
+      device: this.root.dataset.webpushDevice ? Number(this.root.dataset.webpushDevice) : null,
+    });
   }
 
   renderWebPush() {
@@ -774,6 +787,7 @@ class Bell extends Inbox {
       throw error;
     }
     this.webpushOn = true;
+    this.tellWorker();
   }
 
   async unsubscribeDevice() {
@@ -787,6 +801,7 @@ class Bell extends Inbox {
     this.root.dataset.webpushDevice = "";
     if (subscription) { await subscription.unsubscribe(); }
     this.webpushOn = false;
+    this.tellWorker();
   }
 
   onBurst(count) {
