@@ -677,6 +677,15 @@ def test_tasks_go_to_the_backend_task_backend_names(
     settings.LIVEBELL = {**settings.LIVEBELL, "TASK_BACKEND": "nope"}
     [error] = check_task_backend()
     assert error.id == "livebell.E024" and "'nope'" in error.msg
+    # At run time it is logged; notify(), whose transaction committed, does not fail.
+    _comment(
+        alice,
+        make_user("carol"),
+        Post.objects.create(title="Tea"),
+        django_capture_on_commit_callbacks,
+        run=False,
+    )
+    assert len(service.messages(alice.device)) == 1
 
 
 @pytest.mark.django_db

@@ -347,16 +347,20 @@ def on_notifications_created(
     enqueue the push of the typed notifications, deferred by ``WEB_PUSH_DELAY_SECONDS``.
 
     On a task backend that cannot run tasks later nothing is enqueued (it would push
-    inside the request): that is logged once per process (``livebell.E023``).
+    inside the request): that is logged once per process (``livebell.E023``). A backend
+    that fails (down, or a ``TASK_BACKEND`` that ``TASKS`` lacks) is logged and does
+    not fail ``notify()``, whose transaction committed.
     """
     if not type or not notifications or not enabled():
         return
     ids = [n.pk for n in notifications]
-    for start in range(0, len(ids), TASK_CHUNK):
-        if not _enqueue(
-            deliver, livebell_settings.WEB_PUSH_DELAY_SECONDS, ids[start : start + TASK_CHUNK]
-        ):
-            return
+    try:
+        for start in range(0, len(ids), TASK_CHUNK):
+            chunk = ids[start : start + TASK_CHUNK]
+            if not _enqueue(deliver, livebell_settings.WEB_PUSH_DELAY_SECONDS, chunk):
+                return
+    except Exception:
+        logger.exception("could not enqueue the web push of notifications %s", ids[:10])
 
 
 # The backend aliases already logged as unable to run pushes later (once per process).
