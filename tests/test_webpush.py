@@ -296,7 +296,7 @@ def test_retries_are_bounded(
         run=False,
     )
     ran = queued()
-    assert len(ran) == 1 + 3  # WEB_PUSH_RETRIES
+    assert len(ran) == 1 + 3  # WEB_PUSH_RETRY_DELAYS: three retries by default
     assert [r.status for r in service.received] == [500] * 4
     assert WebPushSubscription.objects.filter(user=alice).exists()
 
