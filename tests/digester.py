@@ -51,9 +51,10 @@ def main(locking: str) -> None:
         if locking == "on":
             held = hold(pending, users, using)
         else:  # the same claim without its lock: a plain read
-            held = defaultdict(list)
+            ids = defaultdict(list)
             for pk, user in pending.filter(user_id__in=users).values_list("pk", "user_id"):
-                held[user].append(pk)
+                ids[user].append(pk)
+            held = {user: (pks, 0) for user, pks in ids.items()}
         # SQLite has one writer: the other sweeper waits for this one's commit, and
         # would never reach the barrier.
         if first[0] and connection.vendor != "sqlite":

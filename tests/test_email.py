@@ -419,6 +419,19 @@ def test_the_command(settings: Any, bob: Any) -> None:
 # --- Through a real SMTP server ---
 
 
+def _send_through_smtp(settings: Any, port: int) -> None:
+    """Django's SMTP backend, to 127.0.0.1:``port``."""
+    smtp = "django.core.mail.backends.smtp.EmailBackend"
+    if hasattr(mail, "mailers"):  # Django 6.1: MAILERS, EMAIL_* deprecated
+        settings.MAILERS = {
+            "default": {"BACKEND": smtp, "OPTIONS": {"host": "127.0.0.1", "port": port}}
+        }
+    else:
+        settings.EMAIL_BACKEND = smtp
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+
+
 @pytest.mark.django_db
 def test_through_a_real_smtp_server(settings: Any, bob: Any, alice: Any) -> None:
     from aiosmtpd.controller import Controller
@@ -436,15 +449,7 @@ def test_through_a_real_smtp_server(settings: Any, bob: Any, alice: Any) -> None
     controller = Controller(Keep(), hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        smtp = "django.core.mail.backends.smtp.EmailBackend"
-        if hasattr(mail, "mailers"):  # Django 6.1: MAILERS, EMAIL_* deprecated
-            settings.MAILERS = {
-                "default": {"BACKEND": smtp, "OPTIONS": {"host": "127.0.0.1", "port": port}}
-            }
-        else:
-            settings.EMAIL_BACKEND = smtp
-            settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-            settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        _send_through_smtp(settings, port)
         posts = [Post.objects.create(title=t) for t in ("Tea", "Coffee")]
         rows = [notify(bob, type="post.answered", actor=alice, target=p)[0] for p in posts]
         assert email.send_due(later()) == 1
@@ -476,6 +481,74 @@ def test_through_a_real_smtp_server(settings: Any, bob: Any, alice: Any) -> None
     )
     assert response.status_code == 200
     assert not preferences.enabled(bob, "post.answered", "email")
+
+
+@pytest.mark.django_db
+def test_an_email_the_smtp_server_refused_is_sent_by_a_later_sweep_once(
+    settings: Any, bob: Any, alice: Any
+) -> None:
+    """The server answers its first message 451 (try again later), then accepts: the
+    claimed notifications are put back, due after SEND_RETRY_SECONDS[0], and the sweep
+    after that sends them, once."""
+    from aiosmtpd.controller import Controller
+
+    answers = ["451 4.3.0 Try again later"]
+    accepted: list[bytes] = []
+    tried: list[bytes] = []
+
+    class FailOnce:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            tried.append(envelope.content)
+            if answers:
+                return answers.pop(0)
+            accepted.append(envelope.content)
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(FailOnce(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        _send_through_smtp(settings, port)
+        post = Post.objects.create(title="Tea")
+        [row] = notify(bob, type="post.answered", actor=alice, target=post)
+        first = later()
+        assert email.send_due(first) == 0  # refused
+        [back] = PendingEmail.objects.all()
+        assert (back.notification_id, back.user_id, back.attempts) == (row.pk, bob.pk, 1)
+        retry = timedelta(seconds=email.SEND_RETRY_SECONDS[0])
+        assert back.due_at == first + retry
+        assert email.send_due(first + retry - timedelta(seconds=1)) == 0  # not due yet
+        assert len(tried) == 1
+        assert email.send_due(first + retry) == 1
+        assert email.send_due(first + retry * 10) == 0  # and never again
+    finally:
+        controller.stop()
+    assert len(tried) == 2
+    [raw] = accepted
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    assert parsed[email.HEADER] == str(row.pk)
+    assert PendingEmail.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_an_email_that_keeps_failing_is_given_up_after_the_last_retry(
+    monkeypatch: pytest.MonkeyPatch, bob: Any, alice: Any
+) -> None:
+    sends: list[Any] = []
+
+    def refuse(message: Any) -> None:
+        sends.append(message)
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(email, "send_message", refuse)
+    notify(bob, type="post.answered", actor=alice, target=Post.objects.create(title="Tea"))
+    now = later()
+    for wait in (0, *email.SEND_RETRY_SECONDS):
+        now += timedelta(seconds=wait)
+        assert email.send_due(now) == 0
+    assert len(sends) == 1 + len(email.SEND_RETRY_SECONDS)
+    assert PendingEmail.objects.count() == 0  # given up (logged)
+    assert email.send_due(now + timedelta(days=1)) == 0 and len(sends) == 4
 
 
 # --- Two sweepers at once ---

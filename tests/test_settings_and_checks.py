@@ -97,6 +97,9 @@ def test_checks_pass_with_the_test_settings() -> None:
         ({"LIVEBELL": {"GROUP_PREFIX": "my site"}}, "livebell.E005"),
         ({"LIVEBELL": {"GROUP_PREFIX": "p" * 35}}, "livebell.E005"),
         ({"LIVEBELL": {"GROUP_PREFIX": ""}}, "livebell.E005"),
+        ({"LIVEBELL": {"TASK_BACKEND": "nope"}}, "livebell.E024"),
+        ({"LIVEBELL": {"TASK_BACKEND": None}}, "livebell.E024"),
+        ({"LIVEBELL": {"WEB_PUSH_RETRY_DELAYS": (30, 0)}}, "livebell.E025"),
     ],
 )
 def test_misconfiguration_is_reported(overrides: dict[str, Any], expected: str) -> None:

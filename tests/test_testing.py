@@ -215,6 +215,36 @@ def test_web_pushes_are_captured_through_the_module(webpush_module: list[Any]) -
         sent.assert_nothing_sent()
 
 
+@pytest.mark.django_db
+def test_the_fake_runs_the_push_tasks_a_test_has_no_worker_for(
+    settings: Any, make_user: Any
+) -> None:
+    """Django's immediate backend (the default) would push in the request, so livebell
+    enqueues nothing there; under the fake, livebell's push tasks run in the test."""
+    from livebell import preferences
+    from livebell.reach import webpush
+    from tests.pushservice import Device
+    from tests.test_webpush import CONTACT, _keys
+
+    private, public = _keys()
+    settings.LIVEBELL = {
+        **settings.LIVEBELL,
+        "WEB_PUSH_VAPID_PRIVATE_KEY": private,
+        "WEB_PUSH_VAPID_PUBLIC_KEY": public,
+        "WEB_PUSH_CONTACT": CONTACT,
+    }
+    alice = make_user("alice")
+    device = Device("https://fcm.googleapis.com/fcm/send/fake-test")
+    keys = device.keys()
+    webpush.subscribe(alice, device.endpoint, keys["p256dh"], keys["auth"])
+    preferences.set_choice(alice, "post.commented", "web_push", True)
+    with fake() as sent:
+        [row] = notify(alice, type="post.commented", actor=make_user("bob"))
+        sent.assert_notified(alice, type="post.commented")
+    [pushed] = sent.webpushed
+    assert pushed.subscription.endpoint == device.endpoint and pushed.payload["id"] == row.pk
+
+
 def test_without_a_webpush_module_nothing_is_patched(monkeypatch: pytest.MonkeyPatch) -> None:
     """A site whose livebell has no ``livebell.reach.webpush`` (a version before it)."""
     import importlib.util

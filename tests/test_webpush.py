@@ -21,7 +21,7 @@ from py_vapid import Vapid
 
 from livebell import mutes, preferences
 from livebell.models import WebPushSubscription
-from livebell.reach import webpush
+from livebell.reach import tasks, webpush
 from livebell.sending import notify
 from tests.pushservice import PushService, b64url
 from tests.testapp.models import Post
@@ -50,11 +50,25 @@ def _tasks_backend(name: str) -> str:
     return f"django.tasks.backends.{name}"
 
 
+def _run_tasks() -> list[Any]:
+    """Run the tasks livebell's (dummy) backend holds, in order, as its worker would,
+    also those they enqueue; the results it ran."""
+    backend = tasks.on_backend(webpush.deliver).get_backend()
+    ran = []
+    while getattr(backend, "results", None):  # an immediate backend holds none
+        result = backend.results.pop(0)
+        ran.append(result)
+        result.task.call(*result.args, **result.kwargs)
+    return ran
+
+
 @pytest.fixture
 def service(settings: Any) -> Iterator[PushService]:
-    """The stand-in, and livebell configured to push to it (at once, no delay)."""
+    """The stand-in, and livebell configured to push to it (no delay), its tasks held
+    by a backend that defers (a worker's) until the test runs them (:func:`_run_tasks`)."""
     # Ids come again after each test's rollback: another test's "received" must not count.
     cache.clear()
+    settings.TASKS = {"default": {"BACKEND": _tasks_backend("dummy.DummyBackend")}}
     private, public = _keys()
     with PushService(public, CONTACT) as push_service:
         settings.LIVEBELL = {
@@ -73,17 +87,7 @@ def queued(settings: Any) -> Callable[[], list[Any]]:
     """Tasks are held (a backend that defers) until the test runs them; returns a
     function that runs what is due in order and returns the results it ran."""
     settings.TASKS = {"default": {"BACKEND": _tasks_backend("dummy.DummyBackend")}}
-    backend = webpush.deliver.get_backend()
-
-    def run() -> list[Any]:
-        ran = []
-        while backend.results:
-            result = backend.results.pop(0)
-            ran.append(result)
-            result.task.call(*result.args, **result.kwargs)
-        return ran
-
-    return run
+    return _run_tasks
 
 
 @pytest.fixture
@@ -103,9 +107,15 @@ def subscribed(service: PushService, make_user: Callable[..., Any]) -> Callable[
     return make
 
 
-def _comment(recipients: Any, actor: Any, post: Post, capture: Any) -> list[Any]:
+def _comment(
+    recipients: Any, actor: Any, post: Post, capture: Any, *, run: bool = True
+) -> list[Any]:
+    """Comment on ``post`` and commit; then the worker runs the pushes, unless not ``run``."""
     with capture(execute=True):
-        return notify(recipients, type="post.commented", actor=actor, target=post)
+        rows = notify(recipients, type="post.commented", actor=actor, target=post)
+    if run:
+        _run_tasks()
+    return rows
 
 
 @pytest.mark.django_db
@@ -175,6 +185,7 @@ def test_only_recipients_whose_preferences_allow_it_and_who_did_not_mute(
     # A type users may not turn off is pushed to every device.
     with django_capture_on_commit_callbacks(execute=True):
         notify(default_off, type="security.alert", data={"place": "Oslo"})
+    _run_tasks()
     assert [m["body"] for m in service.messages(default_off.device)] == ["New sign-in from Oslo"]
 
 
@@ -215,7 +226,7 @@ def test_a_failed_push_keeps_the_device_and_is_tried_again_later(
     alice = subscribed("alice")
     service.script(alice.device, failure, failure)
     post = Post.objects.create(title="Tea")
-    [row] = _comment(alice, make_user("bob"), post, django_capture_on_commit_callbacks)
+    [row] = _comment(alice, make_user("bob"), post, django_capture_on_commit_callbacks, run=False)
     backend = webpush.deliver.get_backend()
     ran = []
     waits = []
@@ -231,11 +242,14 @@ def test_a_failed_push_keeps_the_device_and_is_tried_again_later(
         ("deliver_again", [device_id, row.pk, 1]),
         ("deliver_again", [device_id, row.pk, 2]),
     ]
-    # Two refusals, then delivered on the second retry; each wait four times longer.
+    # Two refusals, then delivered on the second retry, after WEB_PUSH_RETRY_DELAYS.
     assert [r.status for r in service.received] == [failure, failure, 201]
-    assert [round(w, -1) for w in waits] == [30, 120]
+    assert [round(w, -1) for w in waits] == [0, 30, 120]
     assert service.messages(alice.device)[0]["id"] == row.pk
-    assert WebPushSubscription.objects.filter(user=alice).exists()
+    device = WebPushSubscription.objects.get(user=alice)
+    # What the admin shows: the last refusal, then the success after it.
+    assert device.last_failure_at is not None and device.last_success_at is not None
+    assert device.last_failure_at <= device.last_success_at
 
 
 @pytest.mark.django_db
@@ -254,6 +268,7 @@ def test_a_retry_waits_as_long_as_the_push_service_asks(
         make_user("bob"),
         Post.objects.create(title="Tea"),
         django_capture_on_commit_callbacks,
+        run=False,
     )
     backend = webpush.deliver.get_backend()
     first = backend.results.pop(0)
@@ -278,9 +293,10 @@ def test_retries_are_bounded(
         make_user("bob"),
         Post.objects.create(title="Tea"),
         django_capture_on_commit_callbacks,
+        run=False,
     )
     ran = queued()
-    assert len(ran) == 1 + 3  # WEB_PUSH_RETRIES
+    assert len(ran) == 1 + 3  # WEB_PUSH_RETRY_DELAYS: three retries by default
     assert [r.status for r in service.received] == [500] * 4
     assert WebPushSubscription.objects.filter(user=alice).exists()
 
@@ -299,7 +315,9 @@ def test_not_pushed_to_a_user_whose_open_tab_received_it_live(
     alice, carol = subscribed("alice"), subscribed("carol")
     mallory = make_user("mallory")
     post = Post.objects.create(title="Tea")
-    rows = _comment([alice, carol], make_user("bob"), post, django_capture_on_commit_callbacks)
+    rows = _comment(
+        [alice, carol], make_user("bob"), post, django_capture_on_commit_callbacks, run=False
+    )
     backend = webpush.deliver.get_backend()
     [pending] = backend.results
     # Deferred, so that a live tab can say it got it first.
@@ -332,6 +350,7 @@ def test_a_notification_read_before_its_push_is_not_pushed(
         make_user("bob"),
         Post.objects.create(title="Tea"),
         django_capture_on_commit_callbacks,
+        run=False,
     )
     inbox.mark_read(alice, [row.pk])
     queued()
@@ -349,6 +368,7 @@ def test_nothing_is_enqueued_without_keys(
         make_user("bob"),
         Post.objects.create(title="Tea"),
         django_capture_on_commit_callbacks,
+        run=False,
     )
     assert queued() == []
 
@@ -545,6 +565,8 @@ def test_each_device_gets_the_push_in_the_language_it_subscribed_in(
 
 
 def test_the_system_checks_catch_half_a_configuration(settings: Any) -> None:
+    from django.core import checks
+
     from livebell.checks import check_web_push
 
     private, public = _keys()
@@ -555,8 +577,12 @@ def test_the_system_checks_catch_half_a_configuration(settings: Any) -> None:
         "WEB_PUSH_CONTACT": CONTACT,
     }
     settings.LIVEBELL = good
-    # Django's default task backend runs each task at once, in the request: warned.
-    assert [message.id for message in check_web_push()] == ["livebell.W020"]
+    # Django's default task backend runs each task at once, in the request: refused.
+    [error] = check_web_push()
+    assert error.id == "livebell.E023" and error.level == checks.ERROR
+    assert "TASKS['default']" in error.msg and "inside the request" in error.msg
+    assert "django_tasks_db.DatabaseBackend" in error.hint and "db_worker" in error.hint
+    assert 'LIVEBELL["TASK_BACKEND"]' in error.hint
     settings.TASKS = {"default": {"BACKEND": _tasks_backend("dummy.DummyBackend")}}
     assert check_web_push() == []  # a backend that runs tasks later
     settings.LIVEBELL = {}
@@ -587,6 +613,204 @@ def test_a_merged_notification_replaces_its_groups_on_the_device(
     for name in ("bob", "carol"):
         with django_capture_on_commit_callbacks(execute=True):
             rows += notify(alice, type="post.liked", actor=make_user(name), target=post)
+        _run_tasks()
     tags = [m["tag"] for m in service.messages(alice.device)]
     assert tags == [f"livebell-{rows[0].pk}"] * 2
     assert service.messages(alice.device)[1]["body"] == "carol and 1 other liked your post “Tea”"
+
+
+# --- Where pushes run ---------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_pushes_never_run_in_the_request_on_a_backend_that_cannot_defer(
+    service: PushService,
+    settings: Any,
+    subscribed: Callable[..., Any],
+    make_user: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Django's default ImmediateBackend would run the push here, in notify()'s request:
+    nothing is pushed, and that is logged once (livebell.E023 refuses it at start-up)."""
+    monkeypatch.setattr(webpush, "_NOT_DEFERRING_LOGGED", set())
+    settings.TASKS = {"default": {"BACKEND": _tasks_backend("immediate.ImmediateBackend")}}
+    alice = subscribed("alice")
+    bob = make_user("bob")
+    with caplog.at_level("ERROR", logger="livebell.webpush"):
+        for title in ("Tea", "Coffee"):
+            _comment(
+                alice, bob, Post.objects.create(title=title), django_capture_on_commit_callbacks
+            )
+    assert service.received == []
+    [logged] = [r for r in caplog.records if r.name == "livebell.webpush"]
+    assert "no web push is sent" in logged.getMessage()
+    assert "livebell.E023" in logged.getMessage()
+
+
+@pytest.mark.django_db
+def test_tasks_go_to_the_backend_task_backend_names(
+    service: PushService,
+    settings: Any,
+    subscribed: Callable[..., Any],
+    make_user: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from livebell.checks import check_task_backend, check_web_push
+
+    settings.TASKS = {
+        "default": {"BACKEND": _tasks_backend("immediate.ImmediateBackend")},
+        "livebell": {"BACKEND": _tasks_backend("dummy.DummyBackend")},
+    }
+    settings.LIVEBELL = {**settings.LIVEBELL, "TASK_BACKEND": "livebell"}
+    assert check_web_push() == [] and check_task_backend() == []
+    alice = subscribed("alice")
+    [row] = _comment(
+        alice,
+        make_user("bob"),
+        Post.objects.create(title="Tea"),
+        django_capture_on_commit_callbacks,
+    )
+    [message] = service.messages(alice.device)  # by the "livebell" backend's "worker"
+    assert message["id"] == row.pk
+    settings.LIVEBELL = {**settings.LIVEBELL, "TASK_BACKEND": "nope"}
+    [error] = check_task_backend()
+    assert error.id == "livebell.E024" and "'nope'" in error.msg
+    # At run time it is logged; notify(), whose transaction committed, does not fail.
+    _comment(
+        alice,
+        make_user("carol"),
+        Post.objects.create(title="Tea"),
+        django_capture_on_commit_callbacks,
+        run=False,
+    )
+    assert len(service.messages(alice.device)) == 1
+
+
+@pytest.mark.django_db
+def test_the_retry_delays_are_a_setting(
+    service: PushService,
+    settings: Any,
+    queued: Callable[[], list[Any]],
+    subscribed: Callable[..., Any],
+    make_user: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.LIVEBELL = {**settings.LIVEBELL, "WEB_PUSH_RETRY_DELAYS": (5, 7.5)}
+    alice = subscribed("alice")
+    service.script(alice.device, *[500] * 10)
+    _comment(
+        alice,
+        make_user("bob"),
+        Post.objects.create(title="Tea"),
+        django_capture_on_commit_callbacks,
+        run=False,
+    )
+    backend = webpush.deliver.get_backend()
+    waits = []
+    while backend.results:
+        result = backend.results.pop(0)
+        waits.append((result.task.run_after - timezone.now()).total_seconds())
+        result.task.call(*result.args, **result.kwargs)
+    assert [round(w, 1) for w in waits] == [0, 5, 7.5]  # the push, then two retries
+    assert [r.status for r in service.received] == [500] * 3
+
+
+@pytest.mark.parametrize(
+    "delays",
+    [(0,), (-30,), ("30",), "30", 30, (True,), (1,) * 11, (86401,), (float("nan"),)],
+)
+def test_bad_retry_delays_are_refused_by_a_check(settings: Any, delays: Any) -> None:
+    from livebell.checks import check_web_push_retries
+
+    settings.LIVEBELL = {"WEB_PUSH_RETRY_DELAYS": delays}
+    [error] = check_web_push_retries()
+    assert error.id == "livebell.E025"
+    settings.LIVEBELL = {"WEB_PUSH_RETRY_DELAYS": ()}
+    assert check_web_push_retries() == []  # never tried again: allowed
+
+
+# --- The admin ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_devices_without_their_endpoint_and_deletes_them(
+    service: PushService,
+    subscribed: Callable[..., Any],
+    make_user: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from django.test import Client
+
+    alice, carol = subscribed("alice"), subscribed("carol")
+    service.script(carol.device, *[500] * 4)  # the push and its three retries
+    _comment(
+        [alice, carol],
+        make_user("bob"),
+        Post.objects.create(title="Tea"),
+        django_capture_on_commit_callbacks,
+    )
+    admin = make_user("root")
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    client = Client()
+    client.force_login(admin)
+    changelist = reverse("admin:livebell_webpushsubscription_changelist")
+    page = client.get(changelist)
+    assert page.status_code == 200
+    html = page.content.decode()
+    host = service.origin.split("://", 1)[1]
+    assert "alice" in html and "carol" in html and host in html
+    assert alice.device.token not in html and alice.device.keys()["auth"] not in html
+    rows = {d.user.username: d for d in WebPushSubscription.objects.select_related("user")}
+    assert rows["alice"].last_success_at is not None and rows["alice"].last_failure_at is None
+    assert rows["carol"].last_failure_at is not None and rows["carol"].last_success_at is None
+    # Devices are made by browsers: no add, nothing to change.
+    assert client.get(reverse("admin:livebell_webpushsubscription_add")).status_code == 403
+    change = reverse("admin:livebell_webpushsubscription_change", args=[rows["alice"].pk])
+    detail = client.get(change)
+    assert detail.status_code == 200 and b'name="_save"' not in detail.content
+    response = client.post(
+        changelist,
+        {"action": "delete_selected", "_selected_action": [rows["carol"].pk], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert list(WebPushSubscription.objects.values_list("user__username", flat=True)) == ["alice"]
+
+
+@pytest.mark.django_db
+def test_a_burst_is_acknowledged_up_to_its_last_id(
+    service: PushService,
+    queued: Callable[[], list[Any]],
+    settings: Any,
+    subscribed: Callable[..., Any],
+    make_user: Any,
+    rest_client: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """A "burst" frame has no ids, only last_id: the tab says it received everything up
+    to it (``through``), which holds back the user's own notifications up to that id."""
+    settings.LIVEBELL = {**settings.LIVEBELL, "WEB_PUSH_DELAY_SECONDS": 10}
+    alice, carol = subscribed("alice"), subscribed("carol")
+    bob = make_user("bob")
+    post = Post.objects.create(title="Tea")
+    summed = [
+        _comment([alice, carol], bob, post, django_capture_on_commit_callbacks, run=False)
+        for _ in range(3)
+    ]
+    last = _comment(alice, bob, post, django_capture_on_commit_callbacks, run=False)[0]
+    through = max(row.pk for rows in summed for row in rows)
+    response = rest_client(alice).post(
+        reverse("livebell:webpush-received"), {"ids": [], "through": through}, format="json"
+    )
+    assert response.status_code == 204
+    queued()
+    # Alice's three up to the burst's last_id are held back; the one after is pushed;
+    # carol's, below the same id, are not alice's to hold back.
+    assert [m["id"] for m in service.messages(alice.device)] == [last.pk]
+    assert len(service.messages(carol.device)) == 3
+    bad = rest_client(alice).post(
+        reverse("livebell:webpush-received"), {"ids": [], "through": "5"}, format="json"
+    )
+    assert bad.status_code == 400

@@ -8,9 +8,7 @@ get as JSON:
 
 - registers the emailing type ``LIVEBELL_TEST_EMAIL_TYPE`` (``key:seconds``), whose
   ``email_after`` is a timedelta;
-- sends mail by SMTP to ``127.0.0.1:LIVEBELL_TEST_SMTP_PORT`` (a server of the test);
-- waits ``LIVEBELL_TEST_RETRY_SECONDS`` before the first retry of a failed web push
-  (livebell waits ``webpush.RETRY_FIRST_SECONDS``, 30 s, which has no setting).
+- sends mail by SMTP to ``127.0.0.1:LIVEBELL_TEST_SMTP_PORT`` (a server of the test).
 """
 
 from __future__ import annotations
@@ -30,7 +28,6 @@ def main(*argv: str) -> None:
     from django.core.management import call_command
 
     from livebell import types
-    from livebell.reach import webpush
 
     if os.environ.get("LIVEBELL_TEST_EMAIL_TYPE"):
         key, seconds = os.environ["LIVEBELL_TEST_EMAIL_TYPE"].split(":")
@@ -48,8 +45,6 @@ def main(*argv: str) -> None:
             settings.EMAIL_BACKEND = smtp
             settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
         settings.DEFAULT_FROM_EMAIL = "bell@testserver"
-    if os.environ.get("LIVEBELL_TEST_RETRY_SECONDS"):
-        webpush.RETRY_FIRST_SECONDS = int(os.environ["LIVEBELL_TEST_RETRY_SECONDS"])
     call_command("db_worker", *argv)
 
 

@@ -1,19 +1,21 @@
-"""Admin for notifications. Read state changes and deletions go through
-:mod:`livebell.inbox`, so the recipients' open tabs are told."""
+"""Admin for notifications and web push devices. Read state changes and deletions of
+notifications go through :mod:`livebell.inbox`, so the recipients' open tabs are told."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from livebell import inbox
 from livebell.ids import MAX_IDS
-from livebell.models import Notification
+from livebell.models import Notification, WebPushSubscription
 
 
 def _by_recipient(
@@ -56,3 +58,45 @@ class NotificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         _by_recipient(queryset, inbox.delete)
+
+
+@admin.register(WebPushSubscription)
+class WebPushSubscriptionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Users' web push devices, to look at and delete (a user who lost a device).
+
+    Read-only: a device is made by its browser. The endpoint is a capability (whoever
+    has it and the keys can push to the device), so only its push service is shown."""
+
+    list_display = (
+        "id",
+        "user",
+        "push_service",
+        "language",
+        "created_at",
+        "last_success_at",
+        "last_failure_at",
+    )
+    list_select_related = ("user",)
+    list_filter = (("last_failure_at", admin.EmptyFieldListFilter),)
+    search_fields = ("user__username",)
+    date_hierarchy = "created_at"
+    fields = (
+        "user",
+        "push_service",
+        "language",
+        "created_at",
+        "last_success_at",
+        "last_failure_at",
+    )
+    readonly_fields = fields
+    actions = ("delete_selected",)
+
+    @admin.display(description=_("push service"))
+    def push_service(self, obj: WebPushSubscription) -> str:
+        return urlsplit(obj.endpoint).netloc
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -196,15 +196,66 @@ def check_web_push(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     from livebell.reach.webpush import can_defer
 
     if not can_defer():
+        from livebell.reach.tasks import backend_alias
+
+        alias = backend_alias()
         return [
-            Warning(
-                "Web push runs on a task backend that cannot run a task later (Django's "
-                "default, immediate backend): each push is sent inside the request whose "
-                "transaction stored it, a tab that got it live cannot hold it back, and a "
-                "failed push is not retried.",
-                hint="Give TASKS a backend whose worker runs tasks later, such as the "
-                "database backend (docs/web-push.md).",
-                id="livebell.W020",
+            Error(
+                f"Web push is configured, but its task backend TASKS[{alias!r}] "
+                '(LIVEBELL["TASK_BACKEND"]) cannot run tasks later, on a worker: it would '
+                "send each push inside the request. livebell sends no web push on it.",
+                hint=(
+                    f"Make TASKS[{alias!r}] a backend whose worker runs tasks later, e.g. "
+                    '{"BACKEND": "django_tasks_db.DatabaseBackend"} and run manage.py '
+                    'db_worker; or point LIVEBELL["TASK_BACKEND"] at such a backend '
+                    "(docs/web-push.md, “Running the worker”)."
+                ),
+                id="livebell.E023",
+            )
+        ]
+    return []
+
+
+@register()
+def check_task_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``LIVEBELL["TASK_BACKEND"]`` must name a backend of ``TASKS``."""
+    from livebell.reach.tasks import task_backends
+
+    try:
+        alias = livebell_settings.TASK_BACKEND
+    except (TypeError, KeyError):
+        return []  # livebell.E001 says why
+    try:
+        if not isinstance(alias, str):
+            raise TypeError(alias)
+        task_backends[alias]
+    except Exception:
+        return [
+            Error(
+                f'LIVEBELL["TASK_BACKEND"] = {alias!r} is not an alias of TASKS: '
+                "livebell's emails and web pushes could not be enqueued.",
+                hint='Name one of TASKS\'s keys (default "default").',
+                id="livebell.E024",
+            )
+        ]
+    return []
+
+
+@register()
+def check_web_push_retries(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``LIVEBELL["WEB_PUSH_RETRY_DELAYS"]``: a short list of waits, in seconds."""
+    from livebell.reach.webpush import retry_delays
+
+    try:
+        retry_delays()
+    except (TypeError, KeyError):
+        return []  # livebell.E001 says why
+    except ValueError as exc:
+        return [
+            Error(
+                f'LIVEBELL["WEB_PUSH_RETRY_DELAYS"] {exc}',
+                hint="Each retry's wait in seconds, e.g. (30, 120, 480); () for none.",
+                id="livebell.E025",
             )
         ]
     return []

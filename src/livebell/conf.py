@@ -18,6 +18,10 @@ __all__ = ["DEFAULTS", "livebell_settings"]
 DEFAULTS: dict[str, Any] = {
     # Alias in CHANNEL_LAYERS that carries livebell's pushes.
     "CHANNEL_LAYER": "default",
+    # Alias in TASKS of the task backend livebell's tasks (email sweeps, web pushes)
+    # are enqueued on (livebell.E024 checks it exists). Sending is enqueued only on a
+    # backend that runs tasks later, on a worker (livebell.reach.tasks).
+    "TASK_BACKEND": "default",
     # Prefix of the channel-layer group names. None: "livebell." and a keyed hash of
     # SECRET_KEY (livebell.layer.groups.site_key), so that sites sharing one Redis never share
     # a group without anyone choosing a prefix: Redis pub/sub ignores the database
@@ -101,9 +105,10 @@ DEFAULTS: dict[str, Any] = {
     # tasks; 0: pushed at once (nothing can then be acknowledged in time).
     "WEB_PUSH_DELAY_SECONDS": 10,
     # A push the push service refused for another reason than 404/410 (it is down,
-    # 429, 5xx) is tried again this many times, after 30 s, 2 min, 8 min, ... (only
-    # on a task backend that can defer tasks).
-    "WEB_PUSH_RETRIES": 3,
+    # 429, 5xx) is tried again once per entry, after that many seconds (or as long as
+    # the push service's Retry-After asks, up to an hour): at most 10 entries, each
+    # more than 0 and at most a day (livebell.E025). (): never tried again.
+    "WEB_PUSH_RETRY_DELAYS": (30, 120, 480),
     # The push services livebell sends to: a host ("fcm.googleapis.com"), a suffix of
     # hosts (".push.apple.com"), over https; or an exact "http://host:port" origin
     # (tests, a local stand-in). A subscription to any other endpoint is refused, so a

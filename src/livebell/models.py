@@ -266,6 +266,10 @@ class WebPushSubscription(models.Model):
     #: The language the device subscribed in: what it is sent in.
     language = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    #: When its push service last accepted a push, and last refused one (not 404/410,
+    #: which delete the row): what the admin shows.
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "web push subscription"
@@ -305,6 +309,11 @@ class PendingEmail(models.Model):
     notification_id = models.BigIntegerField(primary_key=True)
     # The sweep claims by user (user_id IN …): the foreign key's index serves it.
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    #: Not claimed before this time (null: at once). An email whose send failed puts
+    #: its rows back with a later time, so a later sweep tries again.
+    due_at = models.DateTimeField(null=True, blank=True)
+    #: How many sends of this row failed.
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         verbose_name = "pending email"

@@ -27,7 +27,9 @@ While a fake is active it records:
   each carries the ``X-Livebell-Notifications`` header, which says what it is about);
 - **web-pushed**: every ``livebell.reach.webpush.send_push(subscription, payload)``
   call, when that module exists (without it, nothing is patched and the list stays
-  empty).
+  empty). A test has no task worker, and livebell never pushes in the request: while
+  the fake is active, the push tasks livebell enqueues run at once, in the test's
+  process, whatever the task backend.
 
 By default (``deliver=False``) pushes, livebell's emails and web pushes are recorded
 and go no further, so a test needs no running channel layer, mail server or push
@@ -340,7 +342,16 @@ def _webpush_patched(faked: LivebellFake) -> Iterator[None]:
             return original(subscription, payload, *args, **kwargs)
         return None
 
-    with _patched(module, "send_push", send_push):
+    def run_now(queued: Any, delay: float, *args: Any) -> bool:
+        # The worker's part, here: livebell enqueues pushes only on a backend that runs
+        # them later, elsewhere, and a test has no worker.
+        queued.call(*args)
+        return True
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_patched(module, "send_push", send_push))
+        if hasattr(module, "_enqueue"):
+            stack.enter_context(_patched(module, "_enqueue", run_now))
         yield
 
 

@@ -14,11 +14,15 @@ sweep (:func:`send_due`) finds the due rows itself, in two steps:
    first), so each row is looked at once.
 2. **Claim and send.** A short transaction locks the pending rows of a batch of
    users (``SKIP LOCKED``: sweepers on other machines take other users), keeps the
-   users whose every pending row it holds, and deletes their rows; after it commits,
-   each user gets one email listing their notifications that are still unread, still
-   wanted (preferences, mutes) and not deleted. A row deleted in the claim is never
-   claimed again: **no notification is emailed twice**; a crash between the claim
-   and the send loses that email rather than sending it twice.
+   users whose every due pending row it holds, and deletes their rows; after it
+   commits, each user gets one email listing their notifications that are still
+   unread, still wanted (preferences, mutes) and not deleted. A row deleted in the
+   claim is never claimed again: **no notification is emailed twice**.
+3. **Put back.** When the email backend raises, the email was not sent: its rows are
+   inserted again, due after :data:`SEND_RETRY_SECONDS` (5 min, 30 min, 2 h; then
+   given up, logged), and a sweep is enqueued for then. A process killed between the
+   claim and the send (or during it) puts nothing back: that email is lost rather
+   than risk sending it twice.
 
 On SQLite, which has one writer at a time, each step's transaction writes first
 (a no-op UPDATE of the rows it is about to read), so a second sweeper waits for the
@@ -54,6 +58,7 @@ from livebell import preferences, types
 from livebell.conf import livebell_settings
 from livebell.models import Channel, EmailMark, Mute, Notification, PendingEmail
 from livebell.payloads import notification_payload
+from livebell.reach import tasks
 from livebell.reach.tasks import task
 
 __all__ = [
@@ -82,6 +87,9 @@ HEADER = "X-Livebell-Notifications"
 UNSUBSCRIBE_SALT = "livebell.reach.email.unsubscribe"
 # Notifications read per collecting transaction.
 COLLECT_BATCH = 1000
+#: How long an email whose send failed waits before each next try, in seconds; after
+#: the last one its notifications are not emailed (logged).
+SEND_RETRY_SECONDS = (300, 1800, 7200)
 
 
 class BadUnsubscribeToken(ValueError):
@@ -274,11 +282,11 @@ def send_due(now: datetime | None = None, *, using: str | None = None) -> int:
     sent = 0
     passed: set[Any] = set()
     while True:
-        claimed = _claim(using, passed)
+        claimed = _claim(using, passed, now)
         if claimed is None:
             return sent
-        for user_id, ids in claimed.items():
-            sent += _send(using, user_id, ids)
+        for user_id, (ids, attempts) in claimed.items():
+            sent += _send(using, user_id, ids, attempts, now)
 
 
 def collect(now: datetime | None = None, *, using: str | None = None) -> int:
@@ -349,12 +357,14 @@ def _collect_step(using: str, type_key: str, through: int, horizon: datetime) ->
     return len(queued), more
 
 
-def _claim(using: str, passed: set[Any]) -> dict[Any, list[int]] | None:
-    """Claim the pending rows of a batch of users: their ids by user. None when no
-    user is left to try; users whose rows another sweeper holds are left (in
-    ``passed``) for the next sweep."""
+def _claim(using: str, passed: set[Any], now: datetime) -> dict[Any, tuple[list[int], int]] | None:
+    """Claim the due pending rows of a batch of users: by user, their ids and the most
+    failed sends among them. None when no user is left to try; users whose rows
+    another sweeper holds are left (in ``passed``) for the next sweep."""
     with transaction.atomic(using=using):
-        pending = PendingEmail.objects.using(using)
+        pending = PendingEmail.objects.using(using).filter(
+            models.Q(due_at__isnull=True) | models.Q(due_at__lte=now)
+        )
         users = list(
             pending.exclude(user_id__in=passed)
             .order_by("user_id")
@@ -365,15 +375,18 @@ def _claim(using: str, passed: set[Any]) -> dict[Any, list[int]] | None:
             return None
         claimed = _hold(pending, users, using)
         passed.update(set(users) - set(claimed))
-        pending.filter(notification_id__in=[pk for ids in claimed.values() for pk in ids]).delete()
+        PendingEmail.objects.using(using).filter(
+            notification_id__in=[pk for ids, _ in claimed.values() for pk in ids]
+        ).delete()
     return claimed
 
 
 def _hold(
     pending: models.QuerySet[PendingEmail], users: list[Any], using: str
-) -> dict[Any, list[int]]:
-    """Lock the pending rows of ``users`` that no other sweeper holds; the ids of the
-    users all of whose rows this sweeper now holds, by user."""
+) -> dict[Any, tuple[list[int], int]]:
+    """Lock the due pending rows of ``users`` that no other sweeper holds; by user, the
+    ids (and most failed sends) of the users all of whose due rows this sweeper now
+    holds."""
     rows = pending.filter(user_id__in=users)
     if _skip_locked(using):
         locked = rows.select_for_update(skip_locked=True)
@@ -381,8 +394,10 @@ def _hold(
         rows.update(user_id=models.F("user_id"))
         locked = rows
     held: dict[Any, list[int]] = defaultdict(list)
-    for pk, user in locked.values_list("notification_id", "user_id"):
+    attempts: dict[Any, int] = defaultdict(int)
+    for pk, user, tried in locked.values_list("notification_id", "user_id", "attempts"):
         held[user].append(pk)
+        attempts[user] = max(attempts[user], tried)
     # One email per user per sweep: a user some of whose rows another sweeper holds
     # (or who got a row since) is left whole for the next sweep.
     totals = dict(
@@ -391,15 +406,20 @@ def _hold(
         .annotate(n=models.Count("pk"))
         .values_list("user_id", "n")
     )
-    return {user: ids for user, ids in held.items() if totals.get(user) == len(ids)}
+    return {
+        user: (ids, attempts[user]) for user, ids in held.items() if totals.get(user) == len(ids)
+    }
 
 
 def _skip_locked(using: str) -> bool:
     return bool(connections[using].features.has_select_for_update_skip_locked)
 
 
-def _send(using: str, user_id: Any, ids: list[int]) -> int:
-    """Email ``user_id`` what is left of ``ids`` to tell; 1 if an email went, else 0."""
+def _send(using: str, user_id: Any, ids: list[int], attempts: int, now: datetime) -> int:
+    """Email ``user_id`` what is left of ``ids`` to tell; 1 if an email went, else 0.
+
+    ``attempts``: how many sends of these rows failed before. If this one fails too
+    (the email backend raises), the rows are put back, due again later."""
     user = get_user_model()._default_manager.using(using).filter(pk=user_id).first()
     if user is None or not getattr(user, "is_active", True) or not _address(user):
         return 0
@@ -415,10 +435,37 @@ def _send(using: str, user_id: Any, ids: list[int]) -> int:
     try:
         send_message(build_message(user, rows))
     except Exception:
-        # Claimed rows are gone: this email is lost rather than risk sending it twice.
+        # Not sent (a backend reports a failed send by raising): put back, tried later.
         logger.exception("livebell: could not email notifications %s to user %s", ids, user_id)
+        _put_back(using, user_id, [row.pk for row in rows], attempts + 1, now)
         return 0
     return 1
+
+
+def _put_back(using: str, user_id: Any, ids: list[int], attempts: int, now: datetime) -> None:
+    """Queue again the rows of an email that failed (their ``attempts``-th failure),
+    due after the next wait of :data:`SEND_RETRY_SECONDS`, and enqueue a sweep for
+    then; after the last wait, give them up."""
+    if attempts > len(SEND_RETRY_SECONDS):
+        logger.error(
+            "livebell: gave up emailing notifications %s to user %s after %s failed sends",
+            ids,
+            user_id,
+            attempts,
+        )
+        return
+    wait = timedelta(seconds=SEND_RETRY_SECONDS[attempts - 1])
+    PendingEmail.objects.using(using).bulk_create(
+        [
+            PendingEmail(notification_id=pk, user_id=user_id, due_at=now + wait, attempts=attempts)
+            for pk in ids
+        ],
+        ignore_conflicts=True,
+    )
+    try:
+        tasks.enqueue(send_due_emails, delay=wait)
+    except Exception:  # the cron command, if the site runs it, still sends them
+        logger.exception("livebell: could not enqueue the email sweep")
 
 
 def _still_wanted(user_id: Any, rows: list[Notification]) -> list[Notification]:
@@ -475,18 +522,17 @@ def on_notification_created(
     sender: Any, *, notifications: list[Notification], type: str | None, **kwargs: Any
 ) -> None:
     """Enqueue a sweep for when this call's notifications become due (one per call,
-    not per row), on task backends that can run a task later; with others, the cron
-    command picks them up. Connected to :data:`livebell.signals.notification_created`,
-    which is sent after commit."""
+    not per row), on livebell's task backend (``TASK_BACKEND``) if it can run a task
+    later; with others, the cron command picks them up. Connected to
+    :data:`livebell.signals.notification_created`, which is sent after commit."""
     if not type or not _emails(type):
         return
     kind = types.get(type)
     if kind.email_after is None:  # for mypy: _emails() said it is set
         return
     try:
-        if not send_due_emails.get_backend().supports_defer:
-            return  # an immediate backend would run it here, in the request
-        send_due_emails.using(run_after=timezone.now() + kind.email_after).enqueue()
+        # Not on an immediate backend: it would run the sweep here, in the request.
+        tasks.enqueue(send_due_emails, delay=kind.email_after)
     except Exception:
         # A task backend that is down must not fail notify(): the cron command, if
         # the site runs it, still sends these.

@@ -11,9 +11,13 @@
   to them, so a client must not choose where.
 - **When.** Once the notifications a ``notify()`` stored are committed
   (:data:`livebell.signals.notification_created` is sent after commit), one task
-  (:func:`deliver`, on the site's task backend) pushes each typed notification to
-  the recipient's devices, if the type's ``web_push`` channel is on for them
-  (:func:`livebell.preferences.recipients_with`; muted recipients got no row).
+  (:func:`deliver`, on livebell's task backend, ``TASK_BACKEND``) pushes each typed
+  notification to the recipient's devices, if the type's ``web_push`` channel is on
+  for them (:func:`livebell.preferences.recipients_with`; muted recipients got no row).
+- **Never in the request.** The task is enqueued only on a backend that runs tasks
+  later, on a worker (:mod:`livebell.reach.tasks`). On one that cannot (Django's
+  default ``ImmediateBackend``, which would run it in the request), nothing is pushed:
+  system check ``livebell.E023`` refuses that configuration, and it is logged once.
 - **Not twice.** A tab that receives a notification live says so
   (``POST webpush/received/``, :func:`acknowledge`): it is remembered in the cache
   for a while, and the task, deferred by ``WEB_PUSH_DELAY_SECONDS``, skips what was
@@ -21,7 +25,8 @@
   the worker does not share, costs a duplicate, never a lost notification.
 - **Failures.** :func:`send_push` is the one network send. 404 and 410 mean the
   device unsubscribed: its row is deleted. Any other failure keeps it, and the push
-  is tried again later (:func:`deliver_again`), at most ``WEB_PUSH_RETRIES`` times.
+  is tried again later (:func:`deliver_again`), once per ``WEB_PUSH_RETRY_DELAYS``
+  entry. The device's ``last_success_at`` / ``last_failure_at`` say how it went.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from django.utils.translation import gettext as _
 
 from livebell import preferences, types
 from livebell.conf import livebell_settings
+from livebell.ids import MAX_IDS
 from livebell.models import (
     WEB_PUSH_ENDPOINT_MAX_LENGTH,
     Channel,
@@ -52,6 +58,7 @@ from livebell.models import (
     WebPushSubscription,
 )
 from livebell.payloads import notification_payload
+from livebell.reach import tasks
 from livebell.reach.tasks import task
 
 __all__ = [
@@ -68,6 +75,7 @@ __all__ = [
     "deliver_again",
     "device_of_session",
     "enabled",
+    "has_devices",
     "on_logout",
     "on_notifications_created",
     "payload",
@@ -84,10 +92,12 @@ logger = logging.getLogger("livebell.webpush")
 MAX_SUBSCRIPTIONS = 20
 #: Notifications per task (a notify() to many users enqueues several).
 TASK_CHUNK = 500
-#: The first retry's wait; each next one waits four times longer (or as long as the
-#: push service's Retry-After says, up to RETRY_AFTER_MAX_SECONDS).
-RETRY_FIRST_SECONDS = 30
+#: The longest a retry waits because the push service's Retry-After asked (the
+#: waits themselves are ``WEB_PUSH_RETRY_DELAYS``).
 RETRY_AFTER_MAX_SECONDS = 3600
+#: Bounds of ``WEB_PUSH_RETRY_DELAYS`` (livebell.E025): how many retries, how long each waits.
+RETRY_DELAYS_MAX_COUNT = 10
+RETRY_DELAY_MAX_SECONDS = 86400
 #: How long a tab's "received live" is remembered past the push's delay.
 ACK_GRACE_SECONDS = 300
 # How long one push service's answer may take.
@@ -277,21 +287,49 @@ def _ack_key(notification_id: int) -> str:
     return f"livebell:webpush:received:{notification_id}"
 
 
-def acknowledge(user: Any, notification_ids: Iterable[int]) -> int:
+def acknowledge(user: Any, notification_ids: Iterable[int], through: int | None = None) -> int:
     """Remember that an open tab of ``user`` received these notifications live, so they
     are not pushed; how many were the user's. Only the user's own count: a user cannot
-    hold back another's pushes."""
+    hold back another's pushes.
+
+    ``through``: a ``burst`` frame's ``last_id``, which summed up notifications the tab
+    got no frame for: the user's unread ones up to it that are recent enough to be
+    pushed still (sent within the push's delay and the grace), at most ``MAX_IDS``,
+    the newest, count as received too.
+    """
     user_id = getattr(user, "pk", user)
     ids = list(dict.fromkeys(notification_ids))
-    if not ids or not WebPushSubscription.objects.filter(user_id=user_id).exists():
+    if (not ids and not through) or not WebPushSubscription.objects.filter(
+        user_id=user_id
+    ).exists():
         # No device to push to: nothing to hold back, and nothing written.
         return 0
-    own = list(
+    timeout = livebell_settings.WEB_PUSH_DELAY_SECONDS + ACK_GRACE_SECONDS
+    own = set(
         Notification.objects.filter(recipient_id=user_id, pk__in=ids).values_list("pk", flat=True)
     )
-    timeout = livebell_settings.WEB_PUSH_DELAY_SECONDS + ACK_GRACE_SECONDS
+    if through:
+        recent = timezone.now() - timedelta(seconds=timeout)
+        own.update(
+            Notification.objects.filter(
+                recipient_id=user_id, pk__lte=through, read_at__isnull=True, created_at__gte=recent
+            )
+            .order_by("-pk")
+            .values_list("pk", flat=True)[:MAX_IDS]
+        )
     cache.set_many({_ack_key(pk): 1 for pk in own}, timeout=timeout)
     return len(own)
+
+
+def has_devices(user: Any) -> bool:
+    """Whether web push is on and ``user`` has a device to push to: only then do the
+    user's tabs say what they received live (the widget's ``data-webpush-ack``)."""
+    user_id = getattr(user, "pk", user)
+    return (
+        user_id is not None
+        and enabled()
+        and WebPushSubscription.objects.filter(user_id=user_id).exists()
+    )
 
 
 def _acknowledged(notification_ids: Sequence[int]) -> set[int]:
@@ -306,36 +344,79 @@ def on_notifications_created(
     sender: Any, notifications: Sequence[Notification], type: str | None = None, **kwargs: Any
 ) -> None:
     """Receiver of :data:`livebell.signals.notification_created` (sent after commit):
-    enqueue the push of the typed notifications, deferred by ``WEB_PUSH_DELAY_SECONDS``
-    when the task backend can defer."""
+    enqueue the push of the typed notifications, deferred by ``WEB_PUSH_DELAY_SECONDS``.
+
+    On a task backend that cannot run tasks later nothing is enqueued (it would push
+    inside the request): that is logged once per process (``livebell.E023``). A backend
+    that fails (down, or a ``TASK_BACKEND`` that ``TASKS`` lacks) is logged and does
+    not fail ``notify()``, whose transaction committed.
+    """
     if not type or not notifications or not enabled():
         return
     ids = [n.pk for n in notifications]
-    for start in range(0, len(ids), TASK_CHUNK):
-        _enqueue(deliver, livebell_settings.WEB_PUSH_DELAY_SECONDS, ids[start : start + TASK_CHUNK])
+    try:
+        for start in range(0, len(ids), TASK_CHUNK):
+            chunk = ids[start : start + TASK_CHUNK]
+            if not _enqueue(deliver, livebell_settings.WEB_PUSH_DELAY_SECONDS, chunk):
+                return
+    except Exception:
+        logger.exception("could not enqueue the web push of notifications %s", ids[:10])
+
+
+# The backend aliases already logged as unable to run pushes later (once per process).
+_NOT_DEFERRING_LOGGED: set[str] = set()
 
 
 def _enqueue(queued: Any, delay: float, *args: Any) -> bool:
-    """Enqueue ``queued``, ``delay`` seconds from now when the backend can defer; whether
-    it was deferred (without that support it runs as soon as the backend runs it)."""
-    deferred = delay > 0 and _can_defer(queued)
-    if deferred:
-        queued = queued.using(run_after=timezone.now() + timedelta(seconds=delay))
-    queued.enqueue(*args)
-    return bool(deferred)
-
-
-def _can_defer(queued: Any) -> bool:
-    return bool(getattr(queued.get_backend(), "supports_defer", False))
+    """Enqueue ``queued(*args)`` on livebell's task backend, ``delay`` seconds from now;
+    whether it was. Not on a backend that would run it here, in the request: then the
+    push is not made, and that is logged once."""
+    if tasks.enqueue(queued, *args, delay=delay):
+        return True
+    alias = tasks.backend_alias()
+    if alias not in _NOT_DEFERRING_LOGGED:
+        _NOT_DEFERRING_LOGGED.add(alias)
+        logger.error(
+            'web push is configured but TASKS[%r] (LIVEBELL["TASK_BACKEND"]) cannot run '
+            "tasks later, on a worker: no web push is sent, rather than sending them inside "
+            'the request (livebell.E023; docs/web-push.md, "Running the worker")',
+            alias,
+        )
+    return False
 
 
 def can_defer() -> bool:
-    """Whether the task backend that sends pushes can run a task later (what the wait
-    for a live tab and the retries need; system check ``livebell.W020``)."""
+    """Whether livebell's task backend can run a push later, on a worker (web push
+    needs it; system check ``livebell.E023``)."""
     try:
-        return _can_defer(deliver)
-    except Exception:  # a TASKS setting Django's own checks report
+        return tasks.can_defer(deliver)
+    except Exception:  # a TASKS alias that is not there: livebell.E024 says so
         return True
+
+
+def retry_delays() -> list[float]:
+    """``WEB_PUSH_RETRY_DELAYS`` as seconds: how long each retry of a failed push waits.
+
+    Raises:
+        ValueError: not a list of at most :data:`RETRY_DELAYS_MAX_COUNT` numbers, each
+            more than 0 and at most :data:`RETRY_DELAY_MAX_SECONDS` (``livebell.E025``).
+    """
+    value = livebell_settings.WEB_PUSH_RETRY_DELAYS
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ValueError("must be a list of seconds, e.g. (30, 120, 480).")
+    if len(value) > RETRY_DELAYS_MAX_COUNT:
+        raise ValueError(f"allows at most {RETRY_DELAYS_MAX_COUNT} retries.")
+    for delay in value:
+        if (
+            isinstance(delay, bool)
+            or not isinstance(delay, (int, float))
+            or not 0 < delay <= RETRY_DELAY_MAX_SECONDS
+        ):
+            raise ValueError(
+                f"must hold numbers of seconds above 0 and at most {RETRY_DELAY_MAX_SECONDS}; "
+                f"{delay!r} is not."
+            )
+    return [float(delay) for delay in value]
 
 
 @task()
@@ -396,19 +477,22 @@ def _push(device: WebPushSubscription, row: Notification, attempt: int) -> PushO
     from livebell.metrics import WEB_PUSHES
 
     WEB_PUSHES.labels(outcome.value).inc()
+    if outcome is PushOutcome.DELIVERED:
+        WebPushSubscription.objects.filter(pk=device.pk).update(last_success_at=timezone.now())
+    elif outcome is PushOutcome.FAILED:
+        WebPushSubscription.objects.filter(pk=device.pk).update(last_failure_at=timezone.now())
     if outcome is PushOutcome.GONE:
         WebPushSubscription.objects.filter(pk=device.pk).delete()
         logger.info("web push device %s is gone (HTTP %s): forgotten", device.pk, result.status)
     elif outcome is PushOutcome.FAILED:
-        retry = attempt < livebell_settings.WEB_PUSH_RETRIES and _can_defer(deliver_again)
-        wait = RETRY_FIRST_SECONDS * 4**attempt
+        delays = retry_delays()
+        retry = attempt < len(delays)
+        wait = delays[attempt] if retry else 0.0
         asked = getattr(result, "retry_after", None)
         if asked is not None:
             wait = max(wait, min(asked, RETRY_AFTER_MAX_SECONDS))
         if retry:
-            _enqueue(deliver_again, wait, device.pk, row.pk, attempt + 1)
-        # A backend that cannot defer would retry at once, against a push service
-        # that just refused: then the push is given up (the device is kept).
+            retry = _enqueue(deliver_again, wait, device.pk, row.pk, attempt + 1)
         logger.warning(
             "web push to device %s failed (HTTP %s), attempt %s: %s",
             device.pk,

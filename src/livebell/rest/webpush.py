@@ -22,7 +22,7 @@ from livebell.ids import MAX_IDS
 from livebell.models import WEB_PUSH_ENDPOINT_MAX_LENGTH, WebPushSubscription
 from livebell.reach import webpush
 from livebell.rest.errors import InvalidRequest, error_responses
-from livebell.rest.serializers import NotificationIdsField
+from livebell.rest.serializers import NotificationIdField, NotificationIdsField
 from livebell.rest.views import TAGS, InboxView, id_parameter, path_id, validated_body
 
 __all__ = ["WebPushReceivedView", "WebPushSubscriptionDetailView", "WebPushSubscriptionListView"]
@@ -64,6 +64,11 @@ class WebPushReceivedSerializer(serializers.Serializer[Any]):
     ids = NotificationIdsField(
         help_text=f"Notification ids, at most {MAX_IDS}; others' ids are ignored.",
         error_messages={"required": 'The body needs "ids": a list of notification ids.'},
+    )
+    through = NotificationIdField(
+        required=False,
+        help_text="A `burst` frame's `last_id`: the tab received every notification of "
+        "the user up to it (the newest of them, sent in the last minutes, are noted).",
     )
 
 
@@ -176,5 +181,5 @@ class WebPushReceivedView(InboxView):
     def post(self, request: Request) -> Response:
         body = validated_body(request, WebPushReceivedSerializer, example='{"ids": [41, 42]}')
         if webpush.enabled():
-            webpush.acknowledge(request.user, body["ids"])
+            webpush.acknowledge(request.user, body["ids"], through=body.get("through"))
         return Response(status=204)

@@ -61,6 +61,8 @@ def widget_context(context: template.Context, *, socket: str) -> dict[str, Any]:
     if request is None or user is None or not user.is_authenticated:
         return {"enabled": False}
     inbox = state.current([user.pk])[user.pk]
+    from livebell.reach import webpush as web_push
+
     return {
         "enabled": True,
         "uid": f"livebell-{next(_ids)}",
@@ -72,6 +74,8 @@ def widget_context(context: template.Context, *, socket: str) -> dict[str, Any]:
         "csrf_token": get_token(request),
         "unread_count": inbox.unread_count,
         "last_id": inbox.last_id,
+        # The user has a device to web-push to: their tabs say what they received live.
+        "webpush_ack": web_push.has_devices(user),
     }
 
 

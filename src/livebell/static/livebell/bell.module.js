@@ -40,6 +40,24 @@ function clientFor(root) {
   return sharedClient;
 }
 
+// What this page received live, sent in one request per moment whichever of its roots
+// (the bell, the full page) got it: they share one client, so each frame arrives at both.
+const receivedLive = { ids: new Set(), through: null, timer: null };
+function acknowledgeLive(client, { id, through }) {
+  if (typeof id === "number") { receivedLive.ids.add(id); }
+  if (typeof through === "number") { receivedLive.through = Math.max(receivedLive.through || 0, through); }
+  if (receivedLive.timer !== null) { return; }
+  receivedLive.timer = setTimeout(() => {
+    const ids = Array.from(receivedLive.ids);
+    const through = receivedLive.through;
+    receivedLive.ids.clear();
+    receivedLive.through = null;
+    receivedLive.timer = null;
+    // At worst, a push the user also gets.
+    client.receivedLive(ids, through === null ? undefined : through).catch(() => {});
+  }, RECEIVED_BATCH_MS);
+}
+
 function element(tag, className, text) {
   const node = document.createElement(tag);
   if (className) { node.className = className; }
@@ -488,7 +506,10 @@ class Inbox {
       this.setCount(frame.unread_count);
       this.onStale();
       this.onBurst(frame.count);
+      // This tab got them too, summed up: not to be pushed either.
+      if (typeof frame.last_id === "number") { this.acknowledge({ through: frame.last_id }); }
     });
+
     this.syncs = 0;
     this.bell.on("synced", (frame) => {
       this.setCount(frame.unread_count);
@@ -527,6 +548,16 @@ class Inbox {
   onNotification(frame) {
     this.list.addNew(frame.notification);
     this.setCount(frame.unread_count);
+    if (frame.notification.unread) { this.acknowledge({ id: frame.notification.id }); }
+  }
+
+  // --- Web push: what this tab received live (docs/web-push.md) -------------------------
+
+  /** Tell the server this tab got a notification (`id`), or every one up to a burst's
+   * `through`, so it is not pushed to the user's devices as well. Only when the user
+   * has a device (`data-webpush-ack`); batched: a burst of frames is one request. */
+  acknowledge(what) {
+    if (this.root.dataset.webpushAck === "true") { acknowledgeLive(this.bell, what); }
   }
 
   setCount(count) {
@@ -610,8 +641,6 @@ class Bell extends Inbox {
     this.markAll.addEventListener("click", () => this.markAllRead());
     this.desktopReplaced = false;
     if (this.desktop) { this.setUpDesktop(); }
-    this.received = [];
-    this.receivedTimer = null;
     this.webpush = root.querySelector(".lb-webpush");
     if (this.webpush) { this.setUpWebPush(); }
     this.render();
@@ -661,25 +690,10 @@ class Bell extends Inbox {
 
   onNotification(frame) {
     super.onNotification(frame);
-    if (frame.notification.unread) {
-      this.queueToast(frame.notification);
-      if (this.root.dataset.webpushKey) { this.acknowledge(frame.notification.id); }
-    }
+    if (frame.notification.unread) { this.queueToast(frame.notification); }
   }
 
-  // --- Web push: this device, and what this tab received live (docs/web-push.md) --------
-
-  /** Tell the server this tab got the notification, so it is not pushed to the user's
-   * devices as well (batched: a burst is one request). */
-  acknowledge(id) {
-    this.received.push(id);
-    if (this.receivedTimer !== null) { return; }
-    this.receivedTimer = setTimeout(() => {
-      const ids = this.received.splice(0);
-      this.receivedTimer = null;
-      this.bell.receivedLive(ids).catch(() => {}); // at worst, a push the user also gets
-    }, RECEIVED_BATCH_MS);
-  }
+  // --- Web push: this device (docs/web-push.md) -------------------------------------------
 
   setUpWebPush() {
     const worker = this.root.dataset.webpushWorker;
@@ -703,6 +717,7 @@ class Bell extends Inbox {
     navigator.serviceWorker.register(worker)
       .then((registration) => {
         this.pushRegistration = registration;
+        this.tellWorker();
         return registration.pushManager.getSubscription();
       })
       .then((subscription) => {
@@ -714,6 +729,18 @@ class Bell extends Inbox {
         this.renderWebPush();
       })
       .catch(() => { this.webpush.hidden = true; });
+  }
+
+  /** Give the service worker what it needs to follow a subscription the browser
+   * replaces (pushsubscriptionchange): the CSRF token, the key, this device's id. */
+  tellWorker() {
+    const registration = this.pushRegistration;
+    const worker = registration && (registration.active || registration.waiting || registration.installing);
+    if (!worker) { return; }
+    worker.postMessage({
+      livebell: "state", csrf: this.root.dataset.csrf, key: this.root.dataset.webpushKey,
+      device: this.root.dataset.webpushDevice ? Number(this.root.dataset.webpushDevice) : null,
+    });
   }
 
   renderWebPush() {
@@ -752,11 +779,15 @@ class Bell extends Inbox {
     try {
       const saved = await this.bell.subscribeWebPush(subscription);
       this.root.dataset.webpushDevice = String(saved.id);
+      for (const root of document.querySelectorAll("[data-livebell]")) {
+        root.dataset.webpushAck = "true"; // the user has a device now
+      }
     } catch (error) {
       await subscription.unsubscribe(); // the server would not push to it
       throw error;
     }
     this.webpushOn = true;
+    this.tellWorker();
   }
 
   async unsubscribeDevice() {
@@ -770,6 +801,7 @@ class Bell extends Inbox {
     this.root.dataset.webpushDevice = "";
     if (subscription) { await subscription.unsubscribe(); }
     this.webpushOn = false;
+    this.tellWorker();
   }
 
   onBurst(count) {

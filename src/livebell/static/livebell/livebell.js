@@ -625,9 +625,13 @@
       return this._request("DELETE", this.api + "webpush/subscriptions/" + encodeURIComponent(id) + "/");
     }
 
-    /** Say this tab received these notifications live, so they are not pushed too. */
-    receivedLive(ids) {
-      return this._request("POST", this.api + "webpush/received/", { ids });
+    /**
+     * Say this tab received these notifications live, so they are not pushed too; and,
+     * with `through` (a "burst" frame's last_id), every one up to it that a burst summed up.
+     */
+    receivedLive(ids, through) {
+      const body = typeof through === "number" ? { ids, through } : { ids };
+      return this._request("POST", this.api + "webpush/received/", body);
     }
 
     /** The URL that marks a notification read and opens its target (GET …/<id>/go/). */
