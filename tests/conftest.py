@@ -179,6 +179,19 @@ def private_redis() -> Iterator[Any]:
     redis.kill()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_local_cache() -> None:
+    """Each test starts with an empty per-process cache. Web push remembers a tab's
+    "received live" there by notification id, and rolled-back tests reuse ids on
+    SQLite, so one test's acknowledgement would hold back another's push. A shared
+    cache (Redis, set by LIVEBELL_TEST_CACHES) is left alone: other runs use it."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+
+
 @pytest.fixture
 def make_user(django_user_model: Any) -> Callable[..., Any]:
     def make(username: str, **fields: Any) -> Any:
