@@ -237,8 +237,9 @@ class AbstractNotification(models.Model):
         return _("%(actor)s %(verb)s %(timesince)s ago") % ctx
 
     @classmethod
-    def from_db(cls, db: Any, field_names: Any, values: Any) -> AbstractNotification:
-        instance = super().from_db(db, field_names, values)
+    def from_db(cls, db: Any, field_names: Any, values: Any, **kwargs: Any) -> AbstractNotification:
+        # **kwargs: Django 6.1 passes fetch_mode.
+        instance = super().from_db(db, field_names, values, **kwargs)
         instance._remember_state()
         return instance
 

@@ -1,0 +1,137 @@
+"""Each hq notification is a livebell notification too, and read state stays in step
+whichever API changes it (notifications.mirror)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import override_settings
+
+from livebell import inbox
+from livebell.models import Notification as Twin
+from notifications.models import Notification
+from notifications.signals import notify
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def people() -> tuple[User, User, User]:
+    return (
+        User.objects.create_user("alice", password="pwd"),
+        User.objects.create_user("bob", password="pwd"),
+        User.objects.create_user("carol", password="pwd"),
+    )
+
+
+def twin_of(row: Notification) -> Twin:
+    return Twin.objects.get(data__hq__model="notifications.notification", data__hq__id=row.pk)
+
+
+def send(actor: Any, recipient: Any, **options: Any) -> list[Notification]:
+    options.setdefault("verb", "commented")
+    [(_, rows)] = notify.send(actor, recipient=recipient, **options)
+    return list(rows)
+
+
+def test_notify_send_stores_a_twin_through_livebell(people: Any) -> None:
+    alice, bob, carol = people
+    team = Group.objects.create(name="team")
+    [row] = send(alice, bob, action_object=carol, target=team, level="warning", description="d")
+    twin = twin_of(row)
+    assert (twin.recipient_id, twin.actor_id, twin.verb, twin.level) == (
+        bob.pk,
+        alice.pk,
+        "commented",
+        "warning",
+    )
+    assert (twin.target, twin.target_text, twin.unread) == (team, "team", True)
+    assert twin.data["hq"] == {
+        "model": "notifications.notification",
+        "id": row.pk,
+        "slug": row.slug,
+        "actor": "alice",
+        "action_object": "carol",
+        "target": "team",
+        "description": "d",
+        "data": None,
+    }
+    assert inbox.unread_count(bob) == 1
+
+
+def test_group_recipients_non_user_actors_and_long_verbs(people: Any) -> None:
+    alice, bob, carol = people
+    team = Group.objects.create(name="team")
+    team.user_set.add(bob, carol)
+    rows = send(team, team, verb="x" * 200)
+    assert len(rows) == 2
+    for row in rows:
+        twin = twin_of(row)
+        assert twin.actor_id is None and twin.data["hq"]["actor"] == "team"
+        assert twin.verb == "x" * 127 + "…" and row.verb == "x" * 200
+    # A plain create is mirrored too (post_save), not only notify.send().
+    row = Notification.objects.create(recipient=alice, actor=bob, verb="waved")
+    assert twin_of(row).actor_id == bob.pk
+
+
+def test_marking_through_hq_marks_the_twin(people: Any) -> None:
+    alice, bob, _ = people
+    first, second, third = (send(alice, bob)[0] for _ in range(3))
+    first.mark_as_read()
+    assert not twin_of(first).unread and inbox.unread_count(bob) == 2
+    first.mark_as_unread()
+    assert twin_of(first).unread and inbox.unread_count(bob) == 3
+    Notification.objects.filter(recipient=bob).mark_all_as_read()
+    assert inbox.unread_count(bob) == 0
+    assert not any(twin_of(row).unread for row in (first, second, third))
+    Notification.objects.filter(pk=second.pk).mark_all_as_unread()
+    assert twin_of(second).unread and inbox.unread_count(bob) == 1
+    Notification.objects.filter(pk=third.pk).update(unread=True)  # any update(unread=…)
+    assert inbox.unread_count(bob) == 2
+
+
+def test_marking_through_livebell_marks_the_hq_row(
+    people: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    alice, bob, _ = people
+    first, second, third = (send(alice, bob)[0] for _ in range(3))
+    with django_capture_on_commit_callbacks(execute=True):
+        inbox.mark_read(bob, [twin_of(first).pk])
+    first.refresh_from_db()
+    assert not first.unread and bob.notifications.unread().count() == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        inbox.mark_unread(bob, [twin_of(first).pk])
+    first.refresh_from_db()
+    assert first.unread
+    with django_capture_on_commit_callbacks(execute=True):
+        inbox.mark_all_read(bob, before_id=twin_of(second).pk)
+    assert list(bob.notifications.unread()) == [third]
+    with django_capture_on_commit_callbacks(execute=True):
+        inbox.mark_all_read(bob)
+    assert bob.notifications.unread().count() == 0
+
+
+def test_deleting_follows(people: Any) -> None:
+    alice, bob, _ = people
+    first, second = send(alice, bob)[0], send(alice, bob)[0]
+    twin_id = twin_of(first).pk
+    first.delete()
+    assert not Twin.objects.filter(pk=twin_id).exists() and inbox.unread_count(bob) == 1
+    # Deleted in livebell: the hq row stays.
+    inbox.delete(bob, [twin_of(second).pk])
+    assert Notification.objects.filter(pk=second.pk).exists()
+
+
+@override_settings(DJANGO_NOTIFICATIONS_CONFIG={"SOFT_DELETE": True})
+def test_soft_delete_removes_the_twin_and_restoring_stores_a_new_one(people: Any) -> None:
+    alice, bob, _ = people
+    row = send(alice, bob)[0]
+    row.deleted = True
+    row.save()
+    assert not Twin.objects.exists() and inbox.unread_count(bob) == 0
+    Notification.objects.mark_all_as_active()
+    assert twin_of(row).unread and inbox.unread_count(bob) == 1
+    Notification.objects.mark_all_as_deleted()
+    assert not Twin.objects.exists()
