@@ -135,3 +135,26 @@ def test_soft_delete_removes_the_twin_and_restoring_stores_a_new_one(people: Any
     assert twin_of(row).unread and inbox.unread_count(bob) == 1
     Notification.objects.mark_all_as_deleted()
     assert not Twin.objects.exists()
+
+
+def test_rows_stored_before_the_switch_get_twins_by_command(people: Any) -> None:
+    from django.core.management import call_command
+
+    from livebell.storage import state
+
+    alice, bob, _ = people
+    old = [send(alice, bob, target=alice)[0] for _ in range(3)]
+    old[0].mark_as_read()
+    # As if stored by hq itself: no twins, livebell counts nothing.
+    Twin.objects.all().delete()
+    state.rebuild([bob.pk])
+    assert inbox.unread_count(bob) == 0
+
+    call_command("notifications_livebell_twins", batch=2, verbosity=0)
+    twins = [twin_of(row) for row in old]
+    assert [t.created_at for t in twins] == [row.timestamp for row in old]
+    assert [t.unread for t in twins] == [False, True, True]
+    assert twins[1].target_text == "alice" and twins[1].actor_id == alice.pk
+    assert inbox.unread_count(bob) == 2
+    call_command("notifications_livebell_twins", verbosity=0)  # again: nothing new
+    assert Twin.objects.count() == 3

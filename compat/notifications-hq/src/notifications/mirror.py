@@ -36,7 +36,7 @@ from swapper import load_model
 
 from notifications import settings as notifications_settings
 
-__all__ = ["after_update", "connect", "mirror", "on_saved", "twins"]
+__all__ = ["after_update", "connect", "mirror", "on_saved", "twin_values", "twins"]
 
 #: livebell takes verbs of at most this many characters (hq: 255).
 _VERB_MAX = 128
@@ -82,12 +82,10 @@ def _hq_data(data: Any) -> Any:
     return data if size <= livebell_settings.DATA_MAX_BYTES // 2 else None
 
 
-def mirror(row: Any) -> Any:
-    """Store the livebell twin of the hq notification ``row``; the twin, or None when
-    livebell left its recipient out (a muted target)."""
+def twin_values(row: Any) -> dict[str, Any]:
+    """What the twin of the hq notification ``row`` says: ``livebell.notify()``'s
+    arguments (``recipient``, ``verb``, ``actor``, ``target``, ``level``, ``data``)."""
     from django.contrib.auth import get_user_model
-
-    import livebell
 
     objects = getattr(row, "_objects", None) or {}
     # Not objects.get(name, getattr(row, name)), which would load the relation anyway.
@@ -112,14 +110,23 @@ def mirror(row: Any) -> Any:
     shown = target if target is not None else action_object
     if shown is not None and (shown.pk is None or len(str(shown.pk)) > 64):
         shown = None
-    rows = livebell.notify(
-        row.recipient,
-        verb or "notification",
-        actor=user_actor,
-        target=shown,
-        level=row.level if row.level in ("success", "info", "warning", "error") else "info",
-        data={"hq": link},
-    )
+    return {
+        "recipient": row.recipient,
+        "verb": verb or "notification",
+        "actor": user_actor,
+        "target": shown,
+        "level": row.level if row.level in ("success", "info", "warning", "error") else "info",
+        "data": {"hq": link},
+    }
+
+
+def mirror(row: Any) -> Any:
+    """Store the livebell twin of the hq notification ``row``; the twin, or None when
+    livebell left its recipient out (a muted target)."""
+    import livebell
+
+    values = twin_values(row)
+    rows = livebell.notify(values.pop("recipient"), values.pop("verb"), **values)
     if not rows:
         return None
     twin = rows[0]
