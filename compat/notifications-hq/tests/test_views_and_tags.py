@@ -88,3 +88,24 @@ def test_livebell_must_be_installed() -> None:
     with override_settings(INSTALLED_APPS=apps):
         assert [e.id for e in livebell_installed()] == ["notifications.E001"]
     assert checks.run_checks() == []
+
+
+def test_the_json_lists_mark_read_only_for_this_site(bob_client: Any) -> None:
+    client, row = bob_client
+    url = reverse("notifications:live_unread_notification_list") + "?mark_as_read=1"
+    data = client.get(url, headers={"sec-fetch-site": "cross-site"}).json()
+    assert len(data["unread_list"]) == 1
+    row.refresh_from_db()
+    assert row.unread
+    client.get(url, headers={"sec-fetch-site": "same-origin"})
+    row.refresh_from_db()
+    assert not row.unread
+
+
+def test_long_texts_keep_the_twin_within_livebells_data_limit() -> None:
+    from livebell.models import Notification as Twin
+
+    alice = User.objects.create_user("alice")
+    notify.send(alice, recipient=alice, verb="wrote", description="x" * 20000)
+    twin = Twin.objects.get()
+    assert twin.data["hq"]["description"] == "x" * 499 + "…"

@@ -65,8 +65,16 @@ def _label(model: Any) -> str:
     return str(model._meta.label_lower)
 
 
+#: The longest text of hq's the twin carries (actor, targets, description): the twin's
+#: data must stay under livebell's DATA_MAX_BYTES whatever hq stored.
+_TEXT_MAX = 500
+
+
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+    if value is None:
+        return None
+    text = str(value)
+    return text if len(text) <= _TEXT_MAX else text[: _TEXT_MAX - 1] + "…"
 
 
 def _hq_data(data: Any) -> Any:
@@ -100,7 +108,7 @@ def twin_values(row: Any) -> dict[str, Any]:
         "actor": _text(actor),
         "action_object": _text(action_object),
         "target": _text(target),
-        "description": row.description,
+        "description": _text(row.description),
         "data": _hq_data(row.data),
     }
     verb = " ".join(str(row.verb).split())
