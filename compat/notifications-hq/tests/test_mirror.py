@@ -158,3 +158,16 @@ def test_rows_stored_before_the_switch_get_twins_by_command(people: Any) -> None
     assert inbox.unread_count(bob) == 2
     call_command("notifications_livebell_twins", verbosity=0)  # again: nothing new
     assert Twin.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_user_deletes_their_notifications_and_twins(people: Any) -> None:
+    from livebell.models import InboxState
+
+    alice, bob, _ = people
+    send(alice, bob)
+    send(bob, alice)
+    bob.delete()
+    assert list(Notification.objects.values_list("recipient__username", flat=True)) == ["alice"]
+    assert list(Twin.objects.values_list("recipient__username", flat=True)) == ["alice"]
+    assert not InboxState.objects.filter(user_id=bob.pk).exists()
