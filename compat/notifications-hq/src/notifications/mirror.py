@@ -227,8 +227,7 @@ def _follow(model: Any, changes: list[tuple[int, Any, Any, Any]]) -> None:
 class _Row:
     """An hq row as ``QuerySet.update()`` left it, for :func:`_follow`."""
 
-    def __init__(self, model: Any, pk: int, recipient_id: Any, unread: bool, deleted: bool) -> None:
-        self._model = model
+    def __init__(self, pk: int, recipient_id: Any, unread: bool, deleted: bool) -> None:
         self.pk = pk
         self.recipient_id = recipient_id
         self.unread = unread
@@ -255,7 +254,7 @@ def after_update(
                     pk,
                     recipient_id,
                     (was_unread, was_deleted),
-                    _Row(model, pk, recipient_id, unread, deleted),
+                    _Row(pk, recipient_id, unread, deleted),
                 )
             )
     if changes:
