@@ -9,6 +9,7 @@ with this interpreter, so on each Django version the suite runs on. Missing piec
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 from pathlib import Path
 
@@ -65,3 +66,54 @@ def test_adaptations_are_few_and_explained() -> None:
     for name, _old, _new, why in hq_suite.ADAPTATIONS:
         assert why
         assert f"`notifications/tests/{name}`" in guide
+
+
+def test_every_public_name_of_hq_is_in_the_compat_package(hq_workdir: Path) -> None:
+    """hq 1.8.3's module layout: each of its modules (tests and migrations aside) is in
+    the compat package, and defines or imports each name hq's defines at top level."""
+    import tarfile
+
+    compat = Path(__file__).resolve().parent.parent / "compat" / "notifications-hq" / "src"
+    prefix = f"django-notifications-hq-{hq_suite.HQ_VERSION}/"
+    missing: list[str] = []
+    with tarfile.open(hq_workdir / hq_suite.HQ_SDIST) as archive:
+        for member in archive.getmembers():
+            name = member.name.removeprefix(prefix)
+            if not name.startswith("notifications/") or not name.endswith(".py"):
+                continue
+            if "/tests/" in name or "/migrations/" in name:
+                continue
+            hq_tree = ast.parse(archive.extractfile(member).read())  # type: ignore[union-attr]
+            ours = compat / name
+            if not ours.exists():
+                missing.append(name)
+                continue
+            our_names = _top_level_names(ast.parse(ours.read_text()), imports=True)
+            missing += [
+                f"{name}: {public}"
+                for public in _top_level_names(hq_tree, imports=False)
+                if not public.startswith("_") and public not in our_names
+            ]
+    assert missing == [], missing
+
+
+def _top_level_names(tree: ast.Module, *, imports: bool) -> set[str]:
+
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif imports and isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    if imports:
+        # Names a module provides lazily (its __getattr__) are in its __all__.
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+            ):
+                names.update(ast.literal_eval(node.value))
+    return names

@@ -16,7 +16,10 @@ from typing import Any
 
 #: The django-notifications-hq release whose API this package provides.
 __version__ = "1.8.3"
-__all__ = ["__version__", "notify"]
+__all__ = ["__version__", "default_app_config", "notify"]
+
+# hq's; Django ignores it since 4.1 (the app's only AppConfig is its default).
+default_app_config = "notifications.apps.Config"
 
 
 def __getattr__(name: str) -> Any:

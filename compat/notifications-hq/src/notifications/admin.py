@@ -10,6 +10,10 @@ from swapper import is_swapped, load_model
 
 from notifications.base.admin import AbstractNotificationAdmin
 
+__all__ = ["Notification", "NotificationAdmin", "mark_unread"]
+
+Notification = load_model("notifications", "Notification")
+
 
 @admin.action(description=gettext_lazy("Mark selected notifications as unread"))
 def mark_unread(modeladmin: Any, request: Any, queryset: Any) -> None:
@@ -22,4 +26,4 @@ class NotificationAdmin(AbstractNotificationAdmin):
 
 
 if not is_swapped("notifications", "Notification"):
-    admin.site.register(load_model("notifications", "Notification"), NotificationAdmin)
+    admin.site.register(Notification, NotificationAdmin)

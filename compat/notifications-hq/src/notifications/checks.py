@@ -7,6 +7,8 @@ from typing import Any
 from django.apps import apps
 from django.core.checks import Error, register
 
+__all__ = ["livebell_installed"]
+
 
 @register()
 def livebell_installed(app_configs: Any = None, **kwargs: Any) -> list[Error]:

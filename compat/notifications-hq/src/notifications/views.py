@@ -32,6 +32,7 @@ from notifications.utils import slug2id
 
 __all__ = [
     "AllNotificationsList",
+    "Notification",
     "UnreadNotificationsList",
     "delete",
     "live_all_notification_count",
@@ -68,8 +69,7 @@ def _next_or(request: HttpRequest, fallback: str) -> HttpResponse:
     return redirect(fallback)
 
 
-def _model() -> Any:
-    return load_model("notifications", "Notification")
+Notification = load_model("notifications", "Notification")
 
 
 class NotificationViewList(ListView):
@@ -106,21 +106,21 @@ def mark_all_as_read(request: HttpRequest) -> HttpResponse:
 
 @_state_changing
 def mark_as_read(request: HttpRequest, slug: str | None = None) -> HttpResponse:
-    notification = get_object_or_404(_model(), recipient=request.user, id=slug2id(slug or 0))
+    notification = get_object_or_404(Notification, recipient=request.user, id=slug2id(slug or 0))
     notification.mark_as_read()
     return _next_or(request, "notifications:unread")
 
 
 @_state_changing
 def mark_as_unread(request: HttpRequest, slug: str | None = None) -> HttpResponse:
-    notification = get_object_or_404(_model(), recipient=request.user, id=slug2id(slug or 0))
+    notification = get_object_or_404(Notification, recipient=request.user, id=slug2id(slug or 0))
     notification.mark_as_unread()
     return _next_or(request, "notifications:unread")
 
 
 @_state_changing
 def delete(request: HttpRequest, slug: str | None = None) -> HttpResponse:
-    notification = get_object_or_404(_model(), recipient=request.user, id=slug2id(slug or 0))
+    notification = get_object_or_404(Notification, recipient=request.user, id=slug2id(slug or 0))
     if notification_settings.get_config()["SOFT_DELETE"]:
         notification.deleted = True
         notification.save()

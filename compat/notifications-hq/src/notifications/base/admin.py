@@ -10,6 +10,8 @@ from django.contrib.admin import helpers
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
+__all__ = ["AbstractNotificationAdmin"]
+
 
 class AbstractNotificationAdmin(admin.ModelAdmin):
     raw_id_fields = ("recipient",)

@@ -32,7 +32,20 @@ from notifications import settings as notifications_settings
 from notifications.signals import notify
 from notifications.utils import id2slug
 
-__all__ = ["AbstractNotification", "NotificationLevel", "NotificationQuerySet", "notify_handler"]
+__all__ = [
+    "EXTRA_DATA",  # noqa: F822 - provided by __getattr__ below
+    "AbstractNotification",
+    "NotificationLevel",
+    "NotificationQuerySet",
+    "notify_handler",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # hq read USE_JSONFIELD once, at import, into EXTRA_DATA; here it is read when asked.
+    if name == "EXTRA_DATA":
+        return notifications_settings.get_config()["USE_JSONFIELD"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def is_soft_delete() -> bool:
