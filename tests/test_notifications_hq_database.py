@@ -5,7 +5,8 @@ The real hq runs on Django 4.2 in a virtualenv of its own (Python 3.11, pinned
 versions from the package registry), cached between runs. It migrates a SQLite
 database and stores notifications of every kind (tests/hq_database/make_data.py);
 tests/hq_database/dump.py reads them through hq's API there, and again here after
-``migrate``. Missing pieces (python3.11, the registry) skip locally and fail in CI.
+``migrate``; on SQLite, PostgreSQL and MariaDB (in databases of its own). Missing
+pieces (python3.11, the registry, a server) skip locally and fail in CI.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import service_missing
+from tests.conftest import service_missing, tcp_reachable
 
 pytestmark = pytest.mark.any_database
 
@@ -32,7 +34,14 @@ HQ_ENVIRONMENT = (
     "jsonfield==3.1.0",
     "swapper==1.5.0",
     "pytz==2026.6",
+    # The drivers, at the versions livebell's own environment pins.
+    "psycopg[binary]==3.3.9",
+    "mysqlclient==2.3.1",
 )
+SERVERS = {
+    "postgresql": ("127.0.0.1", 5432, "postgresql://postgres@127.0.0.1:5432/"),
+    "mysql": ("127.0.0.1", 3306, "mysql://root@127.0.0.1:3306/"),
+}
 
 
 def _cache_dir() -> Path:
@@ -70,7 +79,7 @@ def hq_python() -> str:
     return str(python)
 
 
-def _run(python: str, script: str, db: Path, *, livebell: bool, args: tuple[str, ...] = ()) -> str:
+def _run(python: str, script: str, db: str, *, livebell: bool, args: tuple[str, ...] = ()) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "WITH_LIVEBELL")}
     env.update(DJANGO_SETTINGS_MODULE="settings", PYTHONPATH=str(SCRIPTS), HQ_DB=str(db))
     if livebell:
@@ -87,26 +96,63 @@ def _run(python: str, script: str, db: Path, *, livebell: bool, args: tuple[str,
     return done.stdout
 
 
-def test_hq_database_migrates_and_reads_back_identically(hq_python: str, tmp_path: Path) -> None:
-    db = tmp_path / "hq.sqlite3"
-    _run(hq_python, "make_data.py", db, livebell=False)
-    before = json.loads(_run(hq_python, "dump.py", db, livebell=False))
-    hq_schema = json.loads(_run(sys.executable, "schema.py", db, livebell=False))
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+def databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two empty databases on one backend: one for hq to make, one for a fresh migrate."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "hq.sqlite3"), str(tmp_path / "fresh.sqlite3")
+        return
+    host, port, base = SERVERS[request.param]
+    if not tcp_reachable(host, port):
+        service_missing(f"{request.param} at {host}:{port}")
+    names = [f"hq_db_test_{os.getpid()}_{n}" for n in ("made", "fresh")]
+    for name in names:
+        _server(request.param, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    yield base + names[0], base + names[1]
+    for name in names:
+        _server(request.param, f"DROP DATABASE IF EXISTS {name}")
+
+
+def _server(vendor: str, *statements: str) -> None:
+    """Run statements on the server (livebell's environment has both drivers)."""
+    if vendor == "postgresql":
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
+            for statement in statements:
+                c.execute(statement)  # type: ignore[arg-type]
+    else:
+        import MySQLdb
+
+        connection = MySQLdb.connect(host="127.0.0.1", user="root")
+        try:
+            for statement in statements:
+                connection.cursor().execute(statement)
+        finally:
+            connection.close()
+
+
+def test_hq_database_migrates_and_reads_back_identically(
+    hq_python: str, databases: tuple[str, str]
+) -> None:
+    made, fresh = databases
+    _run(hq_python, "make_data.py", made, livebell=False)
+    before = json.loads(_run(hq_python, "dump.py", made, livebell=False))
     assert len(before["rows"]) == 9
 
-    # hq's 0001-0009 here produce hq's very table: columns, indexes, foreign keys.
-    fresh = tmp_path / "fresh.sqlite3"
+    # hq's 0001-0009 here produce hq's very table: columns, indexes, constraints.
+    hq_schema = json.loads(_run(sys.executable, "schema.py", made, livebell=False))
     _run(sys.executable, "django", fresh, livebell=True, args=("migrate", "notifications", "0009"))
     assert json.loads(_run(sys.executable, "schema.py", fresh, livebell=False)) == hq_schema
 
     # The database hq made is at 0009 already: migrate runs 0010 and livebell's own.
-    out = _run(sys.executable, "django", db, livebell=True, args=("migrate", "-v", "1"))
+    out = _run(sys.executable, "django", made, livebell=True, args=("migrate", "-v", "1"))
     applied = [line.split()[1] for line in out.splitlines() if line.strip().startswith("Applying")]
     assert "notifications.0010_livebell..." in applied
     assert not [name for name in applied if name.startswith("notifications.000")]
-    after = json.loads(_run(sys.executable, "dump.py", db, livebell=True))
+    after = json.loads(_run(sys.executable, "dump.py", made, livebell=True))
     assert after == before
 
     # hq's (recipient, unread) index is still there, under its new name.
-    indexes = json.loads(_run(sys.executable, "schema.py", db, livebell=False))["indexes"]
-    assert indexes["notification_rcpt_unread"]["columns"] == ["recipient_id", "unread"]
+    constraints = json.loads(_run(sys.executable, "schema.py", made, livebell=False))["constraints"]
+    assert constraints["notification_rcpt_unread"]["columns"] == ["recipient_id", "unread"]

@@ -1,15 +1,20 @@
-"""Print the notification table's columns, indexes and foreign keys (SQLite), as JSON."""
+"""Print the notification table as the database describes it: its columns and its
+constraints and indexes (names, columns, kinds), as JSON. Run by livebell's
+environment on both databases, so one Django reads both."""
 
 import json
-import os
-import sqlite3
 
-db = sqlite3.connect(os.environ["HQ_DB"])
+import django
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+
 table = "notifications_notification"
-columns = db.execute(f"PRAGMA table_info({table})").fetchall()
-indexes = {}
-for _seq, name, unique, *_ in db.execute(f"PRAGMA index_list({table})").fetchall():
-    cols = [row[2] for row in db.execute(f"PRAGMA index_info({name})").fetchall()]
-    indexes[name] = {"unique": unique, "columns": cols}
-foreign = sorted(row[2:5] for row in db.execute(f"PRAGMA foreign_key_list({table})").fetchall())
-print(json.dumps({"columns": columns, "indexes": indexes, "foreign_keys": foreign}, indent=1))
+with connection.cursor() as cursor:
+    columns = [
+        [c.name, str(c.type_code), c.null_ok]
+        for c in connection.introspection.get_table_description(cursor, table)
+    ]
+    constraints = connection.introspection.get_constraints(cursor, table)
+print(json.dumps({"columns": columns, "constraints": constraints}, indent=1, sort_keys=True))
