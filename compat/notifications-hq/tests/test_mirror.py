@@ -171,3 +171,28 @@ def test_deleting_a_user_deletes_their_notifications_and_twins(people: Any) -> N
     assert list(Notification.objects.values_list("recipient__username", flat=True)) == ["alice"]
     assert list(Twin.objects.values_list("recipient__username", flat=True)) == ["alice"]
     assert not InboxState.objects.filter(user_id=bob.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_livebells_rest_api_marks_the_hq_rows(people: Any) -> None:
+    from django.test import Client
+
+    alice, bob, _ = people
+    first, second = send(alice, bob)[0], send(alice, bob)[0]
+    client = Client()
+    client.force_login(bob)
+    response = client.post(
+        "/api/notifications/mark-read/",
+        {"ids": [twin_of(first).pk]},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    assert list(bob.notifications.unread()) == [second]
+    client.post("/api/notifications/mark-all-read/", {}, content_type="application/json")
+    assert bob.notifications.unread().count() == 0
+    client.post(
+        "/api/notifications/mark-unread/",
+        {"ids": [twin_of(second).pk]},
+        content_type="application/json",
+    )
+    assert list(bob.notifications.unread()) == [second]
