@@ -19,11 +19,16 @@ TEST_MARIADB_URL ?= mysql://root@127.0.0.1:3306/test
 	test-django61 test-django61-sqlite test-django61-postgres test-readme dist clean \
 	bench bench-quick
 
-$(STAMP): pyproject.toml requirements/constraints.txt
+# The compat distribution (compat/notifications-hq, docs/migrating-from-django-notifications.md)
+# is installed beside livebell, with what hq's own test suite imports.
+COMPAT := compat/notifications-hq
+
+$(STAMP): pyproject.toml requirements/constraints.txt $(COMPAT)/pyproject.toml
 	bash .ci/system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[dev,demo,redis,postgres,mysql,bench]"
+	$(PY) -m pip install -q -c requirements/constraints.txt -e "$(COMPAT)[test]"
 	touch $(STAMP) $(DEMO_STAMP)
 
 # The demo needs only the package and its `demo` extra: no test toolchain, no apt packages.
@@ -34,11 +39,12 @@ $(DEMO_STAMP): pyproject.toml requirements/constraints.txt
 	touch $(DEMO_STAMP)
 
 # Django 6.1 on Python 3.13, pinned by its own constraints.
-$(NEWEST_STAMP): pyproject.toml requirements/constraints-django61.txt
+$(NEWEST_STAMP): pyproject.toml requirements/constraints-django61.txt $(COMPAT)/pyproject.toml
 	bash .ci/system-deps
 	test -x $(PY_NEWEST) || $(PYTHON_NEWEST) -m venv $(VENV_NEWEST)
 	$(PY_NEWEST) -m pip install -q --upgrade pip
 	$(PY_NEWEST) -m pip install -q -c requirements/constraints-django61.txt -e ".[dev,redis,postgres,mysql]"
+	$(PY_NEWEST) -m pip install -q -c requirements/constraints-django61.txt -e "$(COMPAT)[test]"
 	touch $(NEWEST_STAMP)
 
 install: $(STAMP)
@@ -67,8 +73,8 @@ messages: $(STAMP)
 	$(PY) scripts/compile_messages.py
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests demo
-	$(PY) -m ruff format --check src tests demo
+	$(PY) -m ruff check src tests demo $(COMPAT)
+	$(PY) -m ruff format --check src tests demo $(COMPAT)
 	$(PY) -m mypy
 	cd demo && $(PY) manage.py makemigrations --check --dry-run livebell
 	cd demo && $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null

@@ -347,8 +347,14 @@ def test_signals_are_sent_once_per_call_after_commit(people: Any, post: Post) ->
     def on_read(**kwargs: Any) -> None:
         read.append((kwargs["user_id"], kwargs["ids"], kwargs["before_id"]))
 
+    unread: list[Any] = []
+
+    def on_unread(**kwargs: Any) -> None:
+        unread.append((kwargs["user_id"], kwargs["ids"]))
+
     signals.notification_created.connect(on_created)
     signals.notifications_read.connect(on_read)
+    signals.notifications_unread.connect(on_unread)
     try:
         rows = notify([bob, carol], type="post.commented", actor=alice, target=post)
         assert created == [([r.pk for r in rows], "post.commented")]
@@ -356,6 +362,10 @@ def test_signals_are_sent_once_per_call_after_commit(people: Any, post: Post) ->
         inbox.mark_read(bob, [rows[0].pk])  # nothing changed: no signal
         inbox.mark_all_read(carol, before_id=rows[1].pk)
         assert read == [(bob.pk, [rows[0].pk], None), (carol.pk, "all", rows[1].pk)]
+        inbox.mark_unread(bob, [rows[0].pk])
+        inbox.mark_unread(bob, [rows[0].pk])  # nothing changed: no signal
+        assert unread == [(bob.pk, [rows[0].pk])]
+        assert len(read) == 2
         preferences.set_choice(bob, "post.commented", "in_app", False)
         preferences.set_choice(carol, "post.commented", "in_app", False)
         notify([bob, carol], type="post.commented", target=post)  # nobody: no signal
@@ -363,6 +373,7 @@ def test_signals_are_sent_once_per_call_after_commit(people: Any, post: Post) ->
     finally:
         signals.notification_created.disconnect(on_created)
         signals.notifications_read.disconnect(on_read)
+        signals.notifications_unread.disconnect(on_unread)
 
 
 def test_a_broken_template_or_translation_reads_plainly_instead_of_failing(

@@ -189,14 +189,22 @@ def _change(change: _ChangeFn, user_id: Any, argument: Any) -> tuple[Any, list[I
         if done.event is None:
             return done.result, []
         after = state.record_change(user_id, before, done.unread_delta, using)
-        if done.event.type == "read":
-            event = done.event
+        event = done.event
+        if event.type == "read":
             transaction.on_commit(
                 lambda: signals.notifications_read.send(
                     sender=Notification,
                     user_id=user_id,
                     ids=event.ids,
                     before_id=event.before_id,
+                ),
+                using=using,
+                robust=True,
+            )
+        elif event.type == "unread":
+            transaction.on_commit(
+                lambda: signals.notifications_unread.send(
+                    sender=Notification, user_id=user_id, ids=event.ids
                 ),
                 using=using,
                 robust=True,
