@@ -65,11 +65,13 @@ demo-port:
 js:
 	$(PYTHON) scripts/build_classic_js.py
 
-# Extract the strings of livebell and the demo, then compile the catalogs (docs/widget.md).
+# Extract the strings of livebell, the demo and the compat package, then compile the catalogs (docs/widget.md).
 messages: $(STAMP)
 	cd src/livebell && PYTHONPATH=$(CURDIR) DJANGO_SETTINGS_MODULE=tests.settings $(PY) -P -m django makemessages -l zh_Hans -l en --no-obsolete -i "migrations/*"
 	cd src/livebell && PYTHONPATH=$(CURDIR) DJANGO_SETTINGS_MODULE=tests.settings $(PY) -P -m django makemessages -d djangojs -l zh_Hans -l en --no-obsolete -i static/livebell/livebell.js
 	cd demo/demo && PYTHONPATH=$(CURDIR)/demo DJANGO_SETTINGS_MODULE=demo.settings $(PY) -P -m django makemessages -l zh_Hans -l en --no-obsolete
+	cd $(COMPAT)/src/notifications && PYTHONPATH=$(CURDIR) DJANGO_SETTINGS_MODULE=tests.hq_site.settings $(PY) -P -m django makemessages -l zh_Hans -l en --no-obsolete -i "migrations/*"
+	cd $(COMPAT)/src/notifications && PYTHONPATH=$(CURDIR) DJANGO_SETTINGS_MODULE=tests.hq_site.settings $(PY) -P -m django makemessages -d djangojs -l zh_Hans -l en --no-obsolete
 	$(PY) scripts/compile_messages.py
 
 lint: $(STAMP)

@@ -1,4 +1,4 @@
-"""Compile every ``.po`` of livebell and the demo into its ``.mo`` (no GNU gettext needed).
+"""Compile every ``.po`` of livebell, the demo and the compat package into its ``.mo`` (no GNU gettext needed).
 
 ``make messages`` runs it after ``makemessages``; the ``.mo`` files are committed so
 that the demo and installs work on machines without gettext.
@@ -14,7 +14,11 @@ import polib
 __all__ = ["CATALOGS", "compile_all"]
 
 ROOT = Path(__file__).resolve().parent.parent
-CATALOGS = [ROOT / "src" / "livebell" / "locale", ROOT / "demo" / "demo" / "locale"]
+CATALOGS = [
+    ROOT / "src" / "livebell" / "locale",
+    ROOT / "demo" / "demo" / "locale",
+    ROOT / "compat" / "notifications-hq" / "src" / "notifications" / "locale",
+]
 
 
 def compile_all() -> list[Path]:

@@ -351,6 +351,7 @@ CATALOGS = sorted(
     [
         *ROOT.glob("src/livebell/locale/*/LC_MESSAGES/*.po"),
         *ROOT.glob("demo/demo/locale/*/LC_MESSAGES/*.po"),
+        *ROOT.glob("compat/notifications-hq/src/notifications/locale/*/LC_MESSAGES/*.po"),
     ]
 )
 

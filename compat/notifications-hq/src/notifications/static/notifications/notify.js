@@ -91,7 +91,8 @@ function fetch_api_data() {
         var badges = document.getElementsByClassName(notify_badge_class);
         for (var i = 0; i < badges.length; i++) {
             badges[i].textContent = "!";
-            badges[i].title = "Connection lost!";
+            // Translated where the page loads Django's JavaScript catalog (hq's text otherwise).
+            badges[i].title = typeof gettext === "function" ? gettext("Connection lost!") : "Connection lost!";
         }
     }
 }
