@@ -196,3 +196,31 @@ def test_livebells_rest_api_marks_the_hq_rows(people: Any) -> None:
         content_type="application/json",
     )
     assert list(bob.notifications.unread()) == [second]
+
+
+def test_finding_a_twin_reads_only_its_recipients_rows(people: Any) -> None:
+    """The link to the hq row is in the twin's JSON data, which no index covers: each
+    lookup (a mark read, a delete) must go through the recipient's index, not read
+    every user's notifications."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    alice, bob, _ = people
+    [row] = send(alice, bob)
+    with CaptureQueriesContext(connection) as queries:
+        row.mark_as_read()
+    table = Twin._meta.db_table
+    [lookup, *_] = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith("SELECT") and table in q["sql"] and "hq" in q["sql"]
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "EXPLAIN " + ("QUERY PLAN " if connection.vendor == "sqlite" else "") + lookup
+        )
+        plan = " ".join(str(part) for step in cursor.fetchall() for part in step)
+    if connection.vendor == "sqlite":
+        assert f"SCAN {table}" not in plan and "livebell_rcpt" in plan, plan
+    else:  # the planners of PostgreSQL and MariaDB may scan so small a table
+        assert "recipient_id" in lookup, lookup

@@ -146,17 +146,26 @@ def mirror(row: Any) -> Any:
 
 
 def twins(
-    model: Any, hq_ids: Iterable[int], *, read: bool | None = None
+    model: Any, hq_ids: Iterable[int], recipients: Iterable[Any], *, read: bool | None = None
 ) -> list[tuple[int, Any, int]]:
-    """The livebell twins of hq rows ``hq_ids`` of ``model`` (only the read or unread
-    ones, if ``read`` is given): (twin id, recipient id, hq id)."""
+    """The livebell twins of hq rows ``hq_ids`` of ``model``, whose recipients are among
+    ``recipients`` (only the read or unread ones, if ``read`` is given): (twin id,
+    recipient id, hq id).
+
+    The link is in the twin's JSON ``data``, which no index covers: the recipients
+    narrow the search to their own rows (livebell's index on the recipient), so it
+    does not read every user's notifications.
+    """
     from livebell.models import Notification as Twin
 
     ids = list(hq_ids)
+    users = list(set(recipients))
     found: list[tuple[int, Any, int]] = []
     for start in range(0, len(ids), _IDS_PER_CALL):
         qs = Twin.objects.filter(
-            data__hq__model=_label(model), data__hq__id__in=ids[start : start + _IDS_PER_CALL]
+            recipient_id__in=users,
+            data__hq__model=_label(model),
+            data__hq__id__in=ids[start : start + _IDS_PER_CALL],
         )
         if read is not None:
             qs = qs.filter(read_at__isnull=not read)
@@ -203,7 +212,10 @@ def _follow(model: Any, changes: list[tuple[int, Any, Any, Any]]) -> None:
     from livebell import inbox
 
     soft = _soft_delete()
-    found = {hq_id: (twin_id, rid) for twin_id, rid, hq_id in twins(model, [c[0] for c in changes])}
+    found = {
+        hq_id: (twin_id, rid)
+        for twin_id, rid, hq_id in twins(model, [c[0] for c in changes], [c[1] for c in changes])
+    }
     read: dict[Any, list[int]] = defaultdict(list)
     unread: dict[Any, list[int]] = defaultdict(list)
     gone: dict[Any, list[int]] = defaultdict(list)
@@ -240,7 +252,8 @@ def after_update(
     """After ``QuerySet.update(**values)`` set ``unread`` or ``deleted`` on ``rows``
     ((pk, recipient id, unread, deleted) as they were): follow the changes."""
     changes: list[tuple[int, Any, Any, Any]] = []
-    restored = []
+    restored: list[int] = []
+    restored_for: set[Any] = set()
     for pk, recipient_id, was_unread, was_deleted in rows:
         unread = bool(values.get("unread", was_unread))
         deleted = bool(values.get("deleted", was_deleted))
@@ -248,6 +261,7 @@ def after_update(
             continue
         if was_deleted and not deleted and _soft_delete():
             restored.append(pk)
+            restored_for.add(recipient_id)
         else:
             changes.append(
                 (
@@ -260,7 +274,7 @@ def after_update(
     if changes:
         _follow(model, changes)
     if restored:
-        live = {twin[2] for twin in twins(model, restored)}
+        live = {twin[2] for twin in twins(model, restored, restored_for)}
         for row in model._base_manager.filter(pk__in=[pk for pk in restored if pk not in live]):
             mirror(row)
 
@@ -269,7 +283,8 @@ def on_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     """post_delete of hq's model: delete the twin."""
     from livebell import inbox
 
-    _apply(inbox.delete, _by_recipient(twins(type(instance), [instance.pk])))
+    found = twins(type(instance), [instance.pk], [instance.recipient_id])
+    _apply(inbox.delete, _by_recipient(found))
 
 
 def _set_unread(user_id: Any, twin_ids: Any, unread: bool) -> None:
@@ -284,7 +299,9 @@ def _set_unread(user_id: Any, twin_ids: Any, unread: bool) -> None:
         pending = model._base_manager.filter(recipient_id=user_id, unread=not unread)
         hq_ids = [
             hq_id
-            for _, _, hq_id in twins(model, pending.values_list("pk", flat=True), read=not unread)
+            for _, _, hq_id in twins(
+                model, pending.values_list("pk", flat=True), [user_id], read=not unread
+            )
         ]
     else:
         hq_ids = list(

@@ -47,7 +47,8 @@ class Command(BaseCommand):
             if not chunk:
                 break
             last = chunk[-1].pk
-            linked = {hq_id for _, _, hq_id in mirror.twins(model, [r.pk for r in chunk])}
+            found = mirror.twins(model, [r.pk for r in chunk], [r.recipient_id for r in chunk])
+            linked = {hq_id for _, _, hq_id in found}
             missing = [row for row in chunk if row.pk not in linked]
             with transaction.atomic():
                 Twin.objects.bulk_create([_twin(row) for row in missing])
