@@ -1,6 +1,6 @@
 """livebell: real-time in-app notifications for Django, built on Django Channels.
 
-``notify`` and ``anotify`` are importable from here, but resolved lazily so that
+``notify``, ``anotify`` and ``notify_each`` are importable from here, but resolved lazily so that
 ``import livebell`` never touches Django's app registry (settings files and
 ``INSTALLED_APPS`` may import the package before apps are ready).
 """
@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "anotify", "notify"]
+__all__ = ["__version__", "anotify", "notify", "notify_each"]
 
 if TYPE_CHECKING:
-    from livebell.sending import anotify, notify
+    from livebell.sending import anotify, notify, notify_each
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("notify", "anotify"):
+    if name in ("notify", "anotify", "notify_each"):
         from livebell import sending
 
         return getattr(sending, name)

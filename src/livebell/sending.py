@@ -1,4 +1,5 @@
-"""Sending notifications: ``notify()`` and its async twin ``anotify()``.
+"""Sending notifications: ``notify()``, its async twin ``anotify()``, and
+``notify_each()`` for several calls at once.
 
 Both take one path: :func:`_draft` validates the arguments into a
 :class:`~livebell.storage.inserts.RowPlan` before any write, :func:`_store` stores plans
@@ -6,7 +7,8 @@ in the current transaction (:mod:`livebell.storage.inserts`) and builds their pu
 (:func:`livebell.layer.delivery.pushes`), and the pushes are sent after commit. They
 differ only in who runs the transaction: ``notify()`` joins the caller's,
 ``anotify()`` runs its own in Channels' database thread, shared with the calls
-made at the same moment (a group commit, below).
+made at the same moment (a group commit, below), and ``notify_each()`` stores the
+calls it is given in one transaction, as that group commit does.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -40,7 +42,7 @@ from livebell.models import (
 from livebell.storage import actors, inserts
 from livebell.storage.inserts import RowPlan
 
-__all__ = ["Recipients", "anotify", "notify"]
+__all__ = ["Recipients", "anotify", "notify", "notify_each"]
 
 Recipients = models.Model | Iterable[models.Model] | QuerySet[Any]
 
@@ -103,6 +105,65 @@ def notify(
     return rows
 
 
+def notify_each(calls: Iterable[Mapping[str, Any]]) -> list[list[Notification]]:
+    """Several :func:`notify` calls stored together, as one: one transaction, one lock
+    of the recipients' state rows, as few INSERTs as the database allows, and, after
+    commit, one publish for all their pushes.
+
+    For notifications that differ per recipient (a ``data`` of each one's own) or
+    several kinds at once, where a loop of ``notify()`` calls would pay a lock, an
+    INSERT and a commit each.
+
+    Args:
+        calls: each one call's keyword arguments: ``recipients`` and any of ``verb``,
+            ``type``, ``actor``, ``target``, ``data`` and ``level``, as
+            :func:`notify` takes them.
+
+    Returns:
+        Each call's stored notifications, in the order of ``calls`` (as :func:`notify`
+        returns them).
+
+    Raises:
+        TypeError: an item that is not a mapping, lacks ``recipients`` or names an
+            argument ``notify()`` does not take; and what :func:`notify` raises. Every
+            call is checked before anything is stored: if one is refused, none is
+            stored.
+    """
+    drafted = [(call, _draft(call)) for call in map(_call_of, calls)]
+    if not drafted:
+        return []
+    using = router.db_for_write(Notification)
+    with transaction.atomic(using=using):
+        rows, pushes = _store([plan for _, plan in drafted], using)
+        stored: list[tuple[list[Notification], str | None]] = []
+        start = 0
+        for call, plan in drafted:
+            count = len(plan.recipient_ids)
+            stored.append((rows[start : start + count], call.type))
+            start += count
+        transaction.on_commit(lambda: delivery.send(pushes), using=using, robust=True)
+        for call_rows, type_key in stored:
+            transaction.on_commit(
+                functools.partial(_announce, call_rows, type_key), using=using, robust=True
+            )
+    return [call_rows for call_rows, _ in stored]
+
+
+def _call_of(arguments: Mapping[str, Any]) -> _Call:
+    """One ``notify_each()`` item as a call."""
+    if not isinstance(arguments, Mapping):
+        raise TypeError(
+            "notify_each() takes mappings of notify()'s arguments, "
+            f"not {type(arguments).__name__}."
+        )
+    unknown = sorted(set(arguments) - set(_Call._fields))
+    if unknown:
+        raise TypeError(f"notify() takes no argument {', '.join(map(repr, unknown))}.")
+    if "recipients" not in arguments:
+        raise TypeError("each notify_each() call needs its recipients.")
+    return _Call(**{**_NO_ARGUMENTS, **arguments})
+
+
 async def anotify(
     recipients: Recipients,
     verb: str | None = None,
@@ -141,6 +202,10 @@ class _Call(NamedTuple):
     target: models.Model | None
     data: dict[str, Any] | None
     level: str | None
+
+
+# What a notify_each() item leaves out.
+_NO_ARGUMENTS: dict[str, Any] = dict.fromkeys(_Call._fields)
 
 
 def _store(plans: Sequence[RowPlan], using: str) -> tuple[list[Notification], list[Push]]:
