@@ -224,3 +224,23 @@ def test_finding_a_twin_reads_only_its_recipients_rows(people: Any) -> None:
         assert f"SCAN {table}" not in plan and "livebell_rcpt" in plan, plan
     else:  # the planners of PostgreSQL and MariaDB may scan so small a table
         assert "recipient_id" in lookup, lookup
+
+
+def test_a_group_gets_its_twins_in_one_store_not_one_per_member(people: Any) -> None:
+    """notify.send() to a group stores the members' twins with one livebell.notify_each()
+    (one lock, one INSERT of twins), in the transaction of the hq rows."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    alice = people[0]
+    members = [User.objects.create_user(f"m{i}") for i in range(20)]
+    team = Group.objects.create(name="members")
+    team.user_set.set(members)
+    with CaptureQueriesContext(connection) as queries:
+        rows = send(alice, team, description="news")
+    twin_inserts = [
+        q for q in queries if q["sql"].startswith("INSERT") and Twin._meta.db_table in q["sql"]
+    ]
+    assert len(rows) == 20 and len(twin_inserts) == 1
+    assert sorted(twin_of(row).recipient_id for row in rows) == sorted(m.pk for m in members)
+    assert all(twin_of(row).data["hq"]["id"] == row.pk for row in rows)

@@ -26,9 +26,11 @@ A notification deleted in livebell (the bell's delete) keeps its hq row.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.db.models.signals import post_delete, post_save
@@ -36,7 +38,16 @@ from swapper import load_model
 
 from notifications import settings as notifications_settings
 
-__all__ = ["after_update", "connect", "mirror", "on_saved", "twin_values", "twins"]
+__all__ = [
+    "after_update",
+    "connect",
+    "mirror",
+    "mirror_all",
+    "on_saved",
+    "storing_together",
+    "twin_values",
+    "twins",
+]
 
 #: livebell takes verbs of at most this many characters (hq: 255).
 _VERB_MAX = 128
@@ -92,7 +103,7 @@ def _hq_data(data: Any) -> Any:
 
 def twin_values(row: Any) -> dict[str, Any]:
     """What the twin of the hq notification ``row`` says: ``livebell.notify()``'s
-    arguments (``recipient``, ``verb``, ``actor``, ``target``, ``level``, ``data``)."""
+    arguments (``recipients``, ``verb``, ``actor``, ``target``, ``level``, ``data``)."""
     from django.contrib.auth import get_user_model
 
     objects = getattr(row, "_objects", None) or {}
@@ -119,7 +130,7 @@ def twin_values(row: Any) -> dict[str, Any]:
     if shown is not None and (shown.pk is None or len(str(shown.pk)) > 64):
         shown = None
     return {
-        "recipient": row.recipient,
+        "recipients": row.recipient,
         "verb": verb or "notification",
         "actor": user_actor,
         "target": shown,
@@ -128,13 +139,58 @@ def twin_values(row: Any) -> dict[str, Any]:
     }
 
 
+# The hq rows whose twins wait to be stored together (:func:`storing_together`).
+_waiting: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "notifications_mirror_waiting", default=None
+)
+
+
+@contextlib.contextmanager
+def storing_together() -> Iterator[None]:
+    """Inside, new hq rows wait; at the end their twins are stored by one
+    :func:`livebell.notify_each` (one transaction, lock and publish for all), as
+    ``notify.send()`` to a group needs: one ``notify()`` per row costs a transaction
+    each."""
+    if _waiting.get() is not None:  # already inside: the outer one stores them
+        yield
+        return
+    waiting: list[Any] = []
+    token = _waiting.set(waiting)
+    try:
+        yield
+    finally:
+        _waiting.reset(token)
+    # Not after an error: the caller's transaction rolls the rows back.
+    if waiting:
+        mirror_all(waiting)
+
+
+def mirror_all(rows: list[Any]) -> None:
+    """Store the twins of the hq notifications ``rows`` in one :func:`livebell.notify_each`."""
+    import livebell
+
+    twin_rows = livebell.notify_each(twin_values(row) for row in rows)
+    read = [
+        (row.recipient_id, twin.pk)
+        for row, twins_of_row in zip(rows, twin_rows, strict=True)
+        if not row.unread
+        for twin in twins_of_row
+    ]
+    if read:
+        from livebell import inbox
+
+        by_recipient: dict[Any, list[int]] = defaultdict(list)
+        for recipient_id, twin_id in read:
+            by_recipient[recipient_id].append(twin_id)
+        _apply(inbox.mark_read, by_recipient)
+
+
 def mirror(row: Any) -> Any:
     """Store the livebell twin of the hq notification ``row``; the twin, or None when
     livebell left its recipient out (a muted target)."""
     import livebell
 
-    values = twin_values(row)
-    rows = livebell.notify(values.pop("recipient"), values.pop("verb"), **values)
+    rows = livebell.notify(**twin_values(row))
     if not rows:
         return None
     twin = rows[0]
@@ -199,7 +255,11 @@ def on_saved(sender: Any, instance: Any, created: bool, raw: bool = False, **kwa
     instance._remember_state()
     if created:
         if not (_soft_delete() and instance.deleted):
-            mirror(instance)
+            waiting = _waiting.get()
+            if waiting is None:
+                mirror(instance)
+            else:
+                waiting.append(instance)
         return
     if before == instance._stored_state:
         return

@@ -28,6 +28,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from swapper import load_model
 
+from notifications import mirror
 from notifications import settings as notifications_settings
 from notifications.signals import notify
 from notifications.utils import id2slug
@@ -338,39 +339,44 @@ def notify_handler(verb: Any, **kwargs: Any) -> list[AbstractNotification]:
         recipients = [recipient]
 
     new_notifications = []
-    for one in recipients:
-        newnotify = Notification(
-            recipient=one,
-            actor_content_type=ContentType.objects.get_for_model(
-                actor, for_concrete_model=actor_for_concrete_model
-            ),
-            actor_object_id=actor.pk,
-            verb=str(verb),
-            public=public,
-            description=description,
-            timestamp=timestamp,
-            level=level,
-        )
-        # The objects themselves, so the livebell twin needs no query to find them.
-        newnotify._objects = {"actor": actor}
-        for obj, opt in optional_objs:
-            if obj is not None:
-                for_concrete_model = kwargs.pop(f"{opt}_for_concrete_model", True)
-                setattr(newnotify, f"{opt}_object_id", obj.pk)
-                setattr(
-                    newnotify,
-                    f"{opt}_content_type",
-                    ContentType.objects.get_for_model(obj, for_concrete_model=for_concrete_model),
-                )
-                newnotify._objects[opt] = obj
-        if kwargs and extra_data:
-            # Options that name a column of the model set it; the rest go to data.
-            for key in list(kwargs):
-                if hasattr(newnotify, key):
-                    setattr(newnotify, key, kwargs.pop(key))
-            newnotify.data = kwargs
-        newnotify.save()
-        new_notifications.append(newnotify)
+    # One transaction for the rows and their twins, which are stored together at the
+    # end: one livebell.notify_each(), not a transaction per recipient of a group.
+    with transaction.atomic(), mirror.storing_together():
+        for one in recipients:
+            newnotify = Notification(
+                recipient=one,
+                actor_content_type=ContentType.objects.get_for_model(
+                    actor, for_concrete_model=actor_for_concrete_model
+                ),
+                actor_object_id=actor.pk,
+                verb=str(verb),
+                public=public,
+                description=description,
+                timestamp=timestamp,
+                level=level,
+            )
+            # The objects themselves, so the livebell twin needs no query to find them.
+            newnotify._objects = {"actor": actor}
+            for obj, opt in optional_objs:
+                if obj is not None:
+                    for_concrete_model = kwargs.pop(f"{opt}_for_concrete_model", True)
+                    setattr(newnotify, f"{opt}_object_id", obj.pk)
+                    setattr(
+                        newnotify,
+                        f"{opt}_content_type",
+                        ContentType.objects.get_for_model(
+                            obj, for_concrete_model=for_concrete_model
+                        ),
+                    )
+                    newnotify._objects[opt] = obj
+            if kwargs and extra_data:
+                # Options that name a column of the model set it; the rest go to data.
+                for key in list(kwargs):
+                    if hasattr(newnotify, key):
+                        setattr(newnotify, key, kwargs.pop(key))
+                newnotify.data = kwargs
+            newnotify.save()
+            new_notifications.append(newnotify)
     return new_notifications
 
 
