@@ -108,8 +108,11 @@ def lock(user_ids: Iterable[Any], using: str) -> dict[Any, RecipientState]:
     states = _locked(ordered, using)
     missing = [user_id for user_id in ordered if user_id not in states]
     if missing:
-        _create(missing, using)
-        states.update(_locked(missing, using))
+        if _create(missing, using):
+            # Locked by the INSERT itself: a plain read sees them as they now are.
+            states.update(current(missing, using))
+        else:
+            states.update(_locked(missing, using))
     return states
 
 
@@ -294,7 +297,10 @@ def _lock_sql(connection: Any) -> str | None:
     Rows are locked in the order of the ids given (sorted): on MariaDB/MySQL the
     JSON array's rows lead the join (``STRAIGHT_JOIN``) and each finds its state row
     by primary key, so no other row is read or locked, as with the ORM's ``IN``
-    range. SQLite has no row locks (one writer at a time).
+    range. A plain ``JOIN`` lets the optimizer scan a small state table first,
+    locking every row it passes: two transactions that had each just created a
+    user's row then waited for each other's (a deadlock). SQLite has no row locks
+    (one writer at a time).
     """
     meta = InboxState._meta
     quote = connection.ops.quote_name
@@ -318,7 +324,7 @@ def _lock_sql(connection: Any) -> str | None:
     if has_json_table(connection):
         return (
             f"SELECT {selected} FROM JSON_TABLE(%s, '$[*]' COLUMNS (u BIGINT PATH '$')) AS v "
-            f"JOIN {table} AS s ON s.{column} = v.u FOR UPDATE"
+            f"STRAIGHT_JOIN {table} AS s ON s.{column} = v.u FOR UPDATE"
         )
     return None
 
@@ -343,11 +349,13 @@ def _count(user_ids: Sequence[Any], using: str) -> dict[Any, RecipientState]:
     return counted
 
 
-def _create(user_ids: Sequence[Any], using: str) -> None:
-    """Insert state rows for users who have none, counted from their notifications.
+def _create(user_ids: Sequence[Any], using: str) -> bool:
+    """Insert state rows for users who have none, counted from their notifications;
+    whether the rows are now locked by this transaction (else the caller locks them).
 
     Two transactions creating the same row at once: one inserts, the other's
-    insert is ignored, and both then lock the one row.
+    insert is ignored (MariaDB/MySQL: waits, then locks the row), and both then
+    hold the one row in turn.
     """
     user_model = get_user_model()
     existing = set(
@@ -360,18 +368,52 @@ def _create(user_ids: Sequence[Any], using: str) -> None:
         shown = ", ".join(map(str, unknown[:5]))
         raise ValueError(f"No user with primary key {shown}: deleted, or from another database?")
     counted = _count(user_ids, using)
-    InboxState.objects.using(using).bulk_create(
-        [
-            InboxState(
-                user_id=user_id,
-                last_id=counted.get(user_id, EMPTY).last_id,
-                unread_count=counted.get(user_id, EMPTY).unread_count,
-            )
-            for user_id in user_ids
-        ],
-        ignore_conflicts=True,
-        batch_size=LOCK_CHUNK,
+    rows = [
+        InboxState(
+            user_id=user_id,
+            last_id=counted.get(user_id, EMPTY).last_id,
+            unread_count=counted.get(user_id, EMPTY).unread_count,
+        )
+        for user_id in user_ids
+    ]
+    connection = connections[using]
+    if connection.vendor == "mysql":
+        _insert_locked(rows, connection)
+        return True
+    InboxState.objects.using(using).bulk_create(rows, ignore_conflicts=True, batch_size=LOCK_CHUNK)
+    return False
+
+
+def _insert_locked(rows: Sequence[InboxState], connection: Any) -> None:
+    """MariaDB/MySQL: insert state rows, or, where another transaction inserted one
+    meanwhile, lock it, in one statement (``ON DUPLICATE KEY UPDATE`` that changes
+    nothing), in primary-key order.
+
+    Not ``INSERT IGNORE`` and then a locking read: two transactions that had each
+    just inserted a user's row then deadlocked in that read, each waiting for the
+    other's new row (InnoDB, read committed; two processes notifying new users at
+    once, tests/test_state.py).
+    """
+    meta = InboxState._meta
+    quote = connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if isinstance(f, models.Field)]
+    key = quote(meta.pk.column)
+    head = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES "
     )
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, LOCK_CHUNK):
+            cursor.execute(
+                head
+                + ", ".join([row_sql] * len(chunk))
+                + f" ON DUPLICATE KEY UPDATE {key} = {key}",
+                [
+                    f.get_db_prep_save(getattr(row, f.attname), connection)
+                    for row in chunk
+                    for f in fields
+                ],
+            )
 
 
 def _write(states: Mapping[Any, RecipientState], using: str) -> None:
