@@ -153,8 +153,7 @@ def _call_of(arguments: Mapping[str, Any]) -> _Call:
     """One ``notify_each()`` item as a call."""
     if not isinstance(arguments, Mapping):
         raise TypeError(
-            "notify_each() takes mappings of notify()'s arguments, "
-            f"not {type(arguments).__name__}."
+            f"notify_each() takes mappings of notify()'s arguments, not {type(arguments).__name__}."
         )
     unknown = sorted(set(arguments) - set(_Call._fields))
     if unknown:
