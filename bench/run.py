@@ -307,7 +307,9 @@ def run(
     )
     counts = ", ".join(f"{PROJECTS[p].title} {len(u):,}" for p, u in users.items())
     h.log(f"users with sessions: {counts}; starting {', '.join(sizes.targets)}")
-    served = [spec for spec in specs if spec.serves]
+    # A target whose project has no users this run (only the storage side chosen)
+    # needs no server: nothing would connect to it.
+    served = [spec for spec in specs if spec.serves and spec.project in users]
     servers = h.start_servers(served)
     targets: list[Target] = []
     for spec, (server, port) in zip(served, servers, strict=True):

@@ -144,10 +144,14 @@ def test_unknown_setting_raises_a_clear_error() -> None:
 
 
 def test_public_surface() -> None:
-    assert livebell.__all__ == ["__version__", "anotify", "notify"]
-    from livebell.sending import anotify, notify
+    assert livebell.__all__ == ["__version__", "anotify", "notify", "notify_each"]
+    from livebell.sending import anotify, notify, notify_each
 
-    assert (livebell.notify, livebell.anotify) == (notify, anotify)
+    assert (livebell.notify, livebell.anotify, livebell.notify_each) == (
+        notify,
+        anotify,
+        notify_each,
+    )
     with pytest.raises(AttributeError):
         livebell.nothing_here  # noqa: B018
 
