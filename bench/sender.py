@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import time
@@ -109,7 +110,19 @@ class DjangoBackend(Backend):
 
 
 class LivebellBackend(DjangoBackend):
-    """Stored notifications through ``livebell.notify()`` / ``anotify()``."""
+    """Stored notifications through ``livebell.notify()`` / ``anotify()``.
+
+    The sender stands for the site's process that calls ``notify()`` (the demo's views
+    run in its ASGI process), so it runs with the garbage-collector setting that
+    docs/deployment.md recommends for such processes and the demo's ``asgi.py`` makes.
+    Without it, a full collection of this process (Django, the users, the layer: about
+    75,000 objects) stalls a ``notify()`` to 1,000 users for 40-50 ms once in about a
+    dozen calls (docs/benchmarks.md, "The garbage collector setting on the sender").
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        gc.set_threshold(700, 10, 1000)
 
     def init(self, user_ids: list[Any]) -> None:
         super().init(user_ids)
