@@ -629,3 +629,70 @@ def test_two_sweepers_at_once_send_each_notification_once(
     assert sorted(ids) == sorted(row.pk for row in rows), reports
     assert len(reports[0]["emailed"]) + len(reports[1]["emailed"]) == 60  # one per user
     assert all(report["sent"] > 0 for report in reports), reports  # they shared the work
+
+
+def _deadlock(driver: str) -> Exception:
+    """The error Django raises when the database broke a deadlock by rolling back."""
+    from django.db import OperationalError
+
+    if driver == "mysql":
+        import MySQLdb
+
+        cause: Exception = MySQLdb.OperationalError(1213, "Deadlock found when trying to get lock")
+    else:
+        import psycopg.errors
+
+        cause = psycopg.errors.DeadlockDetected("deadlock detected")
+    error = OperationalError(*cause.args)
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("driver", ["mysql", "postgresql"])
+def test_a_claim_rolled_back_for_a_deadlock_is_claimed_again(
+    bob: Any, alice: Any, driver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sweepers' claims can deadlock on InnoDB (seen in the two-sweeper test); the
+    database rolls the victim back whole, and its sweep claims again instead of failing."""
+    (row,) = notify(bob, type="post.answered", actor=alice, target=Post.objects.create(title="a"))
+    real_claim, calls = email._claim, []
+
+    def deadlocking_once(*args: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 1:
+            raise _deadlock(driver)
+        return real_claim(*args)
+
+    monkeypatch.setattr(email, "_claim", deadlocking_once)
+    assert email.send_due(later()) == 1
+    assert emailed() == [[row.pk]]
+    assert len(calls) == 3  # the rolled-back claim, the claim again, the empty one
+
+
+@pytest.mark.django_db
+def test_a_claim_that_keeps_deadlocking_or_fails_otherwise_is_raised(
+    bob: Any, alice: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    notify(bob, type="post.answered", actor=alice, target=Post.objects.create(title="a"))
+    calls: list[Any] = []
+
+    def always(error: Exception) -> Any:
+        def claim(*args: Any) -> Any:
+            calls.append(args)
+            raise error
+
+        return claim
+
+    monkeypatch.setattr(email, "_claim", always(_deadlock("mysql")))
+    with pytest.raises(OperationalError):
+        email.send_due(later())
+    assert len(calls) == email.CLAIM_ATTEMPTS
+    calls.clear()
+    monkeypatch.setattr(email, "_claim", always(OperationalError("server has gone away")))
+    with pytest.raises(OperationalError):
+        email.send_due(later())
+    assert len(calls) == 1  # not a deadlock: not tried again
+    assert mail.outbox == []

@@ -47,7 +47,7 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMultiAlternatives
-from django.db import connections, models, router, transaction
+from django.db import OperationalError, connections, models, router, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -282,7 +282,7 @@ def send_due(now: datetime | None = None, *, using: str | None = None) -> int:
     sent = 0
     passed: set[Any] = set()
     while True:
-        claimed = _claim(using, passed, now)
+        claimed = _claim_retrying(using, passed, now)
         if claimed is None:
             return sent
         for user_id, (ids, attempts) in claimed.items():
@@ -355,6 +355,43 @@ def _collect_step(using: str, type_key: str, through: int, horizon: datetime) ->
         more = len(rows) == COLLECT_BATCH
         marks.update(last_id=rows[-1][0] if more else through)
     return len(queued), more
+
+
+#: How many times a claim that the database rolled back to break a deadlock is tried again.
+CLAIM_ATTEMPTS = 3
+# Errors by which a database says it rolled back the transaction to break a deadlock:
+# MySQL/MariaDB's error numbers (ER_LOCK_DEADLOCK) and PostgreSQL's SQLSTATEs.
+_DEADLOCK_ERRNOS = frozenset({1213})
+_DEADLOCK_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _claim_retrying(
+    using: str, passed: set[Any], now: datetime
+) -> dict[Any, tuple[list[int], int]] | None:
+    """:func:`_claim`, tried again when the database broke a deadlock by rolling it back.
+
+    Two sweepers' claims can deadlock on InnoDB: each holds the rows it locked, and
+    deleting them also takes the rows' secondary-index entries, which the other's
+    locking read may hold (two-sweeper test on MariaDB, read committed). The victim's
+    transaction is rolled back whole, so nothing was claimed, deleted or sent: the
+    claim starts again.
+    """
+    for attempt in range(1, CLAIM_ATTEMPTS + 1):
+        try:
+            return _claim(using, passed, now)
+        except OperationalError as exc:
+            if attempt == CLAIM_ATTEMPTS or not _deadlocked(exc):
+                raise
+            logger.info("livebell: an email claim was rolled back for a deadlock; claiming again")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _deadlocked(exc: OperationalError) -> bool:
+    """Whether ``exc`` is the database breaking a deadlock (the transaction rolled back)."""
+    cause = exc.__cause__
+    errno = cause.args[0] if cause is not None and cause.args else None
+    sqlstate = getattr(cause, "sqlstate", None)
+    return errno in _DEADLOCK_ERRNOS or sqlstate in _DEADLOCK_SQLSTATES
 
 
 def _claim(using: str, passed: set[Any], now: datetime) -> dict[Any, tuple[list[int], int]] | None:
