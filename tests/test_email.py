@@ -648,7 +648,9 @@ def _deadlock(driver: str) -> Exception:
     return error
 
 
-@pytest.mark.django_db
+# Outside a transaction, as the sweep's task and command run it (pytest-django's
+# default wraps each test in one, where a deadlock is not retried: the last test).
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("driver", ["mysql", "postgresql"])
 def test_a_claim_rolled_back_for_a_deadlock_is_claimed_again(
     bob: Any, alice: Any, driver: str, monkeypatch: pytest.MonkeyPatch
@@ -670,7 +672,7 @@ def test_a_claim_rolled_back_for_a_deadlock_is_claimed_again(
     assert len(calls) == 3  # the rolled-back claim, the claim again, the empty one
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_claim_that_keeps_deadlocking_or_fails_otherwise_is_raised(
     bob: Any, alice: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -695,4 +697,28 @@ def test_a_claim_that_keeps_deadlocking_or_fails_otherwise_is_raised(
     with pytest.raises(OperationalError):
         email.send_due(later())
     assert len(calls) == 1  # not a deadlock: not tried again
+    assert mail.outbox == []
+
+
+@pytest.mark.django_db
+def test_a_claim_that_deadlocks_inside_a_callers_transaction_is_raised_at_once(
+    bob: Any, alice: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside the caller's ``atomic()`` (this test's own transaction) the claim is a
+    savepoint: InnoDB rolled back the caller's whole transaction, which only the caller
+    can start again, so the deadlock is raised, not claimed again within it."""
+    from django.db import OperationalError, transaction
+
+    notify(bob, type="post.answered", actor=alice, target=Post.objects.create(title="a"))
+    calls: list[Any] = []
+
+    def deadlocking(*args: Any) -> Any:
+        calls.append(args)
+        raise _deadlock("mysql")
+
+    monkeypatch.setattr(email, "_claim", deadlocking)
+    assert transaction.get_connection().in_atomic_block
+    with pytest.raises(OperationalError):
+        email.send_due(later())
+    assert len(calls) == 1
     assert mail.outbox == []

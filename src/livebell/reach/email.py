@@ -374,9 +374,12 @@ def _claim_retrying(
     deleting them also takes the rows' secondary-index entries, which the other's
     locking read may hold (two-sweeper test on MariaDB, read committed). The victim's
     transaction is rolled back whole, so nothing was claimed, deleted or sent: the
-    claim starts again.
+    claim starts again — unless the sweep runs inside a caller's ``atomic()``: there
+    the claim is a savepoint, and InnoDB rolled back the caller's whole transaction,
+    which only the caller can start again, so the error is raised at once.
     """
-    for _ in range(CLAIM_ATTEMPTS - 1):
+    inside_caller = transaction.get_connection(using).in_atomic_block
+    for _ in range(0 if inside_caller else CLAIM_ATTEMPTS - 1):
         try:
             return _claim(using, passed, now)
         except OperationalError as exc:
