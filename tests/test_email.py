@@ -722,3 +722,57 @@ def test_a_claim_that_deadlocks_inside_a_callers_transaction_is_raised_at_once(
         email.send_due(later())
     assert len(calls) == 1
     assert mail.outbox == []
+
+
+def _lock_both(first: Any, second: Any, turn: threading.Barrier, errors: list[Exception]) -> None:
+    """In a thread of its own (its own connection): lock ``first``'s row, wait for the
+    other thread to lock its row, then lock ``second``'s — which that thread holds."""
+    from django.contrib.auth import get_user_model
+    from django.db import OperationalError, connection, transaction
+
+    users = get_user_model().objects
+    try:
+        if connection.vendor == "sqlite":
+            connection.ensure_connection()
+            # SQLite has no row locks: the second writer waits for the first's database
+            # lock, here 0.2 s instead of the default 5, then gives up.
+            connection.connection.execute("PRAGMA busy_timeout = 200")
+        with transaction.atomic():
+            users.filter(pk=first).update(first_name="locked")
+            turn.wait(timeout=10)
+            users.filter(pk=second).update(first_name="locked")
+    except OperationalError as exc:
+        errors.append(exc)
+        turn.abort()  # on SQLite, before the other thread's wait: it need not time out
+    except threading.BrokenBarrierError:
+        pass  # the other thread failed before its first lock: its error says why
+    finally:
+        connection.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.django_db(transaction=True)
+def test_the_databases_own_deadlock_error_is_the_one_claimed_again(make_user: Any) -> None:
+    """Two real transactions that each lock a row the other wants next: PostgreSQL and
+    MariaDB break the deadlock by rolling one back, with the error the claim's retry
+    recognises (the tests above build it by hand). SQLite has no row locks and cannot
+    deadlock: its second writer waits for the first and gives up with "database is
+    locked", which is not a deadlock and is not claimed again."""
+    from django.db import connection
+
+    one, two = make_user("one"), make_user("two")
+    turn, errors = threading.Barrier(2), []
+    threads = [
+        threading.Thread(target=_lock_both, args=(a.pk, b.pk, turn, errors))
+        for a, b in ((one, two), (two, one))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(errors) == 1, errors  # one victim; the other transaction went on
+    if connection.vendor == "sqlite":
+        assert "database is locked" in str(errors[0])
+        assert not email._deadlocked(errors[0])
+    else:
+        assert email._deadlocked(errors[0]), repr(errors[0].__cause__)
