@@ -75,8 +75,8 @@ messages: $(STAMP)
 	$(PY) scripts/compile_messages.py
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests demo $(COMPAT)
-	$(PY) -m ruff format --check src tests demo $(COMPAT)
+	$(PY) -m ruff check src tests demo bench $(COMPAT)
+	$(PY) -m ruff format --check src tests demo bench $(COMPAT)
 	$(PY) -m mypy
 	cd demo && $(PY) manage.py makemigrations --check --dry-run livebell
 	cd demo && $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null

@@ -205,6 +205,7 @@ class CommunityInbox(Inbox):
 
     def empty(self) -> None:
         from django.db import connection
+
         from notifications.models import Notification
 
         with connection.cursor() as cursor:
@@ -224,6 +225,7 @@ class CommunityInbox(Inbox):
         from django.contrib.contenttypes.models import ContentType
         from django.db import connection
         from django.utils import timezone
+
         from notifications.models import Notification
 
         actor = ContentType.objects.get_for_model(reader)
