@@ -78,6 +78,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check src tests demo bench $(COMPAT)
 	$(PY) -m ruff format --check src tests demo bench $(COMPAT)
 	$(PY) -m mypy
+	cd $(COMPAT) && $(PY) -m mypy
 	cd demo && $(PY) manage.py makemigrations --check --dry-run livebell
 	cd demo && $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 

@@ -15,7 +15,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseForbidden,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.decorators import method_decorator
 from django.utils.encoding import iri_to_uri
@@ -55,11 +61,18 @@ def _state_changing(view: Any) -> Any:
             return HttpResponseForbidden(
                 _("This link changes your notifications and was opened from another site.")
             )
-        return view(request, *args, **kwargs)
+        response: HttpResponse = view(request, *args, **kwargs)
+        return response
 
     wrapper.__name__ = view.__name__
     wrapper.__doc__ = view.__doc__
     return wrapper
+
+
+def _notifications(request: HttpRequest) -> Any:
+    """The signed-in user's notifications (hq's ``related_name`` on the recipient)."""
+    user: Any = request.user
+    return user.notifications
 
 
 def _next_or(request: HttpRequest, fallback: str) -> HttpResponse:
@@ -72,7 +85,7 @@ def _next_or(request: HttpRequest, fallback: str) -> HttpResponse:
 Notification = load_model("notifications", "Notification")
 
 
-class NotificationViewList(ListView):
+class NotificationViewList(ListView):  # type: ignore[type-arg]
     template_name = "notifications/list.html"
     context_object_name = "notifications"
 
@@ -80,7 +93,7 @@ class NotificationViewList(ListView):
         return int(notification_settings.get_config()["PAGINATE_BY"])
 
     @method_decorator(login_required)
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         return super().dispatch(request, *args, **kwargs)
 
 
@@ -89,18 +102,18 @@ class AllNotificationsList(NotificationViewList):
 
     def get_queryset(self) -> Any:
         if notification_settings.get_config()["SOFT_DELETE"]:
-            return self.request.user.notifications.active()  # type: ignore[union-attr]
-        return self.request.user.notifications.all()  # type: ignore[union-attr]
+            return _notifications(self.request).active()
+        return _notifications(self.request).all()
 
 
 class UnreadNotificationsList(NotificationViewList):
     def get_queryset(self) -> Any:
-        return self.request.user.notifications.unread()  # type: ignore[union-attr]
+        return _notifications(self.request).unread()
 
 
 @_state_changing
 def mark_all_as_read(request: HttpRequest) -> HttpResponse:
-    request.user.notifications.mark_all_as_read()  # type: ignore[union-attr]
+    _notifications(request).mark_all_as_read()
     return _next_or(request, "notifications:unread")
 
 
@@ -133,7 +146,7 @@ def delete(request: HttpRequest, slug: str | None = None) -> HttpResponse:
 def live_unread_notification_count(request: HttpRequest) -> JsonResponse:
     if not request.user.is_authenticated:
         return JsonResponse({"unread_count": 0})
-    return JsonResponse({"unread_count": request.user.notifications.unread().count()})  # type: ignore[union-attr]
+    return JsonResponse({"unread_count": _notifications(request).unread().count()})
 
 
 @never_cache
@@ -144,7 +157,7 @@ def live_unread_notification_list(request: HttpRequest) -> JsonResponse:
     unread_list = get_notification_list(request, "unread")
     return JsonResponse(
         {
-            "unread_count": request.user.notifications.unread().count(),  # type: ignore[union-attr]
+            "unread_count": _notifications(request).unread().count(),
             "unread_list": unread_list,
         }
     )
@@ -158,7 +171,7 @@ def live_all_notification_list(request: HttpRequest) -> JsonResponse:
     all_list = get_notification_list(request)
     return JsonResponse(
         {
-            "all_count": request.user.notifications.count(),  # type: ignore[union-attr]
+            "all_count": _notifications(request).count(),
             "all_list": all_list,
         }
     )
@@ -168,4 +181,4 @@ def live_all_notification_list(request: HttpRequest) -> JsonResponse:
 def live_all_notification_count(request: HttpRequest) -> JsonResponse:
     if not request.user.is_authenticated:
         return JsonResponse({"all_count": 0})
-    return JsonResponse({"all_count": request.user.notifications.count()})  # type: ignore[union-attr]
+    return JsonResponse({"all_count": _notifications(request).count()})

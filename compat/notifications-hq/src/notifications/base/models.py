@@ -69,7 +69,7 @@ class NotificationLevel(models.TextChoices):
     error = "error", "error"
 
 
-class NotificationQuerySet(models.QuerySet):
+class NotificationQuerySet(models.QuerySet):  # type: ignore[type-arg]
     """hq's QuerySet, used as ``Notification.objects`` and ``user.notifications``."""
 
     def unsent(self) -> NotificationQuerySet:
@@ -283,7 +283,7 @@ class AbstractNotification(models.Model):
 
     @property
     def slug(self) -> int:
-        return id2slug(self.id)
+        return id2slug(self.pk)
 
     def mark_as_read(self) -> None:
         if self.unread:

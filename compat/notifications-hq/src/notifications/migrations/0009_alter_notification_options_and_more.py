@@ -1,3 +1,5 @@
+from typing import Any
+
 import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
@@ -6,11 +8,11 @@ from django.db import migrations, models
 LEVELS = [("success", "success"), ("info", "info"), ("warning", "warning"), ("error", "error")]
 
 
-def _alter(name, field):
+def _alter(name: str, field: Any) -> migrations.AlterField:
     return migrations.AlterField(model_name="notification", name=name, field=field)
 
 
-def _content_type(related_name, verbose_name, **options):
+def _content_type(related_name: str, verbose_name: str, **options: Any) -> Any:
     return models.ForeignKey(
         on_delete=django.db.models.deletion.CASCADE,
         related_name=related_name,

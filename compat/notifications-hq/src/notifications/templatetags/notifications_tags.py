@@ -33,13 +33,12 @@ __all__ = [
 
 def get_cached_notification_unread_count(user: Any) -> int:
     # One key per user (hq 1.8.3 shared one key between all users).
-    return int(
-        cache.get_or_set(
-            f"notifications_unread_count:{user.pk}",
-            user.notifications.unread().count,
-            get_config()["CACHE_TIMEOUT"],
-        )
+    count = cache.get_or_set(
+        f"notifications_unread_count:{user.pk}",
+        user.notifications.unread().count,
+        get_config()["CACHE_TIMEOUT"],
     )
+    return int(count or 0)  # the counted value; get_or_set() is typed as maybe None
 
 
 @register.simple_tag(takes_context=True)
