@@ -269,6 +269,41 @@ async def test_logging_out_in_one_tab_signs_the_other_out(
     await eventually(lambda: demo_site.open_sockets() == 0, 5, "no socket")
 
 
+async def test_a_tab_that_takes_over_after_its_session_ended_says_signed_out(
+    demo_site: DemoSite, browser: Any
+) -> None:
+    """The race behind a sign-out in the leading tab: that tab can close before its own
+    4401 arrives, and the tab taking over then connects without a session. A follower
+    that joined after the leader's catch-up saw no "synced" frame of its own, yet its
+    page was served a session: its 4401 means "signed out", with the banner. Made
+    deterministic here: the session is deleted on the server (no logout signal, so no
+    socket is closed), then the leading tab closes."""
+    from playwright.async_api import expect
+
+    tab1 = await log_in(browser, demo_site.url, "bob")
+    # The leader's catch-up done before the second tab joins.
+    synced: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_frame(payload: Any) -> None:
+        if '"synced"' in str(payload) and not synced.done():
+            synced.set_result(None)
+
+    tab1.on("websocket", lambda socket: socket.on("framereceived", on_frame))
+    await tab1.reload()
+    await asyncio.wait_for(synced, 10)
+    tab2 = await tab1.context.new_page()
+    await tab2.goto(demo_site.url + "/")
+    await bell_open(tab2)
+    demo_site.shell(
+        "from django.contrib.sessions.models import Session; Session.objects.all().delete()"
+    )
+    await tab1.close()
+    await expect(tab2.locator(".livebell")).to_have_attribute("data-state", "unauthenticated")
+    await expect(
+        tab2.get_by_role("alert").filter(has_text="You signed out in another tab or window")
+    ).to_be_visible()
+
+
 async def test_a_chinese_browser_gets_the_site_and_the_bell_in_chinese(
     demo_site: DemoSite, browser: Any
 ) -> None:

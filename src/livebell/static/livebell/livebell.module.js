@@ -146,7 +146,15 @@ export class LiveBell {
     if (state === this.state) { return; }
     this.state = state;
     this._emit("state", state);
-    if (this.isLeader) { this._tell({ kind: "state", state, lastId: this.lastId }); }
+    if (this.isLeader) { this._tellState(); }
+  }
+
+  // The leader's state, as its followers take it over. `synced` too: a follower that
+  // joined after the leader's catch-up saw no "synced" frame, yet its page was served a
+  // session, and if it becomes the leader once that session is gone (the leader's tab
+  // signed out and closed before its own 4401 came), its 4401 means "signed out".
+  _tellState() {
+    this._tell({ kind: "state", state: this.state, lastId: this.lastId, synced: this._everSynced });
   }
 
   // --- Connecting ------------------------------------------------------------------
@@ -500,7 +508,7 @@ export class LiveBell {
     if (!message || this._stopped) { return; }
     if (this.isLeader) {
       if (message.kind === "hello") {
-        this._tell({ kind: "state", state: this.state, lastId: this.lastId });
+        this._tellState();
         this._tell({ kind: "transport", transport: this.transport });
       } else if (message.kind === "send") {
         this._sendNow(message.frame);
@@ -511,6 +519,7 @@ export class LiveBell {
       if (message.frame && message.frame.type === "synced") { this._everSynced = true; }
       this._receive(message.frame);
     } else if (message.kind === "state") {
+      if (message.synced === true) { this._everSynced = true; }
       if (typeof message.lastId === "number" && (this.lastId === null || message.lastId > this.lastId)) {
         this.lastId = message.lastId;
       }
