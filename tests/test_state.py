@@ -13,6 +13,8 @@ import itertools
 import json
 import subprocess
 import sys
+import threading
+import time
 from typing import Any
 from unittest import mock
 
@@ -192,14 +194,164 @@ def test_counters_stay_exact_when_two_processes_write_at_once(make_user: Any) ->
         for seed in (1, 2)
     ]
     reports = []
-    for writer in writers:
-        out, _ = writer.communicate(timeout=100)
-        assert writer.returncode == 0, out
-        reports.append(json.loads(out.strip().splitlines()[-1]))
+    try:
+        for writer in writers:
+            out, _ = writer.communicate(timeout=100)
+            assert writer.returncode == 0, out
+            reports.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for writer in writers:  # one failed: the other must not outlive the test
+            if writer.poll() is None:
+                writer.kill()
+                writer.communicate()
     assert all(report["writes"] == 150 for report in reports), reports
     for user in users:
         assert_exact(user, newest_ever=max(report["newest"].get(user.username, 0)
                                            for report in reports))  # fmt: skip
+
+
+def _waiting_for_a_lock() -> int:
+    """How many sessions of the test database wait for a row lock (PostgreSQL,
+    MariaDB/MySQL); 0 on SQLite, where a writer waits for the database's lock."""
+    queries = {
+        "postgresql": "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        "mysql": "SELECT count(*) FROM information_schema.INNODB_TRX AS t "
+        "JOIN information_schema.PROCESSLIST AS p ON p.ID = t.trx_mysql_thread_id "
+        "WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()",
+    }
+    if connection.vendor not in queries:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(queries[connection.vendor])
+        return int(cursor.fetchone()[0])
+
+
+def _in_thread(work: Any, errors: list[BaseException]) -> threading.Thread:
+    """``work()`` in a thread of its own, with its own database connection."""
+    from django.db import connection as own
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # reported to the test, which fails on it
+            errors.append(exc)
+        finally:
+            own.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+def test_a_state_row_created_meanwhile_by_another_transaction_does_not_deadlock(
+    make_user: Any,
+) -> None:
+    """Every state row a write needs is locked, or created, in key order, never after
+    a row of a higher key it holds. A transaction that held dave's row (which
+    existed) and then created bob's (missing when it looked) deadlocked with one
+    that meanwhile created bob's row, committed, and then locked bob's and waited
+    for dave's: PostgreSQL and MariaDB rolled one back (two processes' first writes
+    to new users, test above, in CI).
+
+    The first writer is held after its first statement on the state rows; the
+    other makes its two writes; then the first goes on. Both must succeed, exactly.
+    (carol's row exists too: MariaDB's locking read of bob's missing row locks the
+    next row in the index, and if that were dave's, held by the first writer, the
+    other could not create bob's row in between.)
+    """
+    from django.db import connection as own
+
+    bob, carol, dave = make_user("bob"), make_user("carol"), make_user("dave")  # keys rise
+    for user in (carol, dave):
+        inbox.mark_all_read(user)  # a state row; bob has none
+    table = InboxState._meta.db_table
+    holding, go_on, errors = threading.Event(), threading.Event(), []
+
+    def hold_after_the_first_lock(execute: Any, sql: str, *args: Any) -> Any:
+        result = execute(sql, *args)
+        if table in sql and not holding.is_set():
+            holding.set()
+            go_on.wait(timeout=20)
+        return result
+
+    def first() -> None:
+        with own.execute_wrapper(hold_after_the_first_lock):
+            notify([bob, dave], "first")
+
+    def other() -> None:
+        notify(bob, "bob's first")
+        notify([bob, dave], "other")
+
+    first_writer = _in_thread(first, errors)
+    assert holding.wait(timeout=20)
+    other_writer = _in_thread(other, errors)
+    # Until the other writer waits for a lock the first holds (or, on SQLite, for
+    # the database), or is done.
+    # (InnoDB refreshes its information_schema tables when not read for 0.1 s.)
+    for _ in range(25):
+        if not other_writer.is_alive() or _waiting_for_a_lock():
+            break
+        time.sleep(0.2)
+    go_on.set()
+    first_writer.join(timeout=30)
+    other_writer.join(timeout=30)
+    assert errors == []
+    for user, received in ((bob, 3), (carol, 0), (dave, 2)):
+        assert Notification.objects.for_user(user).count() == received
+        assert_exact(user)
+
+
+def _can_lock_now(user_ids: list[Any]) -> bool:
+    """Whether another connection can lock these state rows without waiting."""
+    from django.db import OperationalError
+    from django.db import connection as own
+
+    outcome: list[bool] = []
+
+    def probe() -> None:
+        table = own.ops.quote_name(InboxState._meta.db_table)
+        marks = ", ".join(["%s"] * len(user_ids))
+        try:
+            with transaction.atomic(), own.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT user_id FROM {table} WHERE user_id IN ({marks}) FOR UPDATE NOWAIT",
+                    user_ids,
+                )
+                cursor.fetchall()
+            outcome.append(True)
+        except OperationalError:
+            outcome.append(False)
+        finally:
+            own.close()
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join(timeout=20)
+    return outcome == [True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locking_read_with_a_row_missing_locks_none_of_them(make_user: Any) -> None:
+    """What lets :func:`state.lock` create missing rows in key order: its first read
+    locks every row of a chunk, or, with one missing, none (not even, on MariaDB, the
+    next row in the index, which a locking read of a missing key locks)."""
+    bob, carol, dave = make_user("bob"), make_user("carol"), make_user("dave")
+    for user in (carol, dave):
+        inbox.mark_all_read(user)  # a state row; bob has none
+    ids, others = [bob.pk, carol.pk, dave.pk], [carol.pk, dave.pk]
+    with transaction.atomic():
+        assert state._locked(ids, connection.alias, all_or_none=True) == {}
+        if connection.vendor != "sqlite":  # no row locks: one writer at a time
+            assert _can_lock_now(others)
+        assert set(state._locked(ids, connection.alias, all_or_none=False)) == set(others)
+        if connection.vendor != "sqlite":
+            assert not _can_lock_now(others)  # so the probe above can fail
+    with transaction.atomic():
+        assert set(state.lock(ids, connection.alias)) == set(ids)
+        assert set(state._locked(ids, connection.alias, all_or_none=True)) == set(ids)
 
 
 # --- the state rows' write, in each database's fast form and the portable one ------
@@ -275,7 +427,8 @@ def test_the_fast_state_write_of_more_users_than_one_statement_takes(
 @pytest.mark.django_db
 def test_each_database_locks_the_state_rows_with_one_short_statement() -> None:
     # So that the test below compares a fast path with the ORM's, not with itself.
-    assert state._lock_sql(connection) is not None
+    assert state._lock_sql(connection, all_or_none=True) is not None
+    assert state._lock_sql(connection, all_or_none=False) is not None
 
 
 def locked(user_ids: list[Any], how: str) -> dict[Any, state.RecipientState]:
@@ -284,7 +437,7 @@ def locked(user_ids: list[Any], how: str) -> dict[Any, state.RecipientState]:
     forced = (
         contextlib.nullcontext()
         if how == "fast"
-        else mock.patch.object(state, "_lock_sql", lambda connection: None)
+        else mock.patch.object(state, "_lock_sql", lambda connection, all_or_none: None)
     )
     with forced, transaction.atomic():
         return state.lock(user_ids, connection.alias)
@@ -325,14 +478,17 @@ def test_the_fast_locking_read_of_more_users_than_one_statement_takes(
 
 # transaction=True: ANALYZE TABLE commits on MySQL/MariaDB, so the rows are flushed after.
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("users", [4, 1500])
 def test_the_lock_and_the_write_read_the_state_table_by_key_not_by_scanning(
-    django_user_model: Any,
+    django_user_model: Any, users: int
 ) -> None:
     """InnoDB locks every row a locking statement reads: on MariaDB/MySQL the JSON rows
-    must lead and find each state row by primary key (a scan would lock other users'
-    rows out of order, and two concurrent notify() could deadlock). On every database
-    a scan would also cost time in proportion to all users, not to the recipients."""
-    django_user_model.objects.bulk_create(django_user_model(username=f"e{i}") for i in range(1500))
+    must lead and find each state row by primary key, in a small table too, which
+    the optimizer would rather scan (a scan locked other users' rows out of order,
+    and two concurrent notify() deadlocked). On every database a scan of a large
+    table would also cost time in proportion to all users, not to the recipients
+    (PostgreSQL locks only the rows a scan returns, and scans a small table)."""
+    django_user_model.objects.bulk_create(django_user_model(username=f"e{i}") for i in range(users))
     ids = list(
         django_user_model.objects.filter(username__startswith="e")
         .order_by("pk")
@@ -342,19 +498,19 @@ def test_the_lock_and_the_write_read_the_state_table_by_key_not_by_scanning(
         state.lock(ids, connection.alias)  # creates the state rows
     table = InboxState._meta.db_table
     analyze = {"mysql": "ANALYZE TABLE ", "postgresql": "ANALYZE ", "sqlite": "ANALYZE "}
-    with connection.cursor() as cursor:
-        cursor.execute(analyze[connection.vendor] + connection.ops.quote_name(table))
-        if connection.vendor == "mysql":
-            cursor.fetchall()
-    chosen = ids[100:103]
-    sql = state._lock_sql(connection)
-    assert sql is not None
-    lock_parameter = (
-        "{" + ",".join(map(str, chosen)) + "}"
-        if connection.vendor == "postgresql"
-        else json.dumps(chosen)
-    )
-    statements = [(sql, [lock_parameter])]
+    if users > 100:  # a small table keeps the statistics of the empty one it was
+        with connection.cursor() as cursor:
+            cursor.execute(analyze[connection.vendor] + connection.ops.quote_name(table))
+            if connection.vendor == "mysql":
+                cursor.fetchall()
+    chosen = ids[users // 2 - 1 : users // 2 + 2]
+    statements = [
+        (
+            state._lock_sql(connection, all_or_none=all_or_none),
+            state._lock_parameters(chosen, connection, all_or_none=all_or_none),
+        )
+        for all_or_none in (True, False)
+    ]
     if connection.vendor != "postgresql":  # PostgreSQL's write joins unnest() by key
         quote = connection.ops.quote_name
         columns = [quote(name) for name in ("last_id", "unread_count", "revision")]
@@ -369,8 +525,12 @@ def test_the_lock_and_the_write_read_the_state_table_by_key_not_by_scanning(
             columns = [c[0] for c in cursor.description]
             plan = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
         if connection.vendor == "mysql":
-            assert [row["table"] for row in plan] == ["v", "s"], plan
-            assert (plan[1]["type"], plan[1]["key"]) == ("eq_ref", "PRIMARY"), plan
+            # The JSON rows lead; the state rows (s; c, those the guard counts) by key.
+            assert [row["table"] for row in plan][:2] == ["v", "s"], plan
+            assert all((row["type"], row["key"]) == ("eq_ref", "PRIMARY")
+                       for row in plan if row["table"] in ("s", "c")), plan  # fmt: skip
+        elif users < 100:
+            pass  # a scan of a few rows is cheap; PostgreSQL locks only those it returns
         elif connection.vendor == "sqlite":
             steps = [row["detail"] for row in plan]
             assert not any(step.startswith(f"SCAN {name}") for step in steps

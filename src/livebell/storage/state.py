@@ -97,22 +97,22 @@ def lock(user_ids: Iterable[Any], using: str) -> dict[Any, RecipientState]:
     """Lock the users' state rows, creating missing ones; return each user's state.
 
     Must run inside a transaction, which holds the locks until it ends. Rows are
-    locked in primary-key order, so two transactions locking overlapping users
-    cannot deadlock.
+    locked, and missing ones created, in primary-key order, never one after a row
+    of a higher key: two transactions locking overlapping users cannot deadlock.
 
     Raises:
         ValueError: a user id with no user row (deleted meanwhile, or from another
             database).
     """
-    ordered = sorted(set(user_ids))
-    states = _locked(ordered, using)
-    missing = [user_id for user_id in ordered if user_id not in states]
-    if missing:
-        if _create(missing, using):
-            # Locked by the INSERT itself: a plain read sees them as they now are.
-            states.update(current(missing, using))
-        else:
-            states.update(_locked(missing, using))
+    states: dict[Any, RecipientState] = {}
+    for chunk in _chunks(sorted(set(user_ids)), LOCK_CHUNK):
+        found = _locked(chunk, using, all_or_none=True)
+        if len(found) < len(chunk):
+            # Some rows are missing, and none of this chunk's is locked yet: creating
+            # the missing ones now and locking the rest afterwards would take a row
+            # after one of a higher key. They are created and locked together, in order.
+            found = _create_and_lock(chunk, using)
+        states.update(found)
     return states
 
 
@@ -255,52 +255,53 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _locked(user_ids: Sequence[Any], using: str) -> dict[Any, RecipientState]:
-    """Lock the state rows of ``user_ids`` (sorted, unique) in their order; their state.
+def _locked(user_ids: Sequence[Any], using: str, *, all_or_none: bool) -> dict[Any, RecipientState]:
+    """Lock the state rows of ``user_ids`` (sorted, unique, at most :data:`LOCK_CHUNK`)
+    in their order; their state.
 
-    One short statement per chunk: the ids as one array (PostgreSQL) or one JSON
-    array (MariaDB/MySQL with ``JSON_TABLE``, SQLite) where the ORM's ``IN`` list
-    would take a parameter per user, which Django prepares one by one in Python
-    (what that cost: docs/benchmarks.md).
+    ``all_or_none``: if any of the rows is missing, lock none and return none, so
+    that the caller can create the missing rows in key order (:func:`lock`). One
+    statement where the database allows: the ids as one array (PostgreSQL) or one
+    JSON array (MariaDB/MySQL with ``JSON_TABLE``, SQLite) where the ORM's ``IN``
+    list would take a parameter per user, which Django prepares one by one in
+    Python (what that cost: docs/benchmarks.md).
     """
-    states: dict[Any, RecipientState] = {}
     connection = connections[using]
-    sql = _lock_sql(connection)
+    sql = _lock_sql(connection, all_or_none=all_or_none)
     if sql is None:
-        for chunk in _chunks(user_ids, LOCK_CHUNK):
-            rows = (
-                InboxState.objects.using(using)
-                .select_for_update()
-                .filter(user_id__in=chunk)
-                .order_by("user_id")
-                .values_list("user_id", "last_id", "unread_count", "revision")
-            )
-            states.update((row[0], RecipientState(*row[1:])) for row in rows)
-        return states
-    key = _field("user")
+        rows = InboxState.objects.using(using).filter(user_id__in=user_ids)
+        if all_or_none and rows.count() < len(user_ids):
+            return {}  # a plain count, before any row is locked
+        locked = (
+            rows.select_for_update()
+            .order_by("user_id")
+            .values_list("user_id", "last_id", "unread_count", "revision")
+        )
+        return {row[0]: RecipientState(*row[1:]) for row in locked}
     with connection.cursor() as cursor:
-        for chunk in _chunks(user_ids, LOCK_CHUNK):
-            values = key_values(key, chunk, connection)
-            parameter = (
-                array_parameter(values)
-                if connection.vendor == "postgresql"
-                else orjson.dumps(values).decode()
-            )
-            cursor.execute(sql, [parameter])
-            states.update((row[0], RecipientState(*row[1:])) for row in cursor.fetchall())
-    return states
+        cursor.execute(sql, _lock_parameters(user_ids, connection, all_or_none=all_or_none))
+        found = {row[0]: RecipientState(*row[1:]) for row in cursor.fetchall()}
+    # SQLite's read has no condition (no rows to leave unlocked); on the others a row
+    # deleted after the count is not returned.
+    return {} if all_or_none and len(found) < len(user_ids) else found
 
 
-def _lock_sql(connection: Any) -> str | None:
+def _lock_sql(connection: Any, *, all_or_none: bool) -> str | None:
     """The locking read of :func:`_locked` on this database, or None for the ORM's.
 
     Rows are locked in the order of the ids given (sorted): on MariaDB/MySQL the
     JSON array's rows lead the join (``STRAIGHT_JOIN``) and each finds its state row
-    by primary key, so no other row is read or locked, as with the ORM's ``IN``
-    range. A plain ``JOIN`` lets the optimizer scan a small state table first,
-    locking every row it passes: two transactions that had each just created a
-    user's row then waited for each other's (a deadlock). SQLite has no row locks
-    (one writer at a time).
+    by primary key (``FORCE INDEX``), so no other row is read or locked, as with the
+    ORM's ``IN`` range. Left to itself, the optimizer scans a small state table
+    instead, locking every row it passes, other users' too, out of order: two
+    transactions then waited for each other's rows (a deadlock). SQLite has no row
+    locks (one writer at a time).
+
+    ``all_or_none`` adds a condition on a plain count of the rows, which the
+    database evaluates once, before it reads a row to lock (PostgreSQL: a one-time
+    filter; MariaDB/MySQL: at optimisation, "Impossible WHERE"): with a row missing,
+    nothing is locked. (On MariaDB a locking read of a missing key also locks the
+    next row of the index, whoever's it is.)
     """
     meta = InboxState._meta
     quote = connection.ops.quote_name
@@ -309,9 +310,14 @@ def _lock_sql(connection: Any) -> str | None:
     column = quote(key.column)
     selected = f"s.{column}, s.last_id, s.unread_count, s.revision"
     if connection.vendor == "postgresql":
+        ids = f"ANY(CAST(%s AS {cast_type(key, connection)}[]))"
+        guard = (
+            f"AND (SELECT count(*) FROM {table} AS c WHERE c.{column} = {ids}) = %s "
+            if all_or_none
+            else ""
+        )
         return (
-            f"SELECT {selected} FROM {table} AS s "
-            f"WHERE s.{column} = ANY(CAST(%s AS {cast_type(key, connection)}[])) "
+            f"SELECT {selected} FROM {table} AS s WHERE s.{column} = {ids} {guard}"
             f"ORDER BY s.{column} FOR UPDATE"
         )
     if not holds_integers(key):
@@ -322,11 +328,32 @@ def _lock_sql(connection: Any) -> str | None:
             f"WHERE s.{column} IN (SELECT value FROM json_each(%s))"
         )
     if has_json_table(connection):
+        rows = "JSON_TABLE(%s, '$[*]' COLUMNS (u BIGINT PATH '$'))"
+        guard = (
+            f"WHERE (SELECT COUNT(*) FROM {rows} AS w "
+            f"STRAIGHT_JOIN {table} AS c FORCE INDEX (PRIMARY) ON c.{column} = w.u) = %s "
+            if all_or_none
+            else ""
+        )
         return (
-            f"SELECT {selected} FROM JSON_TABLE(%s, '$[*]' COLUMNS (u BIGINT PATH '$')) AS v "
-            f"STRAIGHT_JOIN {table} AS s ON s.{column} = v.u FOR UPDATE"
+            f"SELECT {selected} FROM {rows} AS v "
+            f"STRAIGHT_JOIN {table} AS s FORCE INDEX (PRIMARY) ON s.{column} = v.u "
+            f"{guard}FOR UPDATE"
         )
     return None
+
+
+def _lock_parameters(user_ids: Sequence[Any], connection: Any, *, all_or_none: bool) -> list[Any]:
+    """The parameters of :func:`_lock_sql`'s statement for ``user_ids``."""
+    values = key_values(_field("user"), user_ids, connection)
+    ids = (
+        array_parameter(values)
+        if connection.vendor == "postgresql"
+        else orjson.dumps(values).decode()
+    )
+    if all_or_none and connection.vendor != "sqlite":
+        return [ids, ids, len(user_ids)]
+    return [ids]
 
 
 def _count(user_ids: Sequence[Any], using: str) -> dict[Any, RecipientState]:
@@ -349,13 +376,19 @@ def _count(user_ids: Sequence[Any], using: str) -> dict[Any, RecipientState]:
     return counted
 
 
-def _create(user_ids: Sequence[Any], using: str) -> bool:
-    """Insert state rows for users who have none, counted from their notifications;
-    whether the rows are now locked by this transaction (else the caller locks them).
+#: The ``last_id`` a state row is inserted with by :func:`_create_and_lock`, which no
+#: counted row has; replaced in the same transaction.
+_UNCOUNTED = -1
 
-    Two transactions creating the same row at once: one inserts, the other's
-    insert is ignored (MariaDB/MySQL: waits, then locks the row), and both then
-    hold the one row in turn.
+
+def _create_and_lock(user_ids: Sequence[Any], using: str) -> dict[Any, RecipientState]:
+    """Insert the state rows missing among ``user_ids`` (one chunk, sorted) and lock
+    the others, in one statement, in key order; each user's state.
+
+    A new row counts the user's notifications stored before it existed (rows
+    written with ``bulk_create``, or by a version before livebell kept state).
+    Where another transaction creates one of the rows meanwhile, this one waits for
+    it and then locks it.
     """
     user_model = get_user_model()
     existing = set(
@@ -367,53 +400,65 @@ def _create(user_ids: Sequence[Any], using: str) -> bool:
     if unknown:
         shown = ", ".join(map(str, unknown[:5]))
         raise ValueError(f"No user with primary key {shown}: deleted, or from another database?")
-    counted = _count(user_ids, using)
-    rows = [
-        InboxState(
-            user_id=user_id,
-            last_id=counted.get(user_id, EMPTY).last_id,
-            unread_count=counted.get(user_id, EMPTY).unread_count,
-        )
-        for user_id in user_ids
-    ]
     connection = connections[using]
-    if connection.vendor == "mysql":
-        _insert_locked(rows, connection)
-        return True
-    InboxState.objects.using(using).bulk_create(rows, ignore_conflicts=True, batch_size=LOCK_CHUNK)
-    return False
+    if connection.vendor == "postgresql":
+        _insert_or_lock_postgresql(user_ids, connection)
+    elif connection.vendor == "mysql":
+        _insert_or_lock_mysql(user_ids, connection)
+    else:  # SQLite: one writer at a time, no row locks to take in order
+        InboxState.objects.using(using).bulk_create(
+            [InboxState(user_id=user_id, last_id=_UNCOUNTED) for user_id in user_ids],
+            ignore_conflicts=True,
+        )
+    states = _locked(user_ids, using, all_or_none=False)  # all ours now: no wait
+    new = [user_id for user_id, found in states.items() if found.last_id == _UNCOUNTED]
+    if new:
+        counted = _count(new, using)
+        fresh = {user_id: counted.get(user_id, EMPTY) for user_id in new}
+        _write(fresh, using)
+        states.update(fresh)
+    return states
 
 
-def _insert_locked(rows: Sequence[InboxState], connection: Any) -> None:
-    """MariaDB/MySQL: insert state rows, or, where another transaction inserted one
-    meanwhile, lock it, in one statement (``ON DUPLICATE KEY UPDATE`` that changes
-    nothing), in primary-key order.
+def _insert_or_lock_postgresql(user_ids: Sequence[Any], connection: Any) -> None:
+    """PostgreSQL: ``INSERT … ON CONFLICT DO UPDATE … WHERE false``, rows in key order:
+    a new row is inserted, an existing one locked and left as it is."""
+    quote = connection.ops.quote_name
+    key = _field("user")
+    columns = ", ".join(
+        quote(_field(name).column)
+        for name in ("user", "last_id", "unread_count", "revision", "pruned_through")
+    )
+    column = quote(key.column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(InboxState._meta.db_table)} AS s ({columns}) "
+            f"SELECT u, {_UNCOUNTED}, 0, 0, 0 "
+            f"FROM unnest(CAST(%s AS {cast_type(key, connection)}[])) AS u ORDER BY u "
+            f"ON CONFLICT ({column}) DO UPDATE SET {column} = s.{column} WHERE false",
+            [array_parameter(key_values(key, user_ids, connection))],
+        )
 
-    Not ``INSERT IGNORE`` and then a locking read: two transactions that had each
-    just inserted a user's row then deadlocked in that read, each waiting for the
-    other's new row (InnoDB, read committed; two processes notifying new users at
-    once, tests/test_state.py).
-    """
+
+def _insert_or_lock_mysql(user_ids: Sequence[Any], connection: Any) -> None:
+    """MariaDB/MySQL: ``INSERT … ON DUPLICATE KEY UPDATE`` that changes nothing, rows in
+    key order: a new row is inserted, an existing one locked."""
     meta = InboxState._meta
     quote = connection.ops.quote_name
+    rows = [InboxState(user_id=user_id, last_id=_UNCOUNTED) for user_id in user_ids]
     fields = [f for f in meta.concrete_fields if isinstance(f, models.Field)]
     key = quote(meta.pk.column)
-    head = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES "
-    )
     row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
     with connection.cursor() as cursor:
-        for chunk in _chunks(rows, LOCK_CHUNK):
-            cursor.execute(
-                head
-                + ", ".join([row_sql] * len(chunk))
-                + f" ON DUPLICATE KEY UPDATE {key} = {key}",
-                [
-                    f.get_db_prep_save(getattr(row, f.attname), connection)
-                    for row in chunk
-                    for f in fields
-                ],
-            )
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+            f"VALUES {', '.join([row_sql] * len(rows))} ON DUPLICATE KEY UPDATE {key} = {key}",
+            [
+                f.get_db_prep_save(getattr(row, f.attname), connection)
+                for row in rows
+                for f in fields
+            ],
+        )
 
 
 def _write(states: Mapping[Any, RecipientState], using: str) -> None:
@@ -539,14 +584,14 @@ def _write_rows_sql(
             )
         return f"UPDATE {table} SET {assign} FROM ({rows}) AS v WHERE {table}.{key} = v.{key}"
     if as_json:
-        # Each JSON row leads (STRAIGHT_JOIN) and finds its state row by primary key:
-        # only the rows this transaction locked are read and written. (Joined the
-        # other way, the state table may be scanned, and InnoDB locks every row it
+        # Each JSON row leads (STRAIGHT_JOIN) and finds its state row by primary key
+        # (FORCE INDEX): only the rows this transaction locked are read and written.
+        # (Otherwise a small state table is scanned, and InnoDB locks every row it
         # scans: other users' rows, out of order, which deadlocked two notify().)
         return (
             f"UPDATE JSON_TABLE(%s, '$[*]' COLUMNS ({key} BIGINT PATH '$[0]', "
             + ", ".join(f"{column} BIGINT PATH '$[{i}]'" for i, column in enumerate(columns, 1))
-            + f")) AS v STRAIGHT_JOIN {table} AS s ON s.{key} = v.{key} SET "
+            + f")) AS v STRAIGHT_JOIN {table} AS s FORCE INDEX (PRIMARY) ON s.{key} = v.{key} SET "
             + ", ".join(f"s.{column} = v.{column}" for column in columns)
         )
     # Every row exists and is locked by this transaction: each "insert" is a duplicate
@@ -589,7 +634,7 @@ def _raise_pruned_through(marks: Mapping[Any, int], using: str) -> None:
         # The JSON rows lead and find each state row by primary key (see _write_rows_sql).
         sql = (
             "UPDATE JSON_TABLE(%s, '$[*]' COLUMNS (u BIGINT PATH '$[0]', m BIGINT PATH '$[1]')) "
-            f"AS v STRAIGHT_JOIN {table} AS s ON s.{column} = v.u "
+            f"AS v STRAIGHT_JOIN {table} AS s FORCE INDEX (PRIMARY) ON s.{column} = v.u "
             f"SET s.{mark} = GREATEST(s.{mark}, v.m)"
         )
     if sql is None:
