@@ -253,14 +253,14 @@ def test_a_state_row_created_meanwhile_by_another_transaction_does_not_deadlock(
     a row of a higher key it holds. A transaction that held dave's row (which
     existed) and then created bob's (missing when it looked) deadlocked with one
     that meanwhile created bob's row, committed, and then locked bob's and waited
-    for dave's: PostgreSQL and MariaDB rolled one back (two processes' first writes
-    to new users, test above, in CI).
+    for dave's: PostgreSQL rolled one back.
 
     The first writer is held after its first statement on the state rows; the
     other makes its two writes; then the first goes on. Both must succeed, exactly.
-    (carol's row exists too: MariaDB's locking read of bob's missing row locks the
-    next row in the index, and if that were dave's, held by the first writer, the
-    other could not create bob's row in between.)
+    On MariaDB this schedule did not deadlock before either: there the first
+    writer's locking read of bob's missing row also locked the next row of the
+    index (carol's), so the other waited before creating bob's. MariaDB's deadlocks
+    in CI came from scans of a small state table (the EXPLAIN test below).
     """
     from django.db import connection as own
 
