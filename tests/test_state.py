@@ -324,12 +324,10 @@ def _can_lock_now(user_ids: list[Any]) -> bool:
             outcome.append(True)
         except OperationalError:
             outcome.append(False)
-        finally:
-            own.close()
 
-    thread = threading.Thread(target=probe)
-    thread.start()
-    thread.join(timeout=20)
+    errors: list[BaseException] = []
+    _in_thread(probe, errors).join(timeout=20)
+    assert errors == []
     return outcome == [True]
 
 
