@@ -1,7 +1,7 @@
 """The workloads. Each runs on one target through the shared client, sender and harness.
 
 - W1 broadcast: one message to all N connected users, back to back (saturation),
-  then at a fixed rate (latency).
+  then at a fixed rate (latency), after a warm-up broadcast that is not counted.
 - W2 targeted: messages to one random user each, back to back, then at a fixed rate;
   from synchronous code (``notify()``) or from an event loop (``anotify()``).
 - W3 connections: N sockets held at once on a fresh server: connects per second and
@@ -95,6 +95,9 @@ def w1_broadcast(h: Harness, target: Target) -> None:
     s, n = h.sizes, h.sizes.users
     h.connect(target, "w1", target.spec.broadcast_path, n)
     try:
+        # The first broadcast after the sockets open pays first-time costs, which
+        # would weigh on a phase of about a second (docs/benchmarks.md, "Workloads").
+        _warm_up(h, target, n)
         saturation = h.deliver(
             target,
             phase_name="W1 saturation",
