@@ -22,6 +22,7 @@ from django.db import connection
 from websockets.asyncio.client import connect
 
 from tests.conftest import REDIS_URL, RUN_PREFIX, session_cookie
+from tests.locks import POLL_SECONDS, lock_waiters
 from tests.processes import ROOT, AsgiServer, child_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
@@ -70,29 +71,6 @@ def next_event(process: subprocess.Popen[str]) -> dict[str, Any]:
     return event
 
 
-def lock_waiters() -> int:
-    """How many other sessions wait for a lock right now (0 on SQLite).
-
-    PostgreSQL says so directly. MariaDB shows a statement blocked on a row lock as
-    a query that has been running for a while; only the senders run queries here.
-    """
-    if connection.vendor == "postgresql":
-        sql = (
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-    elif connection.vendor == "mysql":
-        sql = (
-            "SELECT count(*) FROM information_schema.processlist"
-            " WHERE command = 'Query' AND time >= 1 AND id <> CONNECTION_ID()"
-        )
-    else:
-        return 0
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return int(cursor.fetchone()[0])
-
-
 async def test_a_notification_committed_late_is_not_lost_to_an_open_socket(
     make_user: Any, redis_required: None, isolation: str | None
 ) -> None:
@@ -129,7 +107,7 @@ async def test_a_notification_committed_late_is_not_lost_to_an_open_socket(
             deadline = time.monotonic() + HOLD_SECONDS
             while fast_sender.poll() is None and time.monotonic() < deadline:
                 waited = max(waited, await sync_to_async(lock_waiters)())
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(POLL_SECONDS)
             fast = await asyncio.to_thread(next_event, fast_sender)
             assert (await asyncio.to_thread(next_event, slow_sender))["committed"] == slow_id
             fast_id = fast["committed"]

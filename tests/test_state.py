@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from livebell import inbox, notify
 from livebell.models import InboxState, Notification
 from livebell.storage import state
+from tests.locks import POLL_SECONDS, lock_waiters
 from tests.processes import ROOT, child_env
 from tests.testapp.models import Post
 
@@ -210,23 +211,6 @@ def test_counters_stay_exact_when_two_processes_write_at_once(make_user: Any) ->
                                            for report in reports))  # fmt: skip
 
 
-def _waiting_for_a_lock() -> int:
-    """How many sessions of the test database wait for a row lock (PostgreSQL,
-    MariaDB/MySQL); 0 on SQLite, where a writer waits for the database's lock."""
-    queries = {
-        "postgresql": "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        "mysql": "SELECT count(*) FROM information_schema.INNODB_TRX AS t "
-        "JOIN information_schema.PROCESSLIST AS p ON p.ID = t.trx_mysql_thread_id "
-        "WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()",
-    }
-    if connection.vendor not in queries:
-        return 0
-    with connection.cursor() as cursor:
-        cursor.execute(queries[connection.vendor])
-        return int(cursor.fetchone()[0])
-
-
 def _in_thread(work: Any, errors: list[BaseException]) -> threading.Thread:
     """``work()`` in a thread of its own, with its own database connection."""
     from django.db import connection as own
@@ -290,11 +274,10 @@ def test_a_state_row_created_meanwhile_by_another_transaction_does_not_deadlock(
     other_writer = _in_thread(other, errors)
     # Until the other writer waits for a lock the first holds (or, on SQLite, for
     # the database), or is done.
-    # (InnoDB refreshes its information_schema tables when not read for 0.1 s.)
     for _ in range(25):
-        if not other_writer.is_alive() or _waiting_for_a_lock():
+        if not other_writer.is_alive() or lock_waiters():
             break
-        time.sleep(0.2)
+        time.sleep(POLL_SECONDS)
     go_on.set()
     first_writer.join(timeout=30)
     other_writer.join(timeout=30)
