@@ -26,7 +26,7 @@ from livebell.layer import delivery
 from livebell.layer.groups import user_group
 from livebell.layer.messages import InboxChange
 from livebell.models import Notification
-from livebell.storage import state
+from livebell.storage import marking, state
 
 __all__ = [
     "adelete",
@@ -160,10 +160,7 @@ def _unread(user_id: Any, ids: Any, using: str) -> _Change:
 
 
 def _all_read(user_id: Any, before_id: Any, using: str) -> _Change:
-    unread = Notification.objects.using(using).for_user(user_id).unread()
-    if before_id is not None:
-        unread = unread.filter(pk__lte=before_id)
-    count = unread.update(read_at=timezone.now())
+    count = marking.mark_all_read(user_id, before_id, timezone.now(), using)
     if not count:
         return _Change(0, 0, None)
     return _Change(count, -count, protocol.InboxEvent("read", "all", before_id))

@@ -4,6 +4,9 @@
   with their recipients' state.
 - :mod:`~livebell.storage.state`: each recipient's inbox state, the row that orders
   every write to their inbox.
+- :mod:`~livebell.storage.marking`: marking a user's whole inbox read, by the user's
+  rows only.
+- :mod:`~livebell.storage.prune`: deleting old notifications in short batches.
 - :mod:`~livebell.storage.catchup`: what a reconnecting reader missed.
 - :mod:`~livebell.storage.querysets`: ``Notification.objects``.
 - :mod:`~livebell.storage.actors`: who acted, as a notification stores them.
