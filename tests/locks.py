@@ -1,4 +1,4 @@
-"""Whether a test's writers really contend: sessions of the test database waiting for a lock.
+"""Whether a test's writers really contend, and which rows a transaction holds locked.
 
 A concurrency test that means to prove two writers contend asserts that one of
 them waited, not only that both finished: a schedule that never makes one wait
@@ -7,9 +7,13 @@ would pass without the fix it guards.
 
 from __future__ import annotations
 
-from django.db import connection
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
-__all__ = ["POLL_SECONDS", "lock_waiters"]
+from django.db import OperationalError, connection, transaction
+
+__all__ = ["POLL_SECONDS", "can_lock_now", "in_thread", "lock_waiters"]
 
 #: How often to ask. InnoDB refreshes its ``information_schema`` copy of the
 #: transactions only when it has not been read for 0.1 s: asked more often, it
@@ -35,3 +39,52 @@ def lock_waiters() -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql)
         return int(cursor.fetchone()[0])
+
+
+def in_thread(work: Callable[[], Any], errors: list[BaseException]) -> threading.Thread:
+    """``work()`` in a thread of its own, with its own database connection; what it
+    raises goes into ``errors``, for the test to fail on."""
+    from django.db import connection as own
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # reported to the test, which fails on it
+            errors.append(exc)
+        finally:
+            own.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def can_lock_now(model: Any, keys: Sequence[Any]) -> bool:
+    """Whether another connection can lock these rows of ``model`` (by primary key)
+    without waiting (``FOR UPDATE NOWAIT``; PostgreSQL, MariaDB/MySQL)."""
+    from django.db import connection as own
+
+    outcome: list[bool] = []
+
+    def probe() -> None:
+        quote = own.ops.quote_name
+        # By key: InnoDB would scan a small table, and lock the other rows itself.
+        by_key = " FORCE INDEX (PRIMARY)" if own.vendor == "mysql" else ""
+        pk = quote(model._meta.pk.column)
+        marks = ", ".join(["%s"] * len(keys))
+        try:
+            with transaction.atomic(), own.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT {pk} FROM {quote(model._meta.db_table)}{by_key}"
+                    f" WHERE {pk} IN ({marks}) FOR UPDATE NOWAIT",
+                    list(keys),
+                )
+                cursor.fetchall()
+            outcome.append(True)
+        except OperationalError:
+            outcome.append(False)
+
+    errors: list[BaseException] = []
+    in_thread(probe, errors).join(timeout=20)
+    assert errors == []
+    return outcome == [True]

@@ -8,11 +8,10 @@ deadlocked with (CI, ``test_prune``'s two-process test, in ``REPEATABLE READ``).
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +20,7 @@ from hypothesis import strategies as st
 from livebell import inbox, notify
 from livebell.models import Notification
 from livebell.storage import marking
+from tests.locks import can_lock_now
 
 
 def _interleaved(bob: Any, alice: Any, rounds: int = 3) -> tuple[list[int], list[int]]:
@@ -64,35 +64,6 @@ def test_marking_all_read_reads_the_users_unread_rows_by_its_index(
         assert [row["key"] for row in plan] == [marking.RECIPIENT_INDEX], plan
 
 
-def _can_lock_now(ids: list[int]) -> bool:
-    """Whether another connection can lock these notification rows without waiting."""
-    from django.db import connection as own
-
-    outcome: list[bool] = []
-
-    def probe() -> None:
-        table = own.ops.quote_name(Notification._meta.db_table)
-        # By key: InnoDB would scan a table this small, and lock bob's rows itself.
-        by_key = " FORCE INDEX (PRIMARY)" if own.vendor == "mysql" else ""
-        marks = ", ".join(["%s"] * len(ids))
-        try:
-            with transaction.atomic(), own.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT id FROM {table}{by_key} WHERE id IN ({marks}) FOR UPDATE NOWAIT", ids
-                )
-                cursor.fetchall()
-            outcome.append(True)
-        except OperationalError:
-            outcome.append(False)
-        finally:
-            own.close()
-
-    thread = threading.Thread(target=probe)
-    thread.start()
-    thread.join(timeout=20)
-    return outcome == [True]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_marking_all_read_leaves_other_users_rows_free_to_lock(make_user: Any) -> None:
     """Until its transaction ends, marking bob's inbox read up to an id holds locks on
@@ -108,8 +79,8 @@ def test_marking_all_read_leaves_other_users_rows_free_to_lock(make_user: Any) -
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         assert inbox.mark_all_read(bob, before_id=bobs[1]) == 2
         if connection.vendor != "sqlite":  # no row locks: one writer at a time
-            assert _can_lock_now(alices)
-            assert not _can_lock_now(bobs[:2])  # so the probe above can fail
+            assert can_lock_now(Notification, alices)
+            assert not can_lock_now(Notification, bobs[:2])  # so the probe above can fail
     assert _unread(bob) == bobs[2:] and _unread(alice) == alices
 
 

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from livebell import inbox, notify
 from livebell.models import InboxState, Notification
 from livebell.storage import state
-from tests.locks import POLL_SECONDS, lock_waiters
+from tests.locks import POLL_SECONDS, can_lock_now, in_thread, lock_waiters
 from tests.processes import ROOT, child_env
 from tests.testapp.models import Post
 
@@ -211,23 +211,6 @@ def test_counters_stay_exact_when_two_processes_write_at_once(make_user: Any) ->
                                            for report in reports))  # fmt: skip
 
 
-def _in_thread(work: Any, errors: list[BaseException]) -> threading.Thread:
-    """``work()`` in a thread of its own, with its own database connection."""
-    from django.db import connection as own
-
-    def run() -> None:
-        try:
-            work()
-        except BaseException as exc:  # reported to the test, which fails on it
-            errors.append(exc)
-        finally:
-            own.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(60)
 def test_a_state_row_created_meanwhile_by_another_transaction_does_not_deadlock(
@@ -269,9 +252,9 @@ def test_a_state_row_created_meanwhile_by_another_transaction_does_not_deadlock(
         notify(bob, "bob's first")
         notify([bob, dave], "other")
 
-    first_writer = _in_thread(first, errors)
+    first_writer = in_thread(first, errors)
     assert holding.wait(timeout=20)
-    other_writer = _in_thread(other, errors)
+    other_writer = in_thread(other, errors)
     # Until the other writer waits for a lock the first holds (or, on SQLite, for
     # the database), or is done.
     for _ in range(25):
@@ -287,33 +270,6 @@ def test_a_state_row_created_meanwhile_by_another_transaction_does_not_deadlock(
         assert_exact(user)
 
 
-def _can_lock_now(user_ids: list[Any]) -> bool:
-    """Whether another connection can lock these state rows without waiting."""
-    from django.db import OperationalError
-    from django.db import connection as own
-
-    outcome: list[bool] = []
-
-    def probe() -> None:
-        table = own.ops.quote_name(InboxState._meta.db_table)
-        marks = ", ".join(["%s"] * len(user_ids))
-        try:
-            with transaction.atomic(), own.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT user_id FROM {table} WHERE user_id IN ({marks}) FOR UPDATE NOWAIT",
-                    user_ids,
-                )
-                cursor.fetchall()
-            outcome.append(True)
-        except OperationalError:
-            outcome.append(False)
-
-    errors: list[BaseException] = []
-    _in_thread(probe, errors).join(timeout=20)
-    assert errors == []
-    return outcome == [True]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_locking_read_with_a_row_missing_locks_none_of_them(make_user: Any) -> None:
     """What lets :func:`state.lock` create missing rows in key order: its first read
@@ -326,10 +282,10 @@ def test_a_locking_read_with_a_row_missing_locks_none_of_them(make_user: Any) ->
     with transaction.atomic():
         assert state._locked(ids, connection.alias, all_or_none=True) == {}
         if connection.vendor != "sqlite":  # no row locks: one writer at a time
-            assert _can_lock_now(others)
+            assert can_lock_now(InboxState, others)
         assert set(state._locked(ids, connection.alias, all_or_none=False)) == set(others)
         if connection.vendor != "sqlite":
-            assert not _can_lock_now(others)  # so the probe above can fail
+            assert not can_lock_now(InboxState, others)  # so the probe above can fail
     with transaction.atomic():
         assert set(state.lock(ids, connection.alias)) == set(ids)
         assert set(state._locked(ids, connection.alias, all_or_none=True)) == set(ids)
